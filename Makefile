@@ -1,0 +1,71 @@
+# GQR Operator — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= operator,serve,train,dev
+TESTENV_DIR ?= $(CURDIR)/.testenv
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+##@ General
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+	/^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Set-up
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip setuptools wheel
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+.PHONY: dev
+dev: $(VENV)/.installed ## Create .venv and install the project editable with all extras.
+
+.PHONY: testenv
+testenv: ## Build (or reuse from cache) the control plane binaries from Go modules.
+	bash testenv/build.sh
+
+.PHONY: testenv-up
+testenv-up: dev testenv ## Start the test control plane in .testenv (reuse it: export GQR_TESTENV_DIR=.testenv).
+	$(PY) testenv/testenv.py up --dir $(TESTENV_DIR)
+
+.PHONY: testenv-down
+testenv-down: ## Stop the control plane started by testenv-up and remove its state.
+	$(PY) testenv/testenv.py down --dir $(TESTENV_DIR)
+
+##@ Quality
+.PHONY: test
+test: dev testenv ## Run all tests (unit + integration against the real control plane).
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: dev ## Run only the fast unit tests.
+	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: dev ## ruff (lint + format check) and the import-linter layering contracts.
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+.PHONY: typecheck
+typecheck: dev ## mypy (strict on gqr_operator).
+	$(VENV)/bin/mypy operator/gqr_operator serving/gqr_serving training/gqr_training
+
+.PHONY: fmt
+fmt: dev ## Format and auto-fix.
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: schemas
+schemas: dev ## Export the record JSON Schemas to schemas/.
+	$(PY) -m gqr_serving.records --out schemas
+
+.PHONY: clean
+clean: ## Remove caches (keeps .venv and the testenv binary cache).
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,62 @@
+"""`gqr-operator`: runs the kopf operator (standalone by default, one namespace or all)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+import kopf
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gqr-operator",
+        description="Reconciles GQRDeployment resources (gqr.dev/v1alpha1).",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=None,
+        help="namespace to watch (repeatable; default: $WATCH_NAMESPACE or 'default')",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch cluster-wide")
+    parser.add_argument(
+        "--peering",
+        default=None,
+        help="kopf peering object name for HA (several replicas); default: standalone",
+    )
+    parser.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint URL to serve ('' to disable)",
+    )
+    parser.add_argument("--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    import gqr_operator.handlers  # noqa: F401  (registers the handlers)
+
+    namespaces: list[str] = []
+    if not args.all_namespaces:
+        env = os.environ.get("WATCH_NAMESPACE", "")
+        namespaces = args.namespace or [n for n in env.split(",") if n] or ["default"]
+    asyncio.run(
+        kopf.operator(
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            clusterwide=args.all_namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=args.liveness or None,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

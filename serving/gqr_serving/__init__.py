@@ -1,0 +1,1 @@
+"""gqr_serving."""
