@@ -384,6 +384,13 @@ def _launch(
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
+            # The requestheader (front-proxy) CA: without it every component that reads
+            # extension-apiserver-authentication logs an error each second.
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--authorization-mode=RBAC",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
@@ -439,9 +446,8 @@ def _launch(
         [
             b("kwok"),
             f"--kubeconfig={state.kubeconfig}",
-            "--manage-all-nodes=false",
+            f"--config={HERE / 'kwok-stages.yaml'}",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
             "--cidr=10.244.0.1/16",
             "--node-ip=10.244.0.1",
             f"--server-address=127.0.0.1:{ports['kwok']}",
