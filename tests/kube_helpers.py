@@ -11,6 +11,7 @@ import yaml
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
+GROUP, VERSION, PLURAL = "gqr.dev", "v1alpha1", "gqrdeployments"
 
 
 def wait_for(
@@ -33,3 +34,16 @@ def wait_for(
 
 def load_yaml(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def sample_gqrdeployment(task: str = "suggestion") -> dict[str, Any]:
+    """The sample GQRDeployment of a task from crds/samples (a minimal one if absent)."""
+    samples = sorted((ROOT / "crds" / "samples").glob(f"*_{task}.yaml"))
+    if samples:
+        return load_yaml(samples[0])[0]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GQRDeployment",
+        "metadata": {"name": "smoke"},
+        "spec": {"task": {"type": task}},
+    }

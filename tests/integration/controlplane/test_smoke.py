@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from tests.kube_helpers import ROOT, load_yaml, wait_for
-
-GROUP, VERSION, PLURAL = "gqr.dev", "v1alpha1", "gqrdeployments"
+from tests.kube_helpers import GROUP, PLURAL, ROOT, VERSION, sample_gqrdeployment, wait_for
 
 
 def pinned_release() -> str:
@@ -37,23 +35,11 @@ def test_kwok_node_is_ready(kube_client: Any) -> None:
     assert "kwok-node-0" in ready
 
 
-def _sample() -> dict[str, Any]:
-    samples = sorted((ROOT / "crds" / "samples").glob("*suggestion*.yaml"))
-    if samples:
-        return load_yaml(samples[0])[0]
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GQRDeployment",
-        "metadata": {"name": "smoke"},
-        "spec": {"task": {"type": "suggestion"}},
-    }
-
-
 def test_custom_object_is_schema_validated(
     crds: list[str], kube_client: Any, namespace: str
 ) -> None:
     api = client.CustomObjectsApi(kube_client)
-    bad = copy.deepcopy(_sample())
+    bad = copy.deepcopy(sample_gqrdeployment())
     bad["metadata"]["name"] = "bad-task"
     bad["spec"]["task"]["type"] = "horoscope"
     with pytest.raises(ApiException) as err:
@@ -61,7 +47,7 @@ def test_custom_object_is_schema_validated(
     assert err.value.status == 422
     assert "spec.task.type" in err.value.body and "horoscope" in err.value.body
 
-    good = copy.deepcopy(_sample())
+    good = copy.deepcopy(sample_gqrdeployment())
     good["metadata"]["name"] = "good"
     good["spec"]["task"].pop("numQueries", None)
     created = api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, good)

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 from kubernetes import client
-from tests.integration.controlplane.test_smoke import GROUP, PLURAL, VERSION, _sample
-from tests.kube_helpers import wait_for
+from tests.kube_helpers import GROUP, PLURAL, VERSION, sample_gqrdeployment, wait_for
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def test_operator_sets_observed_generation_and_ready(
     crds: list[str], kube_client: Any, namespace: str, kubeconfig_env: None
 ) -> None:
     api = client.CustomObjectsApi(kube_client)
-    body = copy.deepcopy(_sample())
+    body = copy.deepcopy(sample_gqrdeployment())
     body["metadata"]["name"] = "skeleton"
     args = ["run", "--standalone", "--namespace", namespace, "-m", "gqr_operator.handlers"]
     with KopfRunner(args, timeout=60) as runner:
