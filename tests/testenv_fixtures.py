@@ -87,7 +87,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def crds(kube_client: Any) -> list[str]:
-    """Installs every CRD in crds/ (create or replace) and waits until each is Established."""
+    """Installs every CRD in crds/ and the test stand-ins in tests/fixtures/crds/ (create or
+    replace) and waits until each is Established."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -95,7 +96,9 @@ def crds(kube_client: Any) -> list[str]:
 
     ext = client.ApiextensionsV1Api(kube_client)
     names = []
-    for path in sorted((ROOT / "crds").glob("*.yaml")):
+    paths = sorted((ROOT / "crds").glob("*.yaml"))
+    paths += sorted((ROOT / "tests" / "fixtures" / "crds").glob("*.yaml"))
+    for path in paths:
         for doc in load_yaml(path):
             name = doc["metadata"]["name"]
             try:

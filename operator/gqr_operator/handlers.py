@@ -11,6 +11,12 @@ from gqr_operator import conditions, settings
 kopf.on.startup()(settings.configure)
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, else $KUBECONFIG read at login time (not import time)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.resume(settings.GROUP, settings.VERSION, settings.PLURAL)
 @kopf.on.create(settings.GROUP, settings.VERSION, settings.PLURAL)
 @kopf.on.update(settings.GROUP, settings.VERSION, settings.PLURAL)

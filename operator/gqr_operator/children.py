@@ -1,0 +1,199 @@
+"""Desired children of a GQRDeployment, and syncing them: create, repair drift, prune.
+
+Children are compared with what is live before anything is written: a child whose live object
+already contains every field we set is left alone, so an unchanged spec causes no writes (no
+reconcile storms); a child edited or deleted by hand is re-applied (server-side apply, forced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gqr_operator.kube import KINDS, ApiError, Kind, Kube
+from gqr_operator.models.spec import GQRDeploymentSpec
+from gqr_operator.resources import ctr, gateway, llm, milvus, netpol, routing
+from gqr_operator.resources.llm import ModelVersion
+from gqr_operator.resources.naming import DEPLOYMENT_LABEL, MANAGED_BY, Arm, label_value
+
+# Kinds the operator prunes when they are no longer desired (Jobs are the pipeline's business).
+PRUNED = [
+    KINDS[("apps/v1", "Deployment")],
+    KINDS[("v1", "Service")],
+    KINDS[("v1", "ConfigMap")],
+    KINDS[("policy/v1", "PodDisruptionBudget")],
+    KINDS[("networking.k8s.io/v1", "NetworkPolicy")],
+    KINDS[("apps/v1", "StatefulSet")],
+    KINDS[("serving.kserve.io/v1beta1", "InferenceService")],
+]
+
+
+INITIAL_VERSION = "initial"
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Which model versions serve, and the canary's share of traffic (from `.status`)."""
+
+    stable: ModelVersion
+    canary: ModelVersion | None = None
+    canary_weight: int = 0
+    ctr_uri: str | None = None
+    ctr_version: str = "initial"
+    cor_collection: str | None = None
+
+
+def versions_from_status(spec: GQRDeploymentSpec, status: dict[str, Any]) -> Versions:
+    """The serving versions recorded in status; the spec's model is the initial stable."""
+
+    def mv(entry: dict[str, Any] | None) -> ModelVersion | None:
+        if not entry or not entry.get("version"):
+            return None
+        return ModelVersion(
+            version=str(entry["version"]),
+            model_uri=str(entry.get("modelUri") or spec.llm.model),
+            adapter_uri=entry.get("adapterUri"),
+        )
+
+    stable = mv(status.get("stable")) or ModelVersion(INITIAL_VERSION, spec.llm.model)
+    canary = mv(status.get("canary"))
+    ctr_entry = status.get("ctr") or {}
+    return Versions(
+        stable=stable,
+        canary=canary,
+        canary_weight=int((status.get("canary") or {}).get("weight") or 0) if canary else 0,
+        ctr_uri=ctr_entry.get("storageUri") or spec.ctr_predictor.storage_uri,
+        ctr_version=str(ctr_entry.get("version") or INITIAL_VERSION),
+        cor_collection=(status.get("cor") or {}).get("collection"),
+    )
+
+
+def desired(
+    name: str, namespace: str, spec: GQRDeploymentSpec, v: Versions
+) -> list[dict[str, Any]]:
+    """Every child manifest this GQRDeployment should have right now."""
+    out: list[dict[str, Any]] = []
+    arms: list[tuple[ModelVersion, Arm]] = [(v.stable, "stable")]
+    if v.canary is not None:
+        arms.append((v.canary, "canary"))
+    for mv, arm in arms:
+        out.append(llm.build_llm_deployment(name, namespace, spec, mv, arm))
+        out.append(llm.build_llm_service(name, namespace, mv, arm))
+    if v.ctr_uri:
+        out.append(
+            ctr.build_inference_service(
+                name, namespace, spec, storage_uri=v.ctr_uri, version=v.ctr_version
+            )
+        )
+    out.extend(milvus.build_milvus(name, namespace, spec))
+    out.append(
+        routing.build_routing_configmap(
+            name,
+            namespace,
+            spec,
+            stable=v.stable,
+            canary=v.canary,
+            canary_weight=v.canary_weight,
+            cor_collection=v.cor_collection,
+        )
+    )
+    out.append(gateway.build_gateway_deployment(name, namespace, spec))
+    out.append(gateway.build_gateway_service(name, namespace))
+    out.append(gateway.build_gateway_pdb(name, namespace))
+    out.extend(netpol.build_network_policies(name, namespace, spec))
+    return out
+
+
+def contains(want: Any, have: Any) -> bool:
+    """True when every field of `want` is present with the same value in `have` (server
+    defaults may add fields; lists must match item by item)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            k in have and contains(val, have[k]) for k, val in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(contains(w, h) for w, h in zip(want, have, strict=True))
+        )
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want is have
+    if isinstance(want, int | float) and isinstance(have, int | float):
+        return float(want) == float(have)
+    return bool(want == have) or str(want) == str(have)
+
+
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+@dataclass
+class SyncResult:
+    """What one sync did; `errors` holds children that could not be written, by reason."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.pruned)
+
+
+def _key(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def sync(kube: Kube, owner: dict[str, Any], children: list[dict[str, Any]]) -> SyncResult:
+    """Applies missing or drifted children and prunes the ones no longer desired."""
+    namespace = owner["metadata"]["namespace"]
+    selector = (
+        f"{DEPLOYMENT_LABEL}={label_value(owner['metadata']['name'])},"
+        f"app.kubernetes.io/managed-by={MANAGED_BY}"
+    )
+    result = SyncResult()
+    live: dict[str, tuple[Kind, dict[str, Any]]] = {}
+    for kind in PRUNED:
+        try:
+            for obj in kube.list(kind, namespace, selector):
+                live[f"{kind.kind}/{obj['metadata']['name']}"] = (kind, obj)
+        except ApiError as exc:
+            if exc.status != 404:  # 404: the kind is not installed (e.g. no KServe)
+                raise
+    ref = owner_reference(owner)
+    wanted = set()
+    for child in children:
+        child = {**child, "metadata": {**child["metadata"], "ownerReferences": [ref]}}
+        key = _key(child)
+        wanted.add(key)
+        current = live.get(key, (None, None))[1]
+        if current is not None and contains(child, current):
+            result.unchanged.append(key)
+            continue
+        try:
+            kube.apply(child)
+        except ApiError as exc:
+            result.errors[key] = str(exc)
+            continue
+        (result.updated if current is not None else result.created).append(key)
+    for key, (kind, obj) in live.items():
+        if key not in wanted and _owned_by(obj, owner):
+            kube.delete(kind, namespace, obj["metadata"]["name"])
+            result.pruned.append(key)
+    return result
+
+
+def _owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
+    uid = owner["metadata"]["uid"]
+    return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])

@@ -1,0 +1,22 @@
+"""Typed model of the GQRDeployment custom resource (spec and status)."""
+
+from gqr_operator.models.spec import (
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    GQRDeploymentSpec,
+    parse_spec,
+)
+from gqr_operator.models.status import Condition, GQRDeploymentStatus
+
+__all__ = [
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "VERSION",
+    "Condition",
+    "GQRDeploymentSpec",
+    "GQRDeploymentStatus",
+    "parse_spec",
+]

@@ -1,0 +1,65 @@
+"""Shared building blocks of the GQRDeployment spec: base config, Secret refs, resources."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# The apiserver's own quantity grammar (k8s.io/apimachinery resource.Quantity).
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+OBJECT_URI_PATTERN = r"^(s3|gs|pvc|file)://\S+$"
+
+
+class Model(BaseModel):
+    """Base of every spec section: camelCase aliases, unknown fields refused, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def _quantity(value: str | int) -> str | int:
+    if isinstance(value, bool) or not re.match(QUANTITY_PATTERN, str(value)):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (accepted: e.g. 500m, 2, 16Gi)")
+    return value
+
+
+Quantity = Annotated[str | int, AfterValidator(_quantity)]
+
+
+class ResourceRequirements(Model):
+    """Container requests and limits; the builders fill what is left out."""
+
+    requests: dict[str, Quantity] | None = Field(default=None, max_length=16)
+    limits: dict[str, Quantity] | None = Field(default=None, max_length=16)
+
+
+class SecretRef(Model):
+    """A Secret in the same namespace whose keys become environment variables (envFrom)."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN)
+
+
+class SecretKeyRef(Model):
+    """One key of a Secret in the same namespace (valueFrom.secretKeyRef)."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN)
+    key: str = Field(default="token", min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)
+
+
+class Toleration(Model):
+    """A pod toleration, as in core/v1."""
+
+    key: str | None = Field(default=None, max_length=253)
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = Field(default=None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(default=None, ge=0, le=31536000)

@@ -1,0 +1,4 @@
+"""Pure manifest builders: typed spec in, plain dict manifests out (no I/O, deterministic).
+
+One module per kind of child. Owner references are added by the handlers (kopf.adopt).
+"""

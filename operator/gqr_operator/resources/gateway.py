@@ -1,0 +1,112 @@
+"""Gateway Deployment, Service and PodDisruptionBudget (the recommendation API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gqr_operator.models.spec import GQRDeploymentSpec
+from gqr_operator.resources import defaults
+from gqr_operator.resources.naming import child_name, labels, metadata, selector_labels
+from gqr_operator.resources.routing import ROUTING_FILE, routing_name
+from gqr_operator.resources.storage import Mounts, storage_uri
+
+PORT = 8080
+CONFIG_DIR = "/etc/gqr"
+
+
+def gateway_name(cr_name: str) -> str:
+    """Name of the gateway Deployment, Service and PodDisruptionBudget."""
+    return child_name(cr_name, "gateway")
+
+
+def _env(spec: GQRDeploymentSpec, name: str) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "GQR_DEPLOYMENT", "value": name},
+        {"name": "GQR_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "GQR_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        *defaults.scratch_env(),
+    ]
+    ref = spec.cooccurrence.milvus.secret_ref
+    if ref is not None:
+        env.append(
+            {
+                "name": "MILVUS_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
+    return env
+
+
+def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec) -> dict[str, Any]:
+    """The gateway pods; routing.json comes from the routing ConfigMap."""
+    volumes, scratch = defaults.scratch_volumes(cache_size="2Gi")
+    volumes.append({"name": "routing", "configMap": {"name": routing_name(name)}})
+    mounts = Mounts(
+        volumes=volumes,
+        mounts=[*scratch, {"name": "routing", "mountPath": CONFIG_DIR, "readOnly": True}],
+    )
+    storage_uri(spec.logs.uri, mounts)  # mounts a pvc:// log store read-write
+    container: dict[str, Any] = {
+        "name": "gateway",
+        "image": spec.gateway.image or defaults.IMAGES["serve"],
+        "command": ["python", "-m", "gqr_serving.gateway"],
+        "args": ["--config", f"{CONFIG_DIR}/{ROUTING_FILE}", "--port", str(PORT)],
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "env": _env(spec, name),
+        "resources": defaults.resources("gateway", spec.gateway.resources),
+        "securityContext": defaults.container_security_context(),
+        "volumeMounts": mounts.mounts,
+        "readinessProbe": defaults.http_probe("/health", "http", period=5, failures=3),
+        "livenessProbe": defaults.http_probe("/health", "http", period=20, failures=3),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.logs.secret_ref is not None:
+        container["envFrom"] = [{"secretRef": {"name": spec.logs.secret_ref.name}}]
+    selector = selector_labels(name, "gateway")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(gateway_name(name), namespace, labels(name, "gateway")),
+        "spec": {
+            "replicas": spec.gateway.replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": defaults.pod_security_context(),
+                    # Lets in-flight requests finish and their impressions reach the log.
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [container],
+                    "volumes": mounts.volumes,
+                },
+            },
+        },
+    }
+
+
+def build_gateway_service(name: str, namespace: str) -> dict[str, Any]:
+    """ClusterIP Service of the recommendation API (port 80)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(gateway_name(name), namespace, labels(name, "gateway")),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(name, "gateway"),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_gateway_pdb(name: str, namespace: str) -> dict[str, Any]:
+    """Keeps all gateway pods but one up during voluntary disruptions."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(gateway_name(name), namespace, labels(name, "gateway")),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(name, "gateway")},
+        },
+    }

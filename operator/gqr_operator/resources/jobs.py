@@ -1,0 +1,182 @@
+"""Pipeline Jobs: cor-build -> ctr-train -> dpo-iterate. Each writes its result JSON
+(artifact URI + metrics) to /dev/termination-log for the operator to read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from gqr_operator.models.spec import GQRDeploymentSpec
+from gqr_operator.resources import defaults
+from gqr_operator.resources.ctr import ctr_predict_url
+from gqr_operator.resources.milvus import cor_collection, milvus_uri
+from gqr_operator.resources.naming import (
+    RUN_LABEL,
+    STEP_LABEL,
+    child_name,
+    label_value,
+    labels,
+    metadata,
+    selector_labels,
+)
+from gqr_operator.resources.storage import Mounts, storage_uri
+
+Step = Literal["cor-build", "ctr-train", "dpo-iterate"]
+STEPS: tuple[Step, ...] = ("cor-build", "ctr-train", "dpo-iterate")
+RESULT_PATH = "/dev/termination-log"
+DPO_INPUTS = ("base_model", "ctr_uri", "cor_uri")
+
+
+def job_name(cr_name: str, step: Step, run_id: str) -> str:
+    """Name of one step's Job in one run; the same run never gets a second Job."""
+    return child_name(cr_name, step, run_id)
+
+
+def _args(
+    name: str,
+    namespace: str,
+    spec: GQRDeploymentSpec,
+    step: Step,
+    run_id: str,
+    inputs: Mapping[str, str],
+    mounts: Mounts,
+) -> list[str]:
+    t, task = spec.training, spec.task
+    logs = storage_uri(spec.logs.uri, mounts, read_only=True)
+    out = storage_uri(spec.artifacts.uri, mounts).rstrip("/")
+    common = ["--logs-uri", logs, "--task", task.type, "--result-file", RESULT_PATH]
+    if step == "cor-build":
+        return [
+            *common,
+            "--window-days",
+            str(t.cor.window_days),
+            "--min-cooccurring",
+            str(spec.cooccurrence.min_cooccurring),
+            "--milvus-uri",
+            milvus_uri(name, namespace, spec),
+            "--collection",
+            cor_collection(name, run_id),
+            "--out-uri",
+            f"{out}/cor/{run_id}",
+        ]
+    if step == "ctr-train":
+        return [
+            *common,
+            "--window-days",
+            str(t.ctr.window_days),
+            "--epochs",
+            str(t.ctr.epochs),
+            "--backbone",
+            spec.ctr_predictor.backbone,
+            "--variant",
+            spec.ctr_predictor.variant,
+            "--component",
+            task.component,
+            "--out-uri",
+            f"{out}/ctr/{run_id}",
+        ]
+    missing = [k for k in DPO_INPUTS if not inputs.get(k)]
+    if missing:
+        raise ValueError(f"dpo-iterate needs inputs {missing} (accepted keys: {DPO_INPUTS})")
+    d = t.dpo
+    return [
+        *common,
+        "--base-model",
+        storage_uri(inputs["base_model"], mounts, read_only=True),
+        "--ctr-uri",
+        storage_uri(inputs["ctr_uri"], mounts, read_only=True),
+        "--cor-uri",
+        storage_uri(inputs["cor_uri"], mounts, read_only=True),
+        "--ctr-url",
+        ctr_predict_url(name, namespace),
+        "--num-queries",
+        str(task.num_queries),
+        "--component",
+        task.component,
+        "--beta",
+        str(d.beta),
+        "--delta",
+        str(d.delta),
+        "--max-iterations",
+        str(d.max_iterations),
+        "--beam-size",
+        str(d.beam_size),
+        "--candidates",
+        str(d.candidates),
+        "--lora" if d.lora else "--no-lora",
+        "--min-aec-gain",
+        str(t.gate.min_aec_gain),
+        "--out-uri",
+        f"{out}/llm/{run_id}",
+        "--report-uri",
+        f"{out}/reports/{run_id}.json",
+    ]
+
+
+def build_pipeline_job(
+    name: str,
+    namespace: str,
+    spec: GQRDeploymentSpec,
+    *,
+    step: Step,
+    run_id: str,
+    inputs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Job of one pipeline step. dpo-iterate needs inputs base_model, ctr_uri, cor_uri
+    (the stable model and the artifacts of this run's earlier steps)."""
+    t = spec.training
+    volumes, scratch = defaults.scratch_volumes(cache_size="100Gi")
+    mounts = Mounts(volumes=volumes, mounts=scratch)
+    args = _args(name, namespace, spec, step, run_id, inputs or {}, mounts)
+    container: dict[str, Any] = {
+        "name": "step",
+        "image": t.image or defaults.IMAGES["train"],
+        "command": ["gqr", step],
+        "args": args,
+        "env": [*defaults.scratch_env(), {"name": "GQR_RUN_ID", "value": run_id}],
+        "resources": defaults.resources("pipeline", t.resources),
+        "securityContext": defaults.container_security_context(),
+        "volumeMounts": mounts.mounts,
+        "terminationMessagePath": RESULT_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    secrets = [r.name for r in (spec.logs.secret_ref, spec.artifacts.secret_ref) if r is not None]
+    if secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in dict.fromkeys(secrets)]
+    milvus_ref = spec.cooccurrence.milvus.secret_ref
+    if milvus_ref is not None and step == "cor-build":
+        container["env"].append(
+            {
+                "name": "MILVUS_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": milvus_ref.name, "key": milvus_ref.key}},
+            }
+        )
+    pod_labels = {
+        **selector_labels(name, "pipeline"),
+        STEP_LABEL: step,
+        RUN_LABEL: label_value(run_id),
+    }
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": defaults.pod_security_context(),
+        "containers": [container],
+        "volumes": mounts.volumes,
+    }
+    if t.node_selector:
+        pod["nodeSelector"] = dict(t.node_selector)
+    if t.tolerations:
+        pod["tolerations"] = [x.model_dump(by_alias=True, exclude_none=True) for x in t.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(
+            job_name(name, step, run_id), namespace, {**labels(name, "pipeline"), **pod_labels}
+        ),
+        "spec": {
+            "backoffLimit": t.backoff_limit,
+            "activeDeadlineSeconds": t.active_deadline_seconds,
+            "ttlSecondsAfterFinished": t.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+        },
+    }

@@ -1,0 +1,155 @@
+"""The actions the pure state machines ask the kopf handlers to execute, and the decision type.
+
+Contract with the handler: execute the actions in order, THEN persist the returned status.
+Every action is safe to execute twice (creating an existing object is success, deleting a
+missing one is success, routing and conditions are set, not appended), so a restart between
+"act" and "persist" re-derives the same actions from the old status and nothing is duplicated.
+Events are the one exception: a crash in that window may post an Event twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Post a Kubernetes Event on the GQRDeployment."""
+
+    reason: str
+    """CamelCase reason, e.g. `CanaryStepPassed`."""
+    message: str
+    """One human line with the numbers behind the decision."""
+    type: EventType = "Normal"
+    """`Warning` for failures and rollbacks."""
+
+
+@dataclass(frozen=True)
+class SetCondition:
+    """Merge this condition into `status.conditions` (see `gqr_operator.conditions.merge`)."""
+
+    type: str
+    """Condition type, e.g. `CanaryHealthy`."""
+    status: ConditionStatus
+    """`True`, `False` or `Unknown`."""
+    reason: str
+    """CamelCase reason."""
+    message: str = ""
+    """Human message; carries the measured CTRs where there are some."""
+
+
+@dataclass(frozen=True)
+class SetRouting:
+    """Write the gateway's routing: `stable` gets 100 - canary_weight percent."""
+
+    stable_version: str
+    """Model version served by the stable arm."""
+    canary_version: str | None
+    """Model version of the canary arm; None removes the canary arm."""
+    canary_weight: int
+    """Percent of traffic to the canary (0 when there is none)."""
+
+
+@dataclass(frozen=True)
+class CreateCanaryDeployment:
+    """Create the LLM Deployment + Service of a candidate version (AlreadyExists = success)."""
+
+    version: str
+    """Model version (names the Deployment via `resources.llm.llm_name`)."""
+    artifact_uri: str
+    """Where the trained weights or adapter live."""
+
+
+@dataclass(frozen=True)
+class DeleteLLMDeployment:
+    """Delete the LLM Deployment + Service of a version (NotFound = success)."""
+
+    version: str
+    """Model version whose server goes away."""
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Create one pipeline step's Job (`resources.jobs.build_pipeline_job`)."""
+
+    name: str
+    """Deterministic `<cr>-<step>-<run-id>`; a second create hits AlreadyExists."""
+    step: str
+    """`cor-build`, `ctr-train` or `dpo-iterate`."""
+    run_id: str
+    """The pipeline run this Job belongs to."""
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    """Artifacts of earlier steps (dpo-iterate: base_model, ctr_uri, cor_uri)."""
+
+
+@dataclass(frozen=True)
+class StartRollout:
+    """Hand a candidate that passed the offline gate to the rollout machine (`start`)."""
+
+    version: str
+    """Candidate model version."""
+    artifact_uri: str
+    """Where its weights or adapter live."""
+    run_id: str
+    """The pipeline run that produced it."""
+
+
+Action = (
+    Event
+    | SetCondition
+    | SetRouting
+    | CreateCanaryDeployment
+    | DeleteLLMDeployment
+    | CreateJob
+    | StartRollout
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one tick decided: the new status sub-dict and the actions to execute first."""
+
+    status: dict[str, Any]
+    """The new sub-dict (`status.rollout` or `status.pipeline`); JSON-serialisable."""
+    actions: list[Action] = field(default_factory=list)
+    """Side effects in execution order."""
+
+
+def iso(t: datetime) -> str:
+    """A UTC timestamp as Kubernetes writes them."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """The inverse of `iso`; None for a missing or unreadable value (status may be hand-edited)."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def changed_conditions(
+    existing: Iterable[Mapping[str, Any]] | None, desired: Iterable[SetCondition]
+) -> list[SetCondition]:
+    """Only the desired conditions that differ from what status already shows, so a repeated
+    tick asks for nothing."""
+    current = {c.get("type"): c for c in existing or []}
+    out = []
+    for cond in desired:
+        have = current.get(cond.type)
+        if have is None or (have.get("status"), have.get("reason"), have.get("message", "")) != (
+            cond.status,
+            cond.reason,
+            cond.message,
+        ):
+            out.append(cond)
+    return out

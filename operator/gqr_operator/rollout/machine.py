@@ -1,0 +1,274 @@
+"""The canary rollout state machine: one pure `tick` per analysis interval, state in status.
+
+`start` queues a candidate; `tick` walks it through the weight steps, analysing measured CTR
+at each, and promotes or rolls back. Both return a `Decision` (new `status.rollout` + actions).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from gqr_operator.rollout.actions import (
+    CreateCanaryDeployment,
+    Decision,
+    DeleteLLMDeployment,
+    Event,
+    SetRouting,
+    changed_conditions,
+    iso,
+    parse_iso,
+)
+from gqr_operator.rollout.analysis import ArmCounts, analyse
+from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig, Stats
+from gqr_operator.rollout.status import RESTING, counts, desired_conditions, ref_dict
+
+_HISTORY_MAX = 30
+
+
+def start(
+    status: Mapping[str, Any] | None, candidate: ModelRef, stable: ModelRef | None = None
+) -> Decision:
+    """Queue a candidate (the next `tick` starts it). Idempotent: a version already queued,
+    in rollout, or serving is ignored; a newer candidate replaces a queued one."""
+    st = copy.deepcopy(dict(status or {})) or {"phase": "Idle"}
+    if "stable" not in st:
+        if stable is None:
+            raise ValueError("no stable version in status.rollout: pass the serving model")
+        st["stable"] = ref_dict(stable)
+    known = {st["stable"]["version"], (st.get("pending") or {}).get("version")}
+    if st.get("phase") not in RESTING:
+        known.add((st.get("candidate") or {}).get("version"))
+    if candidate.version in known:
+        return Decision(st)
+    st["pending"] = ref_dict(candidate)
+    return Decision(st)
+
+
+def tick(
+    status: Mapping[str, Any] | None,
+    cfg: RolloutConfig,
+    obs: Observation,
+    controls: Controls,
+    now: datetime,
+    conditions: Iterable[Mapping[str, Any]] | None = None,
+) -> Decision:
+    """Advance the rollout by at most one transition. `conditions` is the current
+    `status.conditions`; only conditions that differ come back as actions."""
+    t = _Tick(copy.deepcopy(dict(status or {})) or {"phase": "Idle"}, cfg, obs, controls, now)
+    t.run()
+    return Decision(t.st, [*t.actions, *changed_conditions(conditions, desired_conditions(t.st))])
+
+
+@dataclasses.dataclass
+class _Tick:
+    st: dict[str, Any]
+    cfg: RolloutConfig
+    obs: Observation
+    ctl: Controls
+    now: datetime
+    actions: list[Any] = dataclasses.field(default_factory=list)
+
+    def run(self) -> None:
+        phase = self.st.get("phase", "Idle")
+        if phase in RESTING:
+            return self._begin_pending()
+        if phase in ("Promoting", "RollingBack"):
+            return self._finish()
+        if self.ctl.abort:
+            return self._roll_back("Aborted", "spec.rollout.abort is true")
+        if self.ctl.promote_now:
+            if not self.obs.canary_ready:
+                # Never route all traffic to a server that cannot answer.
+                self.st["message"] = "promoteNow waits for the canary to become ready"
+                return None
+            return self._promote("spec.rollout.promoteNow is true")
+        if phase == "WaitingForCanaryReady":
+            if self.obs.canary_ready and not self.ctl.paused:
+                self._enter_step(0)
+            return None
+        if phase == "Paused":
+            return self._paused()
+        if self.ctl.paused:
+            self.st.update(phase="Paused", pauseReason="ManualPause")
+            return self._event("RolloutPaused", "spec.rollout.paused is true; weight held")
+        return self._progress()
+
+    # --- transitions -------------------------------------------------------------------------
+    def _begin_pending(self) -> None:
+        pending = self.st.get("pending")
+        if not pending:
+            return
+        if self.ctl.abort or self.ctl.promote_now:
+            # Left over from the last rollout: they must not decide the next one unseen.
+            self.st["message"] = (
+                f"candidate {pending['version']} waits: set spec.rollout.abort and "
+                "promoteNow to false to start its rollout"
+            )
+            return
+        self.st = {
+            "phase": "WaitingForCanaryReady",
+            "stable": self.st["stable"],
+            "candidate": pending,
+            "started": iso(self.now),
+            "stepIndex": -1,
+            "weight": 0,
+            "history": [],
+            **{k: self.st[k] for k in ("resumeHandled",) if k in self.st},
+        }
+        self.actions.append(CreateCanaryDeployment(pending["version"], pending["artifactUri"]))
+        self._event("RolloutStarted", f"canary {pending['version']} created; waiting for ready")
+
+    def _enter_step(self, index: int) -> None:
+        step = self.cfg.steps[index]
+        stats = self.obs.stats
+        self.st.update(
+            phase="Progressing",
+            pauseReason=None,
+            stepIndex=index,
+            weight=step.weight,
+            stepStarted=iso(self.now),
+            baseline=_stats_dict(stats) if stats else None,
+            lastAnalysis=None,
+        )
+        self.actions.append(
+            SetRouting(self.st["stable"]["version"], self.st["candidate"]["version"], step.weight)
+        )
+        n = len(self.cfg.steps)
+        self._event("CanaryStepStarted", f"step {index + 1}/{n}: {step.weight}% to canary")
+
+    def _paused(self) -> None:
+        reason, i = self.st.get("pauseReason"), int(self.st.get("stepIndex", 0))
+        if reason == "ManualPause" and not self.ctl.paused:
+            self.st.update(phase="Progressing", pauseReason=None)
+            self._event("RolloutResumed", "spec.rollout.paused is false; analysis continues")
+        elif reason == "StepPause" and self._resume_requested() and not self.ctl.paused:
+            self.st["resumeHandled"] = self.ctl.resume
+            self._enter_step(i + 1)
+        elif reason == "AwaitingPromotion" and self.cfg.auto_promote:
+            self._promote("last step passed and autoPromote is true")
+
+    def _resume_requested(self) -> bool:
+        return bool(self.ctl.resume) and self.ctl.resume != self.st.get("resumeHandled")
+
+    def _progress(self) -> None:
+        stats = self.obs.stats
+        if stats is None:
+            if not self.st.get("statsUnavailableSince"):
+                self.st["statsUnavailableSince"] = iso(self.now)
+                msg = "gateway /v1/stats unreachable; holding the current weight"
+                self._event("StatsUnavailable", msg, warning=True)
+            return
+        self.st["statsUnavailableSince"] = None
+        if self.st.get("canaryReady", True) != self.obs.canary_ready:
+            self.st["canaryReady"] = self.obs.canary_ready
+            if not self.obs.canary_ready:
+                self._event("CanaryNotReady", "canary pods not ready; holding", warning=True)
+        if not self.obs.canary_ready:
+            return
+        base = self.st.get("baseline")
+        if base is None or _regressed(stats, base):
+            # First stats at this step, or the gateway restarted and its counters with it.
+            self.st["baseline"] = _stats_dict(stats) if base is None else _zero()
+            if base is None:
+                return
+            base = self.st["baseline"]
+        stable = _minus(stats.stable, base["stable"])
+        canary = _minus(stats.canary, base["canary"])
+        self._analyse(stable, canary)
+
+    def _analyse(self, stable: ArmCounts, canary: ArmCounts) -> None:
+        i = int(self.st["stepIndex"])
+        step = self.cfg.steps[i]
+        acfg = dataclasses.replace(self.cfg.analysis, min_impressions=step.min_impressions)
+        result = analyse(stable, canary, acfg)
+        if step.weight == 100:  # bake step: no stable traffic to compare with
+            done = canary.impressions >= max(step.min_impressions, 1)
+            reason = f"bake at 100%: {canary.impressions}/{step.min_impressions} impressions"
+            result = dataclasses.replace(result, decision="pass" if done else "wait", reason=reason)
+        self.st["lastAnalysis"] = {"time": iso(self.now), "step": i, **result.to_status()}
+        if result.decision == "wait":
+            return
+        event = "StepPassed" if result.decision == "pass" else "StepFailed"
+        self._record(event, result.reason, result.to_status())
+        if result.decision == "fail":
+            return self._roll_back("RolledBack", result.reason)
+        if i + 1 < len(self.cfg.steps):
+            if step.pause:
+                self.st.update(phase="Paused", pauseReason="StepPause")
+                msg = f"step {i + 1} passed; set a new gqr.dev/resume annotation value to go on"
+                return self._event("CanaryStepPaused", msg)
+            self._event("CanaryStepPassed", result.reason)
+            return self._enter_step(i + 1)
+        if self.cfg.auto_promote:
+            return self._promote(f"all steps passed: {result.reason}")
+        self.st.update(phase="Paused", pauseReason="AwaitingPromotion")
+        self._event("AwaitingPromotion", f"all steps passed; set promoteNow: {result.reason}")
+
+    def _promote(self, why: str) -> None:
+        cand = self.st["candidate"]["version"]
+        self.st.update(phase="Promoting", phaseSince=iso(self.now), weight=100, message=why)
+        self.actions.append(SetRouting(cand, None, 0))
+        self._record("Promoting", why)
+        self._event("CanaryPromoting", f"routing 100% to {cand}: {why}")
+
+    def _roll_back(self, outcome: str, why: str) -> None:
+        stable = self.st["stable"]["version"]
+        self.st.update(
+            phase="RollingBack", outcome=outcome, phaseSince=iso(self.now), weight=0, message=why
+        )
+        self.actions.append(SetRouting(stable, None, 0))
+        self._record("RollingBack", why)
+        self._event("CanaryRollingBack", f"routing 100% to {stable}: {why}", warning=True)
+
+    def _finish(self) -> None:
+        since = parse_iso(self.st.get("phaseSince")) or self.now
+        if (self.now - since).total_seconds() < self.cfg.drain_seconds:
+            return
+        cand, stable = self.st["candidate"], self.st["stable"]
+        if self.st["phase"] == "Promoting":
+            self.actions.append(DeleteLLMDeployment(stable["version"]))
+            self.st.update(phase="Promoted", stable=cand, previousStable=stable)
+            self._event("CanaryPromoted", f"{cand['version']} is stable: {self.st['message']}")
+        else:
+            self.actions.append(DeleteLLMDeployment(cand["version"]))
+            self.st["phase"] = self.st.get("outcome", "RolledBack")
+            msg = f"{cand['version']} removed; {stable['version']} serves: {self.st['message']}"
+            self._event(f"Canary{self.st['phase']}", msg, warning=True)
+        self.st["finished"] = iso(self.now)
+        self._record(self.st["phase"], self.st["message"])
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.actions.append(Event(reason, message, "Warning" if warning else "Normal"))
+
+    def _record(self, event: str, reason: str, analysis: dict[str, Any] | None = None) -> None:
+        entry = {
+            "time": iso(self.now),
+            "step": self.st.get("stepIndex"),
+            "weight": self.st.get("weight"),
+            "event": event,
+            "reason": reason,
+            **(analysis or {}),
+        }
+        self.st["history"] = [*self.st.get("history", []), entry][-_HISTORY_MAX:]
+
+
+def _stats_dict(s: Stats) -> dict[str, Any]:
+    return {"stable": counts(s.stable), "canary": counts(s.canary)}
+
+
+def _zero() -> dict[str, Any]:
+    return {"stable": counts(ArmCounts(0, 0)), "canary": counts(ArmCounts(0, 0))}
+
+
+def _regressed(s: Stats, base: Mapping[str, Any]) -> bool:
+    pairs = ((s.stable, base["stable"]), (s.canary, base["canary"]))
+    return any(a.impressions < b["impressions"] or a.clicks < b["clicks"] for a, b in pairs)
+
+
+def _minus(a: ArmCounts, base: Mapping[str, Any]) -> ArmCounts:
+    return ArmCounts(a.impressions - int(base["impressions"]), a.clicks - int(base["clicks"]))

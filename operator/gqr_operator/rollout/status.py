@@ -1,0 +1,94 @@
+"""What `status.rollout` means to the outside: the conditions and routing it implies.
+
+Both are level functions of the status alone, so a handler may re-apply them on any tick
+(e.g. after someone deleted the routing ConfigMap) and a restarted operator derives the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gqr_operator.rollout.actions import SetCondition, SetRouting
+from gqr_operator.rollout.analysis import ArmCounts
+from gqr_operator.rollout.config import ModelRef
+
+RESTING = ("Idle", "Promoted", "RolledBack", "Aborted")
+ACTIVE = ("WaitingForCanaryReady", "Progressing", "Paused", "Promoting", "RollingBack")
+
+
+def counts(a: ArmCounts) -> dict[str, int]:
+    """Counts as status stores them."""
+    return {"impressions": a.impressions, "clicks": a.clicks}
+
+
+def ref_dict(m: ModelRef) -> dict[str, str]:
+    """A model reference as status stores it."""
+    return {"version": m.version, "artifactUri": m.artifact_uri}
+
+
+def ref(d: Mapping[str, Any] | None) -> ModelRef | None:
+    """The inverse of `ref_dict`."""
+    return ModelRef(str(d["version"]), str(d.get("artifactUri", ""))) if d else None
+
+
+def desired_routing(status: Mapping[str, Any]) -> SetRouting | None:
+    """The routing this status implies (None before any stable version is known)."""
+    stable, cand = ref(status.get("stable")), ref(status.get("candidate"))
+    phase = status.get("phase", "Idle")
+    if stable is None:
+        return None
+    if cand is not None and phase in ("Promoting", "Promoted"):
+        return SetRouting(cand.version, None, 0)
+    if cand is not None and phase in ("Progressing", "Paused"):
+        return SetRouting(stable.version, cand.version, int(status.get("weight", 0)))
+    return SetRouting(stable.version, None, 0)
+
+
+def _measured(status: Mapping[str, Any]) -> str:
+    a = status.get("lastAnalysis") or {}
+    return str(a.get("reason", "no measurement yet"))
+
+
+def desired_conditions(status: Mapping[str, Any]) -> list[SetCondition]:
+    """Progressing, CanaryHealthy and Degraded as the rollout's status implies them."""
+    phase = str(status.get("phase", "Idle"))
+    cand = (status.get("candidate") or {}).get("version", "")
+    step, weight = int(status.get("stepIndex", -1)) + 1, status.get("weight", 0)
+    unavailable = bool(status.get("statsUnavailableSince"))
+    msg = str(status.get("message", ""))
+    if phase == "Paused":
+        progressing = SetCondition("Progressing", "False", str(status.get("pauseReason")), cand)
+    elif phase in ACTIVE:
+        where = f"candidate {cand} at step {step}, {weight}% of traffic"
+        progressing = SetCondition("Progressing", "True", phase, where)
+    else:
+        progressing = SetCondition("Progressing", "False", phase, msg)
+
+    decision = (status.get("lastAnalysis") or {}).get("decision")
+    if phase == "Idle":
+        healthy = SetCondition("CanaryHealthy", "Unknown", "NoCanary")
+    elif phase in ("RolledBack", "RollingBack") and status.get("outcome") == "RolledBack":
+        healthy = SetCondition("CanaryHealthy", "False", "CanaryWorse", msg)
+    elif phase in ("Promoted", "Promoting"):
+        healthy = SetCondition("CanaryHealthy", "True", "Promoted", msg)
+    elif phase in RESTING or phase == "RollingBack":
+        healthy = SetCondition("CanaryHealthy", "Unknown", "Aborted", msg)
+    elif unavailable:
+        healthy = SetCondition("CanaryHealthy", "Unknown", "StatsUnavailable", _measured(status))
+    elif status.get("canaryReady") is False:
+        healthy = SetCondition("CanaryHealthy", "False", "CanaryNotReady", f"{cand} not ready")
+    elif decision == "pass":
+        healthy = SetCondition("CanaryHealthy", "True", "AnalysisPassed", _measured(status))
+    else:
+        healthy = SetCondition("CanaryHealthy", "Unknown", "Collecting", _measured(status))
+
+    if unavailable and phase in ACTIVE:
+        degraded = SetCondition(
+            "Degraded", "True", "StatsUnavailable", "gateway /v1/stats unreachable; weight held"
+        )
+    elif status.get("outcome") == "RolledBack" and phase in ("RollingBack", "RolledBack"):
+        degraded = SetCondition("Degraded", "True", "CanaryRolledBack", msg)
+    else:
+        degraded = SetCondition("Degraded", "False", "AsExpected")
+    return [progressing, healthy, degraded]
