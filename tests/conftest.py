@@ -3,11 +3,14 @@ integration, tests/e2e -> e2e (select with ``-m``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 _TESTS = Path(__file__).parent
+# The operator re-checks each object every GQR_TICK_SECONDS; tests want quick drift repair.
+os.environ.setdefault("GQR_TICK_SECONDS", "2")
 
 pytest_plugins = ["tests.testenv_fixtures"]
 

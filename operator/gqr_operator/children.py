@@ -104,13 +104,18 @@ def desired(
     return out
 
 
+def _empty(value: Any) -> bool:
+    # The apiserver drops empty lists/maps and false/zero-valued omitempty fields.
+    return value is None or value is False or value == [] or value == {}
+
+
 def contains(want: Any, have: Any) -> bool:
     """True when every field of `want` is present with the same value in `have` (server
-    defaults may add fields; lists must match item by item)."""
+    defaults may add fields; lists must match item by item; empty values may be omitted)."""
     if isinstance(want, dict):
-        return isinstance(have, dict) and all(
-            k in have and contains(val, have[k]) for k, val in want.items()
-        )
+        if not isinstance(have, dict):
+            return False
+        return all(contains(val, have[k]) if k in have else _empty(val) for k, val in want.items())
     if isinstance(want, list):
         return (
             isinstance(have, list)
@@ -122,6 +127,11 @@ def contains(want: Any, have: Any) -> bool:
     if isinstance(want, int | float) and isinstance(have, int | float):
         return float(want) == float(have)
     return bool(want == have) or str(want) == str(have)
+
+
+def _body(manifest: dict[str, Any]) -> dict[str, Any]:
+    # LIST items carry no apiVersion/kind; everything else is compared.
+    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
 
 
 def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +155,7 @@ class SyncResult:
     unchanged: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Kind/name" -> object
 
     @property
     def changed(self) -> bool:
@@ -168,6 +179,7 @@ def sync(kube: Kube, owner: dict[str, Any], children: list[dict[str, Any]]) -> S
         try:
             for obj in kube.list(kind, namespace, selector):
                 live[f"{kind.kind}/{obj['metadata']['name']}"] = (kind, obj)
+                result.live[f"{kind.kind}/{obj['metadata']['name']}"] = obj
         except ApiError as exc:
             if exc.status != 404:  # 404: the kind is not installed (e.g. no KServe)
                 raise
@@ -178,11 +190,11 @@ def sync(kube: Kube, owner: dict[str, Any], children: list[dict[str, Any]]) -> S
         key = _key(child)
         wanted.add(key)
         current = live.get(key, (None, None))[1]
-        if current is not None and contains(child, current):
+        if current is not None and contains(_body(child), current):
             result.unchanged.append(key)
             continue
         try:
-            kube.apply(child)
+            result.live[key] = kube.apply(child)
         except ApiError as exc:
             result.errors[key] = str(exc)
             continue

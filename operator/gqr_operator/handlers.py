@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import defaultdict
 from typing import Any
 
 import kopf
 
-from gqr_operator import conditions, settings
+from gqr_operator import metrics, reconcile
+from gqr_operator import settings as opsettings
+from gqr_operator.kube import Kube
 
-kopf.on.startup()(settings.configure)
+RESOURCE = (opsettings.GROUP, opsettings.VERSION, opsettings.PLURAL)
+# One pass at a time per object: change handlers and the timer must not interleave writes.
+_LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    opsettings.configure(settings)
+    memo["kube"] = Kube.from_environment()
 
 
 @kopf.on.login()
@@ -17,19 +30,39 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-@kopf.on.resume(settings.GROUP, settings.VERSION, settings.PLURAL)
-@kopf.on.create(settings.GROUP, settings.VERSION, settings.PLURAL)
-@kopf.on.update(settings.GROUP, settings.VERSION, settings.PLURAL)
-def reconcile(
-    meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-) -> None:
-    """Marks the spec as observed. The children arrive with the operator issue."""
-    generation = int(meta.get("generation", 0))
-    patch.status["observedGeneration"] = generation
-    patch.status["conditions"] = conditions.merge(
-        status.get("conditions"),
-        conditions.condition(
-            "Ready", "True", "Reconciled", f"generation {generation} observed", generation
-        ),
-    )
-    logger.info("reconciled generation %s", generation)
+def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> None:
+    kube: Kube = memo["kube"]
+    before = kube.requests
+    started = time.monotonic()
+    with _LOCKS[str(body.metadata.uid)]:
+        try:
+            outcome = reconcile.reconcile(kube, dict(body))
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels(reason="exception").inc()
+            raise
+    metrics.RECONCILES.labels(trigger=trigger).inc()
+    metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+    metrics.API_REQUESTS.inc(kube.requests - before)
+    if outcome.sync is not None:
+        for action in ("created", "updated", "pruned"):
+            metrics.CHILD_WRITES.labels(action=action).inc(len(getattr(outcome.sync, action)))
+    current: dict[str, Any] = dict(body.status or {})
+    for key, value in outcome.status.items():
+        if current.get(key) != value:
+            patch.status[key] = value
+    for type_, reason, message in outcome.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+def on_change(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """A new or changed spec: reconcile now."""
+    _run(body, patch, memo, "change")
+
+
+@kopf.timer(*RESOURCE, interval=opsettings.TICK_SECONDS, initial_delay=opsettings.TICK_SECONDS)
+def on_tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Periodic pass: repairs drift (children edited or deleted by hand)."""
+    _run(body, patch, memo, "timer")

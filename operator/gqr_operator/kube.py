@@ -8,6 +8,7 @@ counted so the benchmark can report API requests per reconcile.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,10 @@ class Kube:
         try:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            # $KUBECONFIG is read now: the client library reads it once, at import time.
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=cfg
+            )
         return cls(client.ApiClient(cfg))
 
     def request(

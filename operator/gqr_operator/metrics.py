@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-RECONCILES = Counter(
-    "gqr_operator_reconciles_total", "Reconcile passes, by trigger.", ["trigger"]
-)
+RECONCILES = Counter("gqr_operator_reconciles_total", "Reconcile passes, by trigger.", ["trigger"])
 RECONCILE_ERRORS = Counter(
     "gqr_operator_reconcile_errors_total", "Reconcile passes that failed, by reason.", ["reason"]
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -11,9 +12,12 @@ GROUP = "gqr.dev"
 VERSION = "v1alpha1"
 PLURAL = "gqrdeployments"
 KIND = "GQRDeployment"
+# How often each GQRDeployment is re-checked (drift repair, pipeline and rollout progress).
+TICK_SECONDS = float(os.environ.get("GQR_TICK_SECONDS", "10"))
 
 
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Applies the operator's kopf settings (called from the startup handler)."""
     # Progress and diff-base annotations under our own group, not kopf's defaults.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

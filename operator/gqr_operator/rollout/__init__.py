@@ -25,7 +25,7 @@ from gqr_operator.rollout.config import (
     Step,
 )
 from gqr_operator.rollout.machine import start, tick
-from gqr_operator.rollout.status import desired_conditions, desired_routing
+from gqr_operator.rollout.status import desired_conditions, desired_routing, summary
 
 __all__ = [
     "Action",
@@ -50,5 +50,6 @@ __all__ = [
     "desired_conditions",
     "desired_routing",
     "start",
+    "summary",
     "tick",
 ]

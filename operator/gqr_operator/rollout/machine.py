@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from gqr_operator.rollout.actions import (
+    Action,
     CreateCanaryDeployment,
     Decision,
     DeleteLLMDeployment,
@@ -27,6 +28,7 @@ from gqr_operator.rollout.config import Controls, ModelRef, Observation, Rollout
 from gqr_operator.rollout.status import RESTING, counts, desired_conditions, ref_dict
 
 _HISTORY_MAX = 30
+_MAX_TRANSITIONS = 8
 
 
 def start(
@@ -56,10 +58,16 @@ def tick(
     now: datetime,
     conditions: Iterable[Mapping[str, Any]] | None = None,
 ) -> Decision:
-    """Advance the rollout by at most one transition. `conditions` is the current
+    """Advance the rollout as far as these inputs allow. `conditions` is the current
     `status.conditions`; only conditions that differ come back as actions."""
     t = _Tick(copy.deepcopy(dict(status or {})) or {"phase": "Idle"}, cfg, obs, controls, now)
-    t.run()
+    # Run to a fixed point (a step that passes enters the next one in the same tick), so a
+    # second call with the same inputs finds nothing left to do.
+    for _ in range(_MAX_TRANSITIONS):
+        before = copy.deepcopy(t.st)
+        t.run()
+        if t.st == before:
+            break
     return Decision(t.st, [*t.actions, *changed_conditions(conditions, desired_conditions(t.st))])
 
 
@@ -70,7 +78,7 @@ class _Tick:
     obs: Observation
     ctl: Controls
     now: datetime
-    actions: list[Any] = dataclasses.field(default_factory=list)
+    actions: list[Action] = dataclasses.field(default_factory=list)
 
     def run(self) -> None:
         phase = self.st.get("phase", "Idle")
@@ -147,7 +155,7 @@ class _Tick:
             self._event("RolloutResumed", "spec.rollout.paused is false; analysis continues")
         elif reason == "StepPause" and self._resume_requested() and not self.ctl.paused:
             self.st["resumeHandled"] = self.ctl.resume
-            self._enter_step(i + 1)
+            self._next(i, f"step {i + 1} resumed by gqr.dev/resume={self.ctl.resume}")
         elif reason == "AwaitingPromotion" and self.cfg.auto_promote:
             self._promote("last step passed and autoPromote is true")
 
@@ -172,16 +180,14 @@ class _Tick:
         base = self.st.get("baseline")
         if base is None or _regressed(stats, base):
             # First stats at this step, or the gateway restarted and its counters with it.
-            self.st["baseline"] = _stats_dict(stats) if base is None else _zero()
-            if base is None:
-                return
-            base = self.st["baseline"]
+            self.st["baseline"] = base = _stats_dict(stats) if base is None else _zero()
         stable = _minus(stats.stable, base["stable"])
         canary = _minus(stats.canary, base["canary"])
         self._analyse(stable, canary)
 
     def _analyse(self, stable: ArmCounts, canary: ArmCounts) -> None:
-        i = int(self.st["stepIndex"])
+        # min(): the spec may have lost steps since this one began.
+        i = min(int(self.st["stepIndex"]), len(self.cfg.steps) - 1)
         step = self.cfg.steps[i]
         acfg = dataclasses.replace(self.cfg.analysis, min_impressions=step.min_impressions)
         result = analyse(stable, canary, acfg)
@@ -196,17 +202,22 @@ class _Tick:
         self._record(event, result.reason, result.to_status())
         if result.decision == "fail":
             return self._roll_back("RolledBack", result.reason)
+        if step.pause:
+            # A resume value set before this pause began does not count as a resume.
+            self.st.update(phase="Paused", pauseReason="StepPause", resumeHandled=self.ctl.resume)
+            msg = f"step {i + 1} passed; set a new gqr.dev/resume annotation value to go on"
+            return self._event("CanaryStepPaused", f"{msg}: {result.reason}")
+        self._event("CanaryStepPassed", result.reason)
+        self._next(i, result.reason)
+
+    def _next(self, i: int, why: str) -> None:
+        """After step i passed: the next step, or promotion (automatic or awaited)."""
         if i + 1 < len(self.cfg.steps):
-            if step.pause:
-                self.st.update(phase="Paused", pauseReason="StepPause")
-                msg = f"step {i + 1} passed; set a new gqr.dev/resume annotation value to go on"
-                return self._event("CanaryStepPaused", msg)
-            self._event("CanaryStepPassed", result.reason)
             return self._enter_step(i + 1)
         if self.cfg.auto_promote:
-            return self._promote(f"all steps passed: {result.reason}")
+            return self._promote(f"all steps passed: {why}")
         self.st.update(phase="Paused", pauseReason="AwaitingPromotion")
-        self._event("AwaitingPromotion", f"all steps passed; set promoteNow: {result.reason}")
+        self._event("AwaitingPromotion", f"all steps passed; set promoteNow: {why}")
 
     def _promote(self, why: str) -> None:
         cand = self.st["candidate"]["version"]

@@ -92,3 +92,26 @@ def desired_conditions(status: Mapping[str, Any]) -> list[SetCondition]:
     else:
         degraded = SetCondition("Degraded", "False", "AsExpected")
     return [progressing, healthy, degraded]
+
+
+def summary(status: Mapping[str, Any]) -> dict[str, Any]:
+    """`status.stable` / `status.canary` (the CRD's printer-column fields) from `status.rollout`."""
+    out: dict[str, Any] = {}
+    if status.get("stable"):
+        out["stable"] = {"version": status["stable"]["version"]}
+    cand, last = status.get("candidate"), status.get("lastAnalysis") or {}
+    if cand and status.get("phase") in ACTIVE:
+        canary = {
+            "version": cand["version"],
+            "weight": int(status.get("weight", 0)),
+            "step": max(int(status.get("stepIndex", -1)), 0),
+            "stepStartedAt": status.get("stepStarted"),
+            "decision": last.get("decision"),
+            "pValue": last.get("pValue"),
+            "ctr": last.get("canaryCtr"),
+            **(last.get("canary") or {}),
+        }
+        out["canary"] = {k: v for k, v in canary.items() if v is not None}
+        if last.get("stableCtr") is not None:
+            out["stable"]["ctr"] = last["stableCtr"]
+    return out

@@ -35,7 +35,7 @@ def test_operator_sets_observed_generation_and_ready(
             return None
 
         ready = wait_for(lambda: observed(1), "observedGeneration 1 and Ready", timeout=30)
-        assert ready["status"] == "True"
+        assert ready["observedGeneration"] == 1
 
         api.patch_namespaced_custom_object(
             GROUP,

@@ -1,0 +1,106 @@
+"""One reconcile pass of a GQRDeployment: parse the spec, sync the children, derive status.
+
+Never raises for a bad spec or a failing child: what the schema cannot catch, and what the
+cluster refuses, ends up in a condition (the operator degrades, it does not crash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from gqr_operator import children, conditions
+from gqr_operator.kube import Kube
+from gqr_operator.models.spec import GQRDeploymentSpec, parse_spec
+from gqr_operator.resources.gateway import gateway_name
+from gqr_operator.resources.llm import llm_name
+
+
+@dataclass
+class Outcome:
+    """The status patch of one pass, and the Events worth emitting."""
+
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    spec: GQRDeploymentSpec | None = None
+    sync: children.SyncResult | None = None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"spec.{loc}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _available(obj: dict[str, Any] | None) -> bool:
+    if not obj:
+        return False
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conds)
+
+
+def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
+    meta, status = body["metadata"], dict(body.get("status") or {})
+    name, namespace = meta["name"], meta["namespace"]
+    generation = int(meta.get("generation", 0))
+    out = Outcome()
+    conds = status.get("conditions")
+    try:
+        spec = parse_spec(body.get("spec") or {})
+    except ValidationError as exc:
+        message = _validation_message(exc)
+        out.status = {
+            "phase": "Invalid",
+            "observedGeneration": generation,
+            "conditions": conditions.merge(
+                conds, conditions.condition("Ready", "False", "InvalidSpec", message, generation)
+            ),
+        }
+        out.events.append(("Warning", "InvalidSpec", message))
+        return out
+    out.spec = spec
+    versions = children.versions_from_status(spec, status)
+    result = children.sync(kube, body, children.desired(name, namespace, spec, versions))
+    out.sync = result
+    if result.errors:
+        first = next(iter(result.errors.items()))
+        reason, message = "ChildrenFailed", f"{len(result.errors)} child(ren) failed: {first[0]}: "
+        message += first[1][:500]
+        ready = conditions.condition("Ready", "False", reason, message, generation)
+        degraded = conditions.condition("Degraded", "True", reason, message, generation)
+        out.events.append(("Warning", reason, message))
+        phase = "Degraded"
+    else:
+        live = {
+            k: result.live.get(f"Deployment/{n}")
+            for k, n in (
+                ("llm", llm_name(name, versions.stable.version)),
+                ("gateway", gateway_name(name)),
+            )
+        }
+        waiting = [k for k, obj in live.items() if not _available(obj)]
+        if waiting:
+            message = "waiting for " + ", ".join(waiting) + " to become Available"
+            ready = conditions.condition("Ready", "False", "Progressing", message, generation)
+            phase = "Progressing"
+        else:
+            message = f"serving {versions.stable.version}"
+            ready = conditions.condition("Ready", "True", "Available", message, generation)
+            phase = "Ready"
+        degraded = conditions.condition("Degraded", "False", "AllChildrenApplied", "", generation)
+    if result.changed:
+        out.events.append(
+            (
+                "Normal",
+                "ChildrenSynced",
+                f"created {len(result.created)}, updated {len(result.updated)}, "
+                f"pruned {len(result.pruned)}",
+            )
+        )
+    merged = conditions.merge(conditions.merge(conds, ready), degraded)
+    out.status = {"observedGeneration": generation, "conditions": merged, "phase": phase}
+    return out
