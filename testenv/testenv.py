@@ -315,26 +315,6 @@ def fake_node(name: str = NODE_NAME) -> dict[str, Any]:
     }
 
 
-def volume_pool(count: int = 128) -> list[dict[str, Any]]:
-    """hostPath PersistentVolumes without a storage class: PVCs (StatefulSet claims, a test's
-    model/log claims) bind to them, so PVC-backed pods can be scheduled on the kwok node."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"testenv-pv-{i:03d}", "labels": {"testenv.gqr.dev/pool": "1"}},
-            "spec": {
-                "capacity": {"storage": "1Ti"},
-                "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
-                "persistentVolumeReclaimPolicy": "Delete",
-                "storageClassName": "",
-                "hostPath": {"path": f"/tmp/gqr-testenv-pv/{i:03d}"},
-            },
-        }
-        for i in range(count)
-    ]
-
-
 def up(state_dir: str | None = None, timeout: float = 180.0) -> State:
     bin_dir = build_binaries()
     root = Path(state_dir or tempfile.mkdtemp(prefix="gqr-testenv-"))
@@ -490,8 +470,8 @@ def _launch(
         timeout,
     )
     _api(state, "POST", "/api/v1/nodes", fake_node())
-    for pv in volume_pool():
-        _api(state, "POST", "/api/v1/persistentvolumes", pv)
+    # Stands in for a CSI provisioner: binds every PVC to a new hostPath PV.
+    _start(state, "provisioner", [sys.executable, str(HERE / "provisioner.py"), str(root)])
 
     def node_ready() -> tuple[bool, Any]:
         node = _api(state, "GET", f"/api/v1/nodes/{NODE_NAME}")
@@ -512,7 +492,14 @@ def _launch(
 
 def down(state: State) -> None:
     """Stops the processes this state started (never anything else) and removes its files."""
-    order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
+    order = [
+        "provisioner",
+        "kwok",
+        "kube-scheduler",
+        "kube-controller-manager",
+        "kube-apiserver",
+        "etcd",
+    ]
     for name in sorted(state.pids, key=lambda n: order.index(n) if n in order else -1):
         pid = state.pids[name]
         try:

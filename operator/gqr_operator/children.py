@@ -15,6 +15,7 @@ from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import ctr, gateway, llm, milvus, netpol, routing
 from gqr_operator.resources.llm import ModelVersion
 from gqr_operator.resources.naming import DEPLOYMENT_LABEL, MANAGED_BY, Arm, label_value
+from gqr_operator.rollout.status import ACTIVE, desired_routing
 
 # Kinds the operator prunes when they are no longer desired (Jobs are the pipeline's business).
 PRUNED = [
@@ -33,35 +34,56 @@ INITIAL_VERSION = "initial"
 
 @dataclass(frozen=True)
 class Versions:
-    """Which model versions serve, and the canary's share of traffic (from `.status`)."""
+    """Which LLM servers run, how the gateway routes between them, and the CTR/COR versions
+    (all derived from `.status`)."""
 
     stable: ModelVersion
     canary: ModelVersion | None = None
     canary_weight: int = 0
+    servers: tuple[tuple[ModelVersion, Arm], ...] = ()
     ctr_uri: str | None = None
-    ctr_version: str = "initial"
+    ctr_version: str = INITIAL_VERSION
     cor_collection: str | None = None
 
 
+def model_version(spec: GQRDeploymentSpec, version: str, artifact_uri: str) -> ModelVersion:
+    """A trained version is a LoRA adapter on the spec's base model, or full weights."""
+    if version == INITIAL_VERSION or not artifact_uri:
+        return ModelVersion(version, spec.llm.model)
+    if spec.training.dpo.lora:
+        return ModelVersion(version, spec.llm.model, adapter_uri=artifact_uri)
+    return ModelVersion(version, artifact_uri)
+
+
 def versions_from_status(spec: GQRDeploymentSpec, status: dict[str, Any]) -> Versions:
-    """The serving versions recorded in status; the spec's model is the initial stable."""
+    """Servers and routing implied by `status.rollout`: the candidate keeps its server for as
+    long as the rollout is active (drain included); before any rollout, the spec's model."""
+    ro = status.get("rollout") or {}
 
     def mv(entry: dict[str, Any] | None) -> ModelVersion | None:
         if not entry or not entry.get("version"):
             return None
-        return ModelVersion(
-            version=str(entry["version"]),
-            model_uri=str(entry.get("modelUri") or spec.llm.model),
-            adapter_uri=entry.get("adapterUri"),
-        )
+        return model_version(spec, str(entry["version"]), str(entry.get("artifactUri", "")))
 
-    stable = mv(status.get("stable")) or ModelVersion(INITIAL_VERSION, spec.llm.model)
-    canary = mv(status.get("canary"))
+    stable = mv(ro.get("stable")) or ModelVersion(INITIAL_VERSION, spec.llm.model)
+    candidate = mv(ro.get("candidate")) if ro.get("phase") in ACTIVE else None
+    by_version = {stable.version: stable, **({candidate.version: candidate} if candidate else {})}
+    routing = desired_routing(ro)
+    if routing is None:
+        route_stable, route_canary, weight = stable, None, 0
+    else:
+        route_stable = by_version.get(routing.stable_version, stable)
+        route_canary = by_version.get(routing.canary_version or "")
+        weight = routing.canary_weight if route_canary else 0
+    servers: list[tuple[ModelVersion, Arm]] = [(stable, "stable")]
+    if candidate is not None:
+        servers.append((candidate, "canary"))
     ctr_entry = status.get("ctr") or {}
     return Versions(
-        stable=stable,
-        canary=canary,
-        canary_weight=int((status.get("canary") or {}).get("weight") or 0) if canary else 0,
+        stable=route_stable,
+        canary=route_canary,
+        canary_weight=weight,
+        servers=tuple(servers),
         ctr_uri=ctr_entry.get("storageUri") or spec.ctr_predictor.storage_uri,
         ctr_version=str(ctr_entry.get("version") or INITIAL_VERSION),
         cor_collection=(status.get("cor") or {}).get("collection"),
@@ -73,10 +95,7 @@ def desired(
 ) -> list[dict[str, Any]]:
     """Every child manifest this GQRDeployment should have right now."""
     out: list[dict[str, Any]] = []
-    arms: list[tuple[ModelVersion, Arm]] = [(v.stable, "stable")]
-    if v.canary is not None:
-        arms.append((v.canary, "canary"))
-    for mv, arm in arms:
+    for mv, arm in v.servers or ((v.stable, "stable"),):
         out.append(llm.build_llm_deployment(name, namespace, spec, mv, arm))
         out.append(llm.build_llm_service(name, namespace, mv, arm))
     if v.ctr_uri:

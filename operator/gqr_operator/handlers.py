@@ -30,6 +30,23 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """An RFC 7386 merge patch turning `old` into `new` for the keys of `new`: keys dropped
+    inside a section become None (deleted), unchanged keys are left out."""
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value == before:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            inner = merge_patch(before, value)
+            inner.update({k: None for k in before if k not in value})
+            out[key] = inner
+        else:
+            out[key] = value
+    return out
+
+
 def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> None:
     kube: Kube = memo["kube"]
     before = kube.requests
@@ -47,9 +64,8 @@ def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> N
         for action in ("created", "updated", "pruned"):
             metrics.CHILD_WRITES.labels(action=action).inc(len(getattr(outcome.sync, action)))
     current: dict[str, Any] = dict(body.status or {})
-    for key, value in outcome.status.items():
-        if current.get(key) != value:
-            patch.status[key] = value
+    for key, value in merge_patch(current, outcome.status).items():
+        patch.status[key] = value
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 

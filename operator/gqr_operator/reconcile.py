@@ -7,15 +7,18 @@ cluster refuses, ends up in a condition (the operator degrades, it does not cras
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from gqr_operator import children, conditions
-from gqr_operator.kube import Kube
+from gqr_operator import children, conditions, progress
+from gqr_operator.kube import ApiError, Kube
 from gqr_operator.models.spec import GQRDeploymentSpec, parse_spec
 from gqr_operator.resources.gateway import gateway_name
 from gqr_operator.resources.llm import llm_name
+from gqr_operator.rollout.actions import SetCondition
+from gqr_operator.rollout.status import ACTIVE
 
 
 @dataclass
@@ -43,6 +46,16 @@ def _available(obj: dict[str, Any] | None) -> bool:
     return any(c.get("type") == "Available" and c.get("status") == "True" for c in conds)
 
 
+def _phase(serving: str, moved: dict[str, Any]) -> str:
+    """The printer column: a rollout or training run in progress shows over plain serving."""
+    rollout = (moved.get("rollout") or {}).get("phase")
+    if serving == "Ready" and rollout in ACTIVE:
+        return "Canary" if rollout != "Paused" else "Paused"
+    if serving == "Ready" and (moved.get("pipeline") or {}).get("phase") == "Running":
+        return "Training"
+    return serving
+
+
 def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     meta, status = body["metadata"], dict(body.get("status") or {})
     name, namespace = meta["name"], meta["namespace"]
@@ -63,6 +76,19 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
         out.events.append(("Warning", "InvalidSpec", message))
         return out
     out.spec = spec
+    # Pipeline and rollout first: their new status decides which children should exist.
+    try:
+        moved = progress.advance(kube, body, spec, datetime.now(UTC))
+    except ApiError as exc:
+        moved = progress.Progress(
+            conditions=[SetCondition("Degraded", "True", "ProgressFailed", str(exc)[:1000])]
+        )
+    status.update(moved.status)
+    out.events.extend((e.type, e.reason, e.message) for e in moved.events)
+    for c in moved.conditions:
+        conds = conditions.merge(
+            conds, conditions.condition(c.type, c.status, c.reason, c.message, generation)
+        )
     versions = children.versions_from_status(spec, status)
     result = children.sync(kube, body, children.desired(name, namespace, spec, versions))
     out.sync = result
@@ -91,7 +117,14 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
             message = f"serving {versions.stable.version}"
             ready = conditions.condition("Ready", "True", "Available", message, generation)
             phase = "Ready"
-        degraded = conditions.condition("Degraded", "False", "AllChildrenApplied", "", generation)
+        degraded = next(
+            (
+                conditions.condition(c.type, c.status, c.reason, c.message, generation)
+                for c in moved.conditions
+                if c.type == "Degraded"
+            ),
+            conditions.condition("Degraded", "False", "AllChildrenApplied", "", generation),
+        )
     if result.changed:
         out.events.append(
             (
@@ -102,5 +135,10 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
             )
         )
     merged = conditions.merge(conditions.merge(conds, ready), degraded)
-    out.status = {"observedGeneration": generation, "conditions": merged, "phase": phase}
+    out.status = {
+        **moved.status,
+        "observedGeneration": generation,
+        "conditions": merged,
+        "phase": _phase(phase, moved.status),
+    }
     return out

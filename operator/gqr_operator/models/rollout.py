@@ -9,15 +9,13 @@ from pydantic import Field, model_validator
 
 from gqr_operator.models.common import Model
 
-DURATION_PATTERN = r"^([0-9]+(s|m|h))+$"
-
 
 class RolloutStep(Model):
     """One canary step: send `weight` percent of traffic until enough impressions are seen."""
 
     weight: int = Field(ge=1, le=100)
     min_impressions: int = Field(default=10000, ge=0, le=1000000000)
-    pause: str = Field(default="0s", max_length=16, pattern=DURATION_PATTERN)
+    pause: bool = False
 
 
 def _default_steps() -> list[RolloutStep]:
@@ -31,10 +29,10 @@ class Analysis(Model):
     """How the canary's measured CTR is compared against stable."""
 
     metric: Literal["ctr"] = "ctr"
-    test: Literal["msprt", "ztest", "bayesian"] = "msprt"
+    test: Literal["msprt"] = "msprt"
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
     max_relative_drop: float = Field(default=0.0, ge=0.0, le=1.0)
-    interval: str = Field(default="5m", max_length=16, pattern=DURATION_PATTERN)
+    stats_url: str | None = Field(default=None, max_length=512, pattern=r"^https?://\S+$")
 
 
 class Rollout(Model):
@@ -46,6 +44,7 @@ class Rollout(Model):
     paused: bool = False
     promote_now: bool = False
     abort: bool = False
+    drain_seconds: int = Field(default=30, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _rules(self) -> Self:

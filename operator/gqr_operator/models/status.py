@@ -126,5 +126,6 @@ class GQRDeploymentStatus(Model):
     canary: CanaryStatus | None = None
     ctr: CtrStatus | None = None
     cor: CorStatus | None = None
-    pipeline: PipelineStatus | None = None
+    pipeline: dict[str, Any] | None = None  # owned by gqr_operator.pipeline (see its README)
+    rollout: dict[str, Any] | None = None  # owned by gqr_operator.rollout
     history: list[RolloutRecord] | None = Field(default=None, max_length=20)
