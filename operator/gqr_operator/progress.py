@@ -83,7 +83,9 @@ def observe_job(kube: Kube, namespace: str, name: str) -> JobObservation:
 def stats_url(name: str, namespace: str, spec: GQRDeploymentSpec) -> str:
     if spec.rollout.analysis.stats_url:
         return spec.rollout.analysis.stats_url
-    return f"http://{gateway.gateway_name(name)}.{namespace}.svc.cluster.local/v1/stats"
+    # A window far longer than any rollout: the machine keeps its own per-step baselines.
+    host = f"{gateway.gateway_name(name)}.{namespace}.svc.cluster.local"
+    return f"http://{host}/v1/stats?window=30d"
 
 
 def parse_stats(doc: Any, stable: str, canary: str) -> Stats:
@@ -190,7 +192,12 @@ def advance(kube: Kube, body: dict[str, Any], spec: GQRDeploymentSpec, now: date
         cand = candidate or (rollout_status.get("pending") or {}).get("version")
         if cand:
             ready = _available(kube.get(DEPLOYMENT, namespace, llm_name(name, cand)))
-        if candidate and rollout_status.get("phase") in ("Progressing", "Paused"):
+        # Also while waiting for readiness: the step's baseline is taken when it starts.
+        if candidate and rollout_status.get("phase") in (
+            "WaitingForCanaryReady",
+            "Progressing",
+            "Paused",
+        ):
             stats = fetch_stats(stats_url(name, namespace, spec), stable.version, candidate)
     controls = Controls(
         paused=spec.rollout.paused,

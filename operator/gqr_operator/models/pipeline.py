@@ -78,6 +78,7 @@ class Training(Model):
     image: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     node_selector: NodeSelector = Field(default_factory=dict, max_length=16)
+    pod_labels: NodeSelector = Field(default_factory=dict, max_length=16)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=16)
     backoff_limit: int = Field(default=2, ge=0, le=10)
     active_deadline_seconds: int = Field(default=21600, ge=60, le=604800)

@@ -97,7 +97,7 @@ class Decoding(Model):
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
-    seed_policy: Literal["perRequest", "fixed", "none"] = "perRequest"
+    seed_policy: Literal["perRequest", "perUser", "fixed"] = "perRequest"
     seed: int = Field(default=0, ge=0, le=2147483647)
 
 

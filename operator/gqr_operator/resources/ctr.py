@@ -20,6 +20,11 @@ def ctr_name(cr_name: str) -> str:
     return child_name(cr_name, "ctr", max_len=_MAX_NAME)
 
 
+def ctr_base_url(cr_name: str, namespace: str) -> str:
+    """Base URL of the predictor (the gateway appends /v1/models/<name>:predict)."""
+    return f"http://{ctr_name(cr_name)}-predictor.{namespace}.svc.cluster.local"
+
+
 def ctr_predict_url(cr_name: str, namespace: str) -> str:
     """V1-protocol predict URL the gateway and pipeline call."""
     host = f"{ctr_name(cr_name)}-predictor.{namespace}.svc.cluster.local"

@@ -6,11 +6,14 @@ from typing import Any
 
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import defaults
+from gqr_operator.resources.ctr import ctr_base_url
+from gqr_operator.resources.milvus import milvus_uri
 from gqr_operator.resources.naming import child_name, labels, metadata, selector_labels
 from gqr_operator.resources.routing import ROUTING_FILE, routing_name
 from gqr_operator.resources.storage import Mounts, storage_uri
 
 PORT = 8080
+SECRET_DIR = "/var/run/secrets/gqr"
 CONFIG_DIR = "/etc/gqr"
 
 
@@ -37,6 +40,27 @@ def _env(spec: GQRDeploymentSpec, name: str) -> list[dict[str, Any]]:
     return env
 
 
+def _args(
+    name: str, namespace: str, spec: GQRDeploymentSpec, log_root: str, cor_root: str
+) -> list[str]:
+    """gqr-gateway flags (gqr_serving.gateway.settings)."""
+    args = [
+        "--routing-file", f"{CONFIG_DIR}/{ROUTING_FILE}",
+        "--log-root", log_root,
+        "--deployment", name,
+        "--cor-root", cor_root,
+        "--milvus-uri", milvus_uri(name, namespace, spec),
+        "--cor-k", str(spec.cooccurrence.neighbours),
+        "--ctr-url", ctr_base_url(name, namespace),
+        "--rerank", "true" if spec.gateway.rerank else "false",
+        "--host", "0.0.0.0",
+        "--port", str(PORT),
+    ]  # fmt: skip
+    if spec.cooccurrence.milvus.secret_ref is not None:
+        args += ["--milvus-token-file", f"{SECRET_DIR}/milvus-token"]
+    return args
+
+
 def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec) -> dict[str, Any]:
     """The gateway pods; routing.json comes from the routing ConfigMap."""
     volumes, scratch = defaults.scratch_volumes(cache_size="2Gi")
@@ -45,19 +69,25 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         volumes=volumes,
         mounts=[*scratch, {"name": "routing", "mountPath": CONFIG_DIR, "readOnly": True}],
     )
-    storage_uri(spec.logs.uri, mounts)  # mounts a pvc:// log store read-write
+    log_root = storage_uri(spec.logs.uri, mounts)  # mounts a pvc:// log store read-write
+    cor_root = storage_uri(spec.artifacts.uri.rstrip("/") + "/cor", mounts, read_only=True)
+    ref = spec.cooccurrence.milvus.secret_ref
+    if ref is not None:  # the token reaches the gateway as a file, never as a literal
+        items = [{"key": ref.key, "path": "milvus-token"}]
+        volumes.append({"name": "milvus-token", "secret": {"secretName": ref.name, "items": items}})
+        mounts.mounts.append({"name": "milvus-token", "mountPath": SECRET_DIR, "readOnly": True})
     container: dict[str, Any] = {
         "name": "gateway",
         "image": spec.gateway.image or defaults.IMAGES["serve"],
-        "command": ["python", "-m", "gqr_serving.gateway"],
-        "args": ["--config", f"{CONFIG_DIR}/{ROUTING_FILE}", "--port", str(PORT)],
+        "command": ["gqr-gateway"],
+        "args": _args(name, namespace, spec, log_root, cor_root),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": _env(spec, name),
         "resources": defaults.resources("gateway", spec.gateway.resources),
         "securityContext": defaults.container_security_context(),
         "volumeMounts": mounts.mounts,
-        "readinessProbe": defaults.http_probe("/health", "http", period=5, failures=3),
-        "livenessProbe": defaults.http_probe("/health", "http", period=20, failures=3),
+        "readinessProbe": defaults.http_probe("/readyz", "http", period=5, failures=3),
+        "livenessProbe": defaults.http_probe("/healthz", "http", period=20, failures=3),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if spec.logs.secret_ref is not None:

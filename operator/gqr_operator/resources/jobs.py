@@ -152,6 +152,7 @@ def build_pipeline_job(
             }
         )
     pod_labels = {
+        **t.pod_labels,
         **selector_labels(name, "pipeline"),
         STEP_LABEL: step,
         RUN_LABEL: label_value(run_id),

@@ -6,11 +6,8 @@ import json
 from typing import Any
 
 from gqr_operator.models.spec import GQRDeploymentSpec
-from gqr_operator.resources.ctr import ctr_predict_url
 from gqr_operator.resources.llm import BASE_MODEL_NAME, VERSION_ADAPTER, ModelVersion, llm_url
-from gqr_operator.resources.milvus import milvus_uri
 from gqr_operator.resources.naming import child_name, labels, metadata
-from gqr_operator.resources.storage import Mounts, storage_uri
 
 ROUTING_FILE = "routing.json"
 
@@ -20,19 +17,20 @@ def routing_name(cr_name: str) -> str:
     return child_name(cr_name, "routing")
 
 
+_SEED_POLICY = {"perRequest": "per_request", "perUser": "per_user", "fixed": "fixed"}
+
+
 def _arm(
     name: str, namespace: str, spec: GQRDeploymentSpec, arm: str, mv: ModelVersion, weight: int
 ) -> dict[str, Any]:
-    return {
-        "arm": arm,
-        "version": mv.version,
-        "weight": weight,
-        "url": llm_url(name, namespace, mv.version),
-        "runtime": spec.llm.runtime,
-        # TGI selects an adapter per request (adapter_id); vLLM by model name.
-        "adapter": VERSION_ADAPTER if mv.adapter_uri else None,
-        "model": VERSION_ADAPTER if mv.adapter_uri else BASE_MODEL_NAME,
-    }
+    backend: dict[str, Any] = {"url": llm_url(name, namespace, mv.version)}
+    if spec.llm.runtime == "tgi":
+        backend["kind"] = "tgi"
+        if mv.adapter_uri:  # TGI selects the version's LoRA adapter per request
+            backend["adapter_id"] = VERSION_ADAPTER
+    else:  # vLLM: OpenAI-compatible, the adapter is addressed as a model name
+        backend.update(kind="openai", model=VERSION_ADAPTER if mv.adapter_uri else BASE_MODEL_NAME)
+    return {"name": arm, "weight": weight, "model_version": mv.version, "backend": backend}
 
 
 def routing_config(
@@ -45,33 +43,25 @@ def routing_config(
     canary_weight: int = 0,
     cor_collection: str | None = None,
 ) -> dict[str, Any]:
-    """The routing document (also what the gateway's config loader validates)."""
+    """The routing document in the gateway's format (gqr_serving.gateway.routing); the salt
+    stays fixed so weight changes move only the users that must move."""
     if not 0 <= canary_weight <= 100:
         raise ValueError(f"canary_weight={canary_weight} is out of range (accepted: 0-100)")
     weight = canary_weight if canary is not None else 0
     arms = [_arm(name, namespace, spec, "stable", stable, 100 - weight)]
     if canary is not None:
         arms.append(_arm(name, namespace, spec, "canary", canary, weight))
-    milvus = spec.cooccurrence.milvus
-    return {
-        "deployment": name,
-        "task": spec.task.model_dump(by_alias=True),
-        "decoding": spec.llm.decoding.model_dump(by_alias=True),
-        "maxInputTokens": spec.llm.max_input_tokens,
-        "arms": arms,
-        "ctr": {"url": ctr_predict_url(name, namespace), "rerank": spec.gateway.rerank},
-        "cooccurrence": {
-            "uri": milvus_uri(name, namespace, spec),
-            "tokenEnv": "MILVUS_TOKEN" if milvus.secret_ref else None,
-            "collection": cor_collection,
-            "neighbours": spec.cooccurrence.neighbours,
-            "topM": spec.cooccurrence.top_m,
-        },
-        "logs": {
-            "uri": storage_uri(spec.logs.uri, Mounts()),
-            "retentionDays": spec.logs.retention_days,
-        },
+    d = spec.llm.decoding
+    decoding: dict[str, Any] = {
+        "temperature": d.temperature,
+        "top_p": d.top_p,
+        "max_new_tokens": min(d.max_new_tokens, 1024),
+        "seed_policy": _SEED_POLICY.get(d.seed_policy, "per_request"),
     }
+    if d.seed_policy == "fixed":
+        decoding["seed"] = d.seed
+    # cor_collection is not routed: the COR index switches versions atomically itself.
+    return {"salt": name[:128], "decoding": decoding, "arms": arms}
 
 
 def build_routing_configmap(

@@ -15,6 +15,7 @@ from tests.unit.operator.openapi import SAMPLES, load_sample
 from gqr_operator.models import GQRDeploymentSpec, parse_spec
 from gqr_operator.resources.jobs import build_pipeline_job
 from gqr_operator.resources.routing import ROUTING_FILE
+from gqr_serving.gateway.routing import parse_routing
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -208,11 +209,14 @@ def test_routing_configmap(built: tuple[str, GQRDeploymentSpec, list[Manifest]])
     _name, spec, manifests = built
     cm = next(m for m in manifests if m["kind"] == "ConfigMap" and ROUTING_FILE in m["data"])
     doc = json.loads(cm["data"][ROUTING_FILE])
-    assert [(a["arm"], a["weight"]) for a in doc["arms"]] == [("stable", 90), ("canary", 10)]
+    assert [(a["name"], a["weight"]) for a in doc["arms"]] == [("stable", 90), ("canary", 10)]
     services = {m["metadata"]["name"] for m in manifests if m["kind"] == "Service"}
     for arm in doc["arms"]:
-        assert arm["url"].split("//")[1].split(".")[0] in services
-    assert doc["task"]["numQueries"] == spec.task.num_queries
+        assert arm["backend"]["url"].split("//")[1].split(".")[0] in services
+    # The contract: the gateway's own loader accepts what the operator writes.
+    routing = parse_routing(cm["data"][ROUTING_FILE], "routing ConfigMap")
+    assert [a.name for a in routing.arms] == ["stable", "canary"]
+    assert routing.decoding.temperature == spec.llm.decoding.temperature
     gateway = next(m for m in manifests if m["kind"] == "Deployment" and _component(m) == "gateway")
     volumes = gateway["spec"]["template"]["spec"]["volumes"]
     assert {"name": "routing", "configMap": {"name": cm["metadata"]["name"]}} in volumes

@@ -1,0 +1,95 @@
+"""COR query encoder throughput: queries/s per batch size (packaged MiniLM, and hashing).
+
+    .venv/bin/python benchmarks/bench_encoder.py --batch-sizes 1,8,32,128 --queries 512
+
+Prints one JSON line per (encoder, batch size) to stderr and the report as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--encoders", default="minilm,hashing", help="Comma-separated specs.")
+    p.add_argument("--batch-sizes", default="1,8,32,128")
+    p.add_argument("--queries", type=int, default=512, help="Queries encoded per measurement.")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default).")
+    return p
+
+
+def synthetic_queries(n: int, seed: int = 0) -> list[str]:
+    words = [
+        "cheap",
+        "flights",
+        "hotel",
+        "paris",
+        "python",
+        "list",
+        "bread",
+        "recipe",
+        "weather",
+        "news",
+        "tax",
+        "code",
+        "retirement",
+        "plan",
+        "mountains",
+        "park",
+        "near",
+        "me",
+        "best",
+        "how",
+        "to",
+        "review",
+        "price",
+        "2024",
+    ]
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(n)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gqr_serving.cor.encoders import SentenceTransformerEncoder, load_encoder
+
+    args = make_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    texts = synthetic_queries(args.queries)
+    rows: list[dict[str, Any]] = []
+    for spec in args.encoders.split(","):
+        t0 = time.perf_counter()
+        enc = load_encoder(spec)
+        load_s = time.perf_counter() - t0
+        for bs in (int(b) for b in args.batch_sizes.split(",")):
+            if isinstance(enc, SentenceTransformerEncoder):
+                enc.batch_size = bs
+            enc.encode(texts[:bs])  # warm-up
+            t0 = time.perf_counter()
+            for start in range(0, len(texts), bs):
+                enc.encode(texts[start : start + bs])
+            secs = time.perf_counter() - t0
+            row = {
+                "encoder": enc.name,
+                "load_s": load_s,
+                "batch_size": bs,
+                "queries_per_s": len(texts) / secs,
+                "ms_per_batch": 1000 * secs * bs / len(texts),
+            }
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    print(json.dumps({"bench": "encoder", "queries": args.queries, "results": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The backend contract: a prompt and decoding parameters in, completion text out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+class BackendError(RuntimeError):
+    """The backend failed to answer (connection, HTTP status, timeout, bad payload)."""
+
+    def __init__(self, message: str, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
+        """Short label for metrics: timeout, connect, status, payload, open, error."""
+
+
+class BackendUnavailable(BackendError):
+    """Not attempted: the circuit breaker is open or the request's budget is spent."""
+
+
+@dataclass(frozen=True)
+class PromptInput:
+    """One prompt in both shapes: plain text (TGI, completions) and chat messages."""
+
+    text: str
+    messages: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding for one call; ``temperature == 0`` means greedy."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.7
+    top_p: float = 0.9
+    seed: int | None = None
+    stop: tuple[str, ...] = field(default=())
+    adapter_id: str | None = None
+    """TGI LoRA adapter (multi-LoRA serving) or the OpenAI ``model`` name override."""
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """An LLM server (or in-process model) that completes prompts."""
+
+    name: str
+
+    async def generate(self, prompt: PromptInput, params: GenerationParams) -> str:
+        """The completion text; raises :class:`BackendError` on any failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and models."""
+        ...

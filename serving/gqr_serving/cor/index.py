@@ -1,0 +1,225 @@
+"""Versioned Milvus collections of known-query vectors, with an atomic alias switch.
+
+Each COR version gets its own collection ``<prefix>__<version>``; the alias ``<prefix>``
+names the serving one. A collection is filled, flushed, indexed and loaded before the alias
+moves, so a search through the alias never meets a half-built index; readers that resolved
+the old version keep working until it is pruned (``keep`` versions stay).
+
+``uri`` is a milvus-lite folder ending in ``.db`` (embedded, one process at a time) or a
+Milvus server URI (``http://host:19530``) with an optional ``token``. Any failure to reach
+Milvus or to get an answer from it raises :class:`CORUnavailable`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from gqr_serving.cor.errors import CORUnavailable, IndexMismatch
+from gqr_serving.cor.neighbours import Neighbours
+
+MAX_QUERY_BYTES = 2048
+_SEP = "__"
+_CODES = {"_": "_0", ".": "_1", "-": "_2"}
+_CHARS = {v[1]: k for k, v in _CODES.items()}
+_ESCAPE = re.compile(r"[_.-]")
+_UNESCAPE = re.compile(r"_(.)")
+
+
+class MilvusQueryIndex:
+    """Client for the COR vector collections of one deployment (``prefix``)."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str = "",
+        prefix: str = "gqr_cor",
+        timeout: float = 10.0,
+        hnsw_m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,100}", prefix) or _SEP in prefix:
+            raise ValueError(f"prefix {prefix!r} must be letters, digits and single underscores")
+        self.uri, self.token, self.prefix, self.timeout = uri, token, prefix, timeout
+        self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
+        self._client: Any = None
+
+    # -- connection ----------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (CORUnavailable, IndexMismatch, ValueError):
+            raise
+        except Exception as exc:  # pymilvus raises MilvusException and raw grpc errors
+            raise CORUnavailable(f"Milvus at {self.uri} failed to {what}: {exc}") from exc
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from pymilvus import MilvusClient
+
+            with self._guard("connect"):
+                self._client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- names ---------------------------------------------------------------------------
+
+    def collection_name(self, version: str) -> str:
+        """``<prefix>__<version>``; '_', '.', '-' escaped as '_0', '_1', '_2' (Milvus names)."""
+        return f"{self.prefix}{_SEP}" + _ESCAPE.sub(lambda m: _CODES[m.group()], version)
+
+    def version_of(self, collection: str) -> str | None:
+        head = f"{self.prefix}{_SEP}"
+        if not collection.startswith(head):
+            return None
+        return _UNESCAPE.sub(lambda m: _CHARS.get(m.group(1), "?"), collection[len(head) :])
+
+    def versions(self) -> list[str]:
+        """Versions with a collection (complete or not), sorted by name."""
+        with self._guard("list collections"):
+            names = self.client.list_collections(timeout=self.timeout)
+        return sorted(v for n in names if (v := self.version_of(n)) is not None)
+
+    # -- build and switch ----------------------------------------------------------------
+
+    def build(
+        self,
+        version: str,
+        queries: Sequence[str],
+        vectors: np.ndarray,
+        *,
+        batch_size: int = 5000,
+        progress: Callable[[int], None] | None = None,
+    ) -> str:
+        """Create (or recreate) the version's collection, fill, index and load it."""
+        if len(queries) != len(vectors):
+            raise ValueError(f"{len(queries)} queries but {len(vectors)} vectors")
+        from pymilvus import DataType, MilvusClient
+
+        name, dim = self.collection_name(version), int(vectors.shape[1])
+        client = self.client
+        with self._guard(f"build collection {name}"):
+            if client.has_collection(name, timeout=self.timeout):
+                if name == self.current_collection():
+                    raise ValueError(f"version {version!r} is serving; build a new version")
+                client.drop_collection(name, timeout=self.timeout)
+            schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("query", DataType.VARCHAR, max_length=MAX_QUERY_BYTES)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+            params = client.prepare_index_params()
+            params.add_index(
+                field_name="vector",
+                index_type="HNSW",
+                metric_type="COSINE",
+                params={"M": self.hnsw_m, "efConstruction": self.ef_construction},
+            )
+            client.create_collection(name, schema=schema, index_params=params, timeout=self.timeout)
+            vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+            for start in range(0, len(queries), batch_size):
+                stop = min(start + batch_size, len(queries))
+                rows = [
+                    {"id": i, "query": _clip(queries[i]), "vector": vecs[i]}
+                    for i in range(start, stop)
+                ]
+                client.insert(name, rows, timeout=max(self.timeout, 60.0))
+                if progress is not None:
+                    progress(stop - start)
+            client.flush(name, timeout=max(self.timeout, 600.0))
+            client.load_collection(name, timeout=max(self.timeout, 600.0))
+            count = int(client.get_collection_stats(name)["row_count"])
+        if count != len(queries):
+            raise CORUnavailable(f"collection {name} holds {count} rows, expected {len(queries)}")
+        return name
+
+    def current_collection(self) -> str | None:
+        """The collection the alias points at, or None before the first switch."""
+        with self._guard(f"resolve alias {self.prefix}"):
+            if self.prefix not in self.client.list_aliases(timeout=self.timeout)["aliases"]:
+                return None
+            info = self.client.describe_alias(self.prefix, timeout=self.timeout)
+        return str(info["collection_name"])
+
+    def current_version(self) -> str | None:
+        name = self.current_collection()
+        return None if name is None else self.version_of(name)
+
+    def switch(self, version: str) -> None:
+        """Point the alias at a built version: one metadata update, atomic for readers."""
+        name = self.collection_name(version)
+        with self._guard(f"switch alias {self.prefix} to {name}"):
+            if not self.client.has_collection(name, timeout=self.timeout):
+                raise ValueError(f"version {version!r} has no collection {name}; build it first")
+            if self.current_collection() is None:
+                self.client.create_alias(name, self.prefix, timeout=self.timeout)
+            else:
+                self.client.alter_alias(name, self.prefix, timeout=self.timeout)
+
+    def prune(self, keep: int = 2) -> list[str]:
+        """Drop all but the newest ``keep`` versions (never the serving one); return dropped."""
+        current = self.current_version()
+        versions = [v for v in self.versions() if v != current]
+        doomed = versions[: max(0, len(versions) - max(0, keep - (current is not None)))]
+        with self._guard("prune old collections"):
+            for version in doomed:
+                self.client.drop_collection(self.collection_name(version), timeout=self.timeout)
+        return doomed
+
+    def has_version(self, version: str) -> bool:
+        with self._guard("check collection"):
+            return bool(self.client.has_collection(self.collection_name(version)))
+
+    # -- search --------------------------------------------------------------------------
+
+    def searcher(self, version: str, dim: int) -> VersionSearch:
+        """A :class:`NeighbourSearch` bound to one version's collection (not the alias)."""
+        name = self.collection_name(version)
+        with self._guard(f"describe {name}"):
+            desc = self.client.describe_collection(name, timeout=self.timeout)
+            # A reopened milvus-lite (or a restarted server) starts with collections released.
+            self.client.load_collection(name, timeout=max(self.timeout, 600.0))
+        field = next(f for f in desc["fields"] if f["name"] == "vector")
+        have = int(field["params"]["dim"])
+        if have != dim:
+            raise IndexMismatch(f"collection {name} holds dim {have} vectors; encoder gives {dim}")
+        return VersionSearch(self, name)
+
+    def search(self, collection: str, vectors: np.ndarray, k: int) -> Neighbours:
+        with self._guard(f"search {collection}"):
+            hits = self.client.search(
+                collection,
+                data=[np.asarray(v, dtype=np.float32) for v in vectors],
+                limit=k,
+                output_fields=["query"],
+                search_params={"metric_type": "COSINE", "params": {"ef": max(self.ef_search, k)}},
+                timeout=self.timeout,
+            )
+        return [[(h["entity"]["query"], float(h["distance"])) for h in row] for row in hits]
+
+
+class VersionSearch:
+    """Searches one fixed collection, whatever the alias does meanwhile."""
+
+    def __init__(self, index: MilvusQueryIndex, collection: str) -> None:
+        self.index, self.collection = index, collection
+
+    def search(self, vectors: np.ndarray, k: int) -> Neighbours:
+        return self.index.search(self.collection, vectors, k)
+
+
+def _clip(query: str) -> str:
+    raw = query.encode()
+    return query if len(raw) <= MAX_QUERY_BYTES else raw[:MAX_QUERY_BYTES].decode(errors="ignore")

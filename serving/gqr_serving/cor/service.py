@@ -1,0 +1,110 @@
+"""The gateway's COR handle: the CURRENT artifact in memory plus its Milvus collection.
+
+``refresh()`` loads a newly published version completely (successor table, vector
+collection built and loaded, alias switched) and only then swaps one reference, so a
+concurrent ``retrieve`` answers wholly from the old version or wholly from the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from gqr_serving.cor.artifact import CORArtifact, load_artifact, read_current
+from gqr_serving.cor.encoders import QueryEncoder
+from gqr_serving.cor.errors import IndexMismatch
+from gqr_serving.cor.index import MilvusQueryIndex
+from gqr_serving.cor.retrieve import CORRetriever, RetrievalConfig, RetrievalResult
+
+
+def index_artifact(
+    index: MilvusQueryIndex,
+    artifact: CORArtifact,
+    encoder: QueryEncoder,
+    *,
+    batch_size: int = 2048,
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """Encode the artifact's known queries and build its version's collection (no switch)."""
+    queries = artifact.queries
+    vectors = encoder.encode(queries) if queries else None
+    if vectors is None:
+        import numpy as np
+
+        vectors = np.zeros((0, encoder.dim), dtype=np.float32)
+    return index.build(artifact.version, queries, vectors, batch_size=batch_size, progress=progress)
+
+
+class CORService:
+    """Serves ``retrieve`` from the published COR version; ``refresh`` picks up new ones."""
+
+    def __init__(
+        self,
+        artifact_root: str | os.PathLike[str],
+        *,
+        index: MilvusQueryIndex | None = None,
+        encoder: QueryEncoder | None = None,
+        config: RetrievalConfig | None = None,
+        build_missing: bool = True,
+        keep_versions: int = 2,
+    ) -> None:
+        """``index=None`` serves direct successors only. ``build_missing`` lets the service
+        index a published version itself (the embedded milvus-lite case, where only the
+        process holding the ``.db`` can write it)."""
+        if (index is None) != (encoder is None):
+            raise ValueError("pass both index and encoder, or neither (direct successors only)")
+        self.artifact_root = artifact_root
+        self.index, self.encoder = index, encoder
+        self.config = config or RetrievalConfig()
+        self.build_missing, self.keep_versions = build_missing, keep_versions
+        self._retriever: CORRetriever | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str | None:
+        r = self._retriever
+        return None if r is None else r.version
+
+    def refresh(self) -> bool:
+        """Load CURRENT if it changed; True when a new version now serves."""
+        with self._lock:
+            current = read_current(self.artifact_root)
+            if current is None or current == self.version:
+                return False
+            artifact = load_artifact(self.artifact_root, current)
+            searcher = None
+            if self.index is not None and self.encoder is not None:
+                indexed_with = artifact.manifest.get("index", {}).get("encoder")
+                if indexed_with and indexed_with != self.encoder.name:
+                    raise IndexMismatch(
+                        f"version {current} was indexed with {indexed_with}; "
+                        f"this service encodes with {self.encoder.name}"
+                    )
+                if not self.index.has_version(current):
+                    if not self.build_missing:
+                        raise LookupError(f"version {current} has no Milvus collection yet")
+                    index_artifact(self.index, artifact, self.encoder)
+                searcher = self.index.searcher(current, self.encoder.dim)
+                self.index.switch(current)
+            retriever = CORRetriever(
+                artifact.successors,
+                artifact.totals,
+                version=current,
+                encoder=self.encoder,
+                index=searcher,
+                config=self.config,
+            )
+            self._retriever = retriever  # the one atomic swap readers observe
+            if self.index is not None:
+                self.index.prune(self.keep_versions)
+            return True
+
+    def retrieve(
+        self, query: str, k: int | None = None, *, direct_only: bool = False
+    ) -> RetrievalResult:
+        """See :meth:`CORRetriever.retrieve`; before any version is loaded: empty result."""
+        retriever = self._retriever
+        if retriever is None:
+            return RetrievalResult(query, "", "", notes=("no COR version loaded",))
+        return retriever.retrieve(query, k, direct_only=direct_only)

@@ -1,0 +1,257 @@
+"""The FastAPI app: routes, error mapping and lifecycle. The work happens in ``Gateway``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+
+from gqr_serving.gateway.pipeline import InputError, Unavailable, check_side_info
+from gqr_serving.gateway.schemas import (
+    ArmStatsOut,
+    ErrorBody,
+    FeedbackRequest,
+    FeedbackResponse,
+    RecommendRequest,
+    RecommendResponse,
+    StatsResponse,
+)
+from gqr_serving.gateway.service import Gateway, GatewayParts
+from gqr_serving.gateway.settings import GatewaySettings
+from gqr_serving.gateway.stats import parse_window
+from gqr_serving.records import ClickRecord, utcnow
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+
+def _invalid(loc: tuple[str | int, ...], msg: str, value: Any = None) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
+
+
+def _error(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status)
+
+
+class _AsciiJSON(JSONResponse):
+    """Escapes non-ASCII: a 422 may echo input holding a lone surrogate (valid JSON, not
+    encodable as UTF-8), which the default renderer turns into a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
+class _Observe:
+    """Counts requests and latency per route (a plain ASGI wrapper: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, gw: Gateway) -> None:
+        self.app, self.gw = app, gw
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.monotonic(), [500]
+
+        async def _send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            path = scope.get("path", "")
+            endpoint = path if path in self.gw.known_paths else "other"
+            self.gw.metrics.requests.labels(endpoint, str(status[0])).inc()
+            self.gw.metrics.latency.labels(endpoint).observe(time.monotonic() - start)
+
+
+def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> FastAPI:
+    """The gateway app; ``parts`` replaces components (tests, benchmarks)."""
+    gw = Gateway(settings, parts or GatewayParts())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+
+    app = FastAPI(
+        title="GQR gateway",
+        version="1",
+        summary="Generative query recommendation: one LLM, one prompt, N queries.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gw
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _AsciiJSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI answers 400 to a body that is not UTF-8; the API promises 422.
+            detail = [
+                {
+                    "type": "json_invalid",
+                    "loc": ["body"],
+                    "input": None,
+                    "msg": "the body is not valid UTF-8 JSON",
+                }
+            ]
+            return JSONResponse({"detail": detail}, status_code=422)
+        error = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(exc.status_code)
+        return _error(exc.status_code, error or "http_error", str(exc.detail))
+
+    def admin(authorization: str | None = Header(None)) -> None:
+        token = gw.admin_token
+        if token is None:
+            raise StarletteHTTPException(403, "admin endpoints are off (no --admin-token-file)")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not authorization or not hmac.compare_digest(given.encode(), token.encode()):
+            raise StarletteHTTPException(401, "missing or wrong bearer token")
+
+    @app.post(
+        "/v1/recommend",
+        response_model=RecommendResponse,
+        responses={503: {"model": ErrorBody, "description": "Neither the LLM nor COR answered"}},
+    )
+    async def recommend(body: RecommendRequest) -> Any:
+        """N recommended queries for a user query; the impression is logged."""
+        preset = gw.presets.get(body.task)
+        if preset is None:
+            raise _invalid(
+                ("body", "task"), f"unknown task; known: {sorted(gw.presets)}", body.task
+            )
+        try:
+            n = preset.resolve_num_queries(body.num_queries)
+            check_side_info(preset, body)
+            return await gw.recommend(body, preset, n)
+        except InputError as exc:
+            raise _invalid(("body", exc.field), str(exc)) from None
+        except ValueError as exc:
+            raise _invalid(("body", "num_queries"), str(exc), body.num_queries) from None
+        except Unavailable as exc:
+            return _error(503, "unavailable", str(exc))
+
+    @app.post(
+        "/v1/feedback",
+        response_model=FeedbackResponse,
+        responses={
+            404: {"model": ErrorBody, "description": "Not an impression this deployment made"},
+            503: {"model": ErrorBody, "description": "Clicks not durable in time; retry"},
+        },
+    )
+    async def feedback(body: FeedbackRequest) -> Any:
+        """Record clicks (2xx only once durable; a repeated click counts once)."""
+        ref = gw.keys.open_impression_id(body.impression_id)
+        if ref is None:
+            return _error(404, "unknown_impression", "impression_id was not issued here")
+        for i, p in enumerate(body.positions):
+            if p >= ref.n:
+                raise _invalid(("body", "positions", i), f"position {p} >= {ref.n} shown", p)
+        positions = sorted(set(body.positions))
+        new = [p for p in positions if not gw.clicks.is_known(body.impression_id, p)]
+        if new:
+            now = utcnow()
+            records = [
+                ClickRecord(impression_id=body.impression_id, position=p, ts=now) for p in new
+            ]
+            try:
+                await gw.clicks.write(records)
+            except (TimeoutError, OSError) as exc:
+                gw.metrics.log_errors.labels("click").inc()
+                return _error(
+                    503,
+                    "log_store_unavailable",
+                    f"clicks not recorded ({type(exc).__name__}); retry",
+                )
+            gw.metrics.count_click(ref.arm, ref.model_version, len(new))
+        dups = [p for p in positions if p not in new]
+        return FeedbackResponse(impression_id=body.impression_id, recorded=new, duplicates=dups)
+
+    @app.get("/v1/stats", response_model=StatsResponse)
+    async def stats(
+        window: str = Query("1h", max_length=32, description="e.g. 900, 15m, 2h, 7d"),
+        fresh: bool = Query(False, description="Re-read the log store now."),
+    ) -> StatsResponse:
+        """Impressions and clicks per arm and model version (from the shared log store)."""
+        try:
+            seconds = parse_window(window)
+        except ValueError as exc:
+            raise _invalid(("query", "window"), str(exc), window) from None
+        if seconds > gw.stats.max_window_s:
+            raise _invalid(
+                ("query", "window"), f"window is over the {gw.stats.max_window_s:g}s kept", window
+            )
+        rows = await asyncio.to_thread(gw.stats.query, seconds, fresh=fresh)
+        arms = [
+            ArmStatsOut(**vars(r), ctr=r.clicks / r.impressions if r.impressions else 0.0)
+            for r in rows
+        ]
+        return StatsResponse(window_s=seconds, arms=arms, refreshed_at=gw.stats.refreshed_at)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"model": ErrorBody}})
+    async def readyz() -> Any:
+        """Ready to take traffic: routing loaded, log sink running."""
+        problem = gw.not_ready()
+        if problem:
+            return _error(503, "not_ready", problem)
+        return {"status": "ready", "arms": sorted(gw.router.arms)}
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    denied: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+        403: {"model": ErrorBody, "description": "Admin endpoints are off"},
+    }
+
+    @app.get("/admin/routing", dependencies=[Depends(admin)], responses=denied)
+    async def routing() -> dict[str, Any]:
+        """The routing table in force, and the last reload error."""
+        return {
+            "config": gw.router.config.model_dump(mode="json"),
+            "last_error": gw.router.last_error,
+            "reloads": gw.router.reloads,
+        }
+
+    @app.post(
+        "/admin/routing/reload",
+        dependencies=[Depends(admin)],
+        responses={400: {"model": ErrorBody}, **denied},
+    )
+    async def reload_routing() -> Any:
+        """Re-read the routing file now (it is also watched)."""
+        try:
+            await gw.reload_routing()
+        except ValueError as exc:
+            return _error(400, "bad_routing_file", str(exc))
+        return {"status": "reloaded", "arms": sorted(gw.router.arms)}
+
+    gw.known_paths = {r.path for r in app.routes if hasattr(r, "path")}
+    app.add_middleware(_Observe, gw=gw)
+    return app

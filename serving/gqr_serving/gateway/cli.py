@@ -1,0 +1,40 @@
+"""``gqr-gateway``: serve the gateway with uvicorn.
+
+    gqr-gateway --log-root /var/log/gqr --routing-file /etc/gqr/routing.yaml \
+        --cor-root /artifacts --milvus-uri http://milvus:19530 --ctr-url http://ctr:8080 \
+        --admin-token-file /etc/gqr/admin-token --host 0.0.0.0 --port 8000
+
+Every flag also reads ``GQR_GATEWAY_<NAME>`` (``--help`` lists them).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import uvicorn
+
+    from gqr_serving.gateway.app import create_app
+    from gqr_serving.gateway.settings import GatewaySettings, SettingsError
+
+    try:
+        settings = GatewaySettings.from_sources(sys.argv[1:] if argv is None else argv)
+    except SettingsError as exc:
+        print(f"gqr-gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        app = create_app(settings)
+    except (OSError, ValueError) as exc:
+        print(f"gqr-gateway: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""HTTP client for the CTR predictor (KServe V1) and the over-generate-and-rerank step.
+
+Wire format (``training/gqr_training/ctr/README.md``): ``POST /v1/models/<name>:predict``
+``{"instances": [{"query", "queries", "component"}]}`` ->
+``{"predictions": [{"p": [p_1..p_n], "reward": r}]}``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+
+class CTRError(RuntimeError):
+    """The predictor did not answer usefully in time."""
+
+
+class CTRClient:
+    """Scores query lists with the CTR predictor at ``url`` (model ``model``)."""
+
+    def __init__(self, url: str, model: str = "ctr", *, timeout_s: float = 0.5) -> None:
+        self.path = f"/v1/models/{model}:predict"
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
+
+    async def score(
+        self, query: str, lists: list[list[str]], component: str, timeout_s: float
+    ) -> list[float]:
+        """The list reward of each list (the predictor's ``reward``)."""
+        body = {
+            "instances": [{"query": query, "queries": q, "component": component} for q in lists]
+        }
+        try:
+            resp = await self._http.post(self.path, json=body, timeout=max(timeout_s, 0.001))
+        except httpx.HTTPError as exc:
+            raise CTRError(f"CTR predictor {self.url}: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code != 200:
+            raise CTRError(f"CTR predictor {self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
+        try:
+            preds = resp.json()["predictions"]
+            rewards = [float(p["reward"]) for p in preds]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CTRError(f"CTR predictor {self.url}: unexpected payload") from exc
+        if len(rewards) != len(lists):
+            raise CTRError(f"CTR predictor returned {len(rewards)} scores for {len(lists)} lists")
+        return rewards
+
+    async def rerank(
+        self, query: str, candidates: list[str], n: int, component: str, deadline: float
+    ) -> list[str]:
+        """Best ``n`` of ``candidates`` by list reward, built greedily position by position
+        (the predictor is position- and context-aware, so each step scores whole prefixes)."""
+        chosen: list[str] = []
+        left = list(candidates)
+        while len(chosen) < n and left:
+            if len(left) == 1:
+                chosen.append(left.pop())
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CTRError("rerank ran out of time")
+            rewards = await self.score(query, [[*chosen, c] for c in left], component, remaining)
+            best = max(range(len(left)), key=lambda i: (rewards[i], -i))
+            chosen.append(left.pop(best))
+        return chosen
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,70 @@
+"""Post-filter: the task's constraints (``enforce``) plus what no preset should let through.
+
+``enforce`` drops duplicates, near copies of the user query, over-long items and items that
+break the task (prefix, history). On top, this drops items with control or private-use
+characters, tag-like markup, and text copied from the prompt's instructions — a model talked
+into revealing its instructions shows nothing of them to users.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from gqr_serving.prompt import ParseResult, PromptRequest, TaskPreset, enforce, split_sections
+
+MAX_QUERY_CHARS = 200
+_TAG = re.compile(r"</?\s*[A-Za-z_][\w-]*\s*>|<SEP>|&lt;|&gt;", re.IGNORECASE)
+_BAD_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
+_SECRET_SECTIONS = ("instructions", "response_format")
+
+
+def _clean_text(text: str) -> bool:
+    # U+FFFD marks bytes a tokenizer could not decode: broken output, never a query.
+    return "\ufffd" not in text and not any(
+        unicodedata.category(ch) in _BAD_CATEGORIES for ch in text
+    )
+
+
+def _leaks(text: str, instructions: str) -> bool:
+    """True when ``text`` holds a run of 6+ words (or 30+ chars) of the instructions."""
+    t = " ".join(text.lower().split())
+    if len(t) >= 30 and t in instructions:
+        return True
+    words = t.split()
+    return any(" ".join(words[i : i + 6]) in instructions for i in range(len(words) - 5))
+
+
+def secret_text(prompt: str) -> str:
+    """The prompt's own text (instructions and response format), normalised for ``_leaks``."""
+    parts = [body for name, body in split_sections(prompt) if name in _SECRET_SECTIONS]
+    return " ".join(" ".join(parts).lower().split())
+
+
+def post_filter(
+    preset: TaskPreset, request: PromptRequest, result: ParseResult, secret: str = ""
+) -> tuple[list[str], dict[str, str], list[str]]:
+    """Kept queries, kept aux texts, and the problem codes (for metrics).
+
+    ``secret`` is :func:`secret_text` of the prompt (default: the preset's instructions).
+    """
+    checked = enforce(preset, request, result)
+    codes = list(checked.codes)
+    instructions = secret or " ".join(preset.instructions.lower().split())
+    queries = []
+    for q in checked.queries:
+        if len(q) > MAX_QUERY_CHARS or not _clean_text(q):
+            codes.append("bad_charset")
+        elif _TAG.search(q):
+            codes.append("markup")
+        elif _leaks(q, instructions):
+            codes.append("instruction_leak")
+        else:
+            queries.append(q)
+    aux = {}
+    for name, text in checked.aux_texts.items():
+        if _clean_text(text) and not _TAG.search(text) and not _leaks(text, instructions):
+            aux[name] = text
+        else:
+            codes.append("aux_dropped")
+    return queries, aux, codes

@@ -1,0 +1,125 @@
+"""Prometheus metrics of one gateway (own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class _CTRCollector(Collector):
+    """CTR per arm and model version since this process started (impressions it served,
+    clicks it recorded); the cross-replica truth is ``/v1/stats``."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        fam = GaugeMetricFamily(
+            "gqr_gateway_ctr", "Clicks per impression, this replica", labels=["arm", "model"]
+        )
+        shown = self.metrics.shown
+        for key, imps in shown.items():
+            if imps:
+                fam.add_metric(list(key), self.metrics.clicked.get(key, 0) / imps)
+        yield fam
+
+
+class GatewayMetrics:
+    """Every metric the gateway exports."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gqr_gateway_requests", "HTTP requests", ["endpoint", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "gqr_gateway_request_seconds",
+            "Request latency",
+            ["endpoint"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+        self.stage = Histogram(
+            "gqr_gateway_stage_seconds",
+            "Latency per pipeline stage",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+        self.impressions = Counter(
+            "gqr_gateway_impressions", "Impressions served", ["arm", "model"], registry=r
+        )
+        self.clicks = Counter(
+            "gqr_gateway_clicks", "Clicks recorded (first time)", ["arm", "model"], registry=r
+        )
+        self.backend_errors = Counter(
+            "gqr_gateway_backend_errors", "LLM backend failures", ["arm", "reason"], registry=r
+        )
+        self.fallbacks = Counter(
+            "gqr_gateway_fallbacks",
+            "Answers served from COR alone",
+            ["arm", "reason"],
+            registry=r,
+        )
+        self.cor = Counter("gqr_gateway_cor", "COR retrievals by outcome", ["status"], registry=r)
+        self.ctr_errors = Counter(
+            "gqr_gateway_ctr_errors", "Reranks skipped (CTR predictor failed)", registry=r
+        )
+        self.problems = Counter(
+            "gqr_gateway_output_problems", "Parser/filter problems", ["code"], registry=r
+        )
+        self.unavailable = Counter(
+            "gqr_gateway_unavailable", "503s: no LLM and no COR answer", registry=r
+        )
+        self.breaker_open = Gauge(
+            "gqr_gateway_breaker_open",
+            "1 while an arm's circuit breaker is open",
+            ["arm"],
+            registry=r,
+        )
+        self.sink_pending = Gauge(
+            "gqr_gateway_sink_pending", "Impressions waiting for the log store", registry=r
+        )
+        self.sink_spooled = Gauge(
+            "gqr_gateway_sink_spooled_bytes", "Impressions buffered on local disk", registry=r
+        )
+        self.sink_lag = Gauge(
+            "gqr_gateway_sink_lag_seconds", "Age of the oldest unwritten impression", registry=r
+        )
+        self.sink_dropped = Counter(
+            "gqr_gateway_sink_dropped",
+            "Impressions dropped (memory and disk buffers full)",
+            registry=r,
+        )
+        self.sink_spills = Counter(
+            "gqr_gateway_sink_spilled", "Impressions spilled to disk (backpressure)", registry=r
+        )
+        self.log_errors = Counter(
+            "gqr_gateway_log_write_errors", "Failed log store writes", ["kind"], registry=r
+        )
+        self.routing_reloads = Counter(
+            "gqr_gateway_routing_reloads", "Routing reloads", ["result"], registry=r
+        )
+        self.shown: dict[tuple[str, str], int] = {}
+        self.clicked: dict[tuple[str, str], int] = {}
+        r.register(_CTRCollector(self))
+
+    def count_impression(self, arm: str, model: str) -> None:
+        self.impressions.labels(arm, model).inc()
+        self.shown[(arm, model)] = self.shown.get((arm, model), 0) + 1
+
+    def count_click(self, arm: str, model: str, n: int = 1) -> None:
+        self.clicks.labels(arm, model).inc(n)
+        self.clicked[(arm, model)] = self.clicked.get((arm, model), 0) + n
+
+    def sink_gauges(
+        self, pending: Callable[[], float], spooled: Callable[[], float], lag: Callable[[], float]
+    ) -> None:
+        self.sink_pending.set_function(pending)
+        self.sink_spooled.set_function(spooled)
+        self.sink_lag.set_function(lag)

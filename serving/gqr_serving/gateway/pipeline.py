@@ -1,0 +1,215 @@
+"""One recommendation: COR -> prompt -> LLM -> parse -> post-filter -> rerank -> answer.
+
+Degrades instead of failing: no LLM answer -> COR queries alone (``fallback``); COR down ->
+the LLM without co-occurring queries; both -> :class:`Unavailable` (the API's 503).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from gqr_serving.backends import BackendError, GenerationParams, PromptInput
+from gqr_serving.gateway.corsource import COR
+from gqr_serving.gateway.ctr import CTRClient, CTRError
+from gqr_serving.gateway.filters import post_filter, secret_text
+from gqr_serving.gateway.metrics import GatewayMetrics
+from gqr_serving.gateway.router import Arm
+from gqr_serving.gateway.schemas import RecommendRequest
+from gqr_serving.prompt import (
+    ParseResult,
+    PromptRequest,
+    SideInfo,
+    TaskPreset,
+    parse,
+    render,
+    render_messages,
+)
+
+_FIELDS = {"history": "history", "ai_response": "ai_answer", "prefix": "prefix"}
+
+
+class Unavailable(RuntimeError):
+    """Neither the LLM nor COR produced a usable query."""
+
+
+class InputError(ValueError):
+    """The request cannot be served as asked; ``field`` names the request field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Outcome:
+    queries: list[str]
+    aux_texts: dict[str, str]
+    side_info: SideInfo
+    fallback: bool = False
+    fallback_reason: str | None = None
+    reranked: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def seed_for(arm: Arm, user_hash: str | None) -> int | None:
+    d = arm.decoding
+    if d.seed_policy == "fixed":
+        return d.seed
+    if d.seed_policy == "per_user" and user_hash is not None:
+        digest = hashlib.blake2b(f"{arm.name}:{user_hash}".encode(), digest_size=4).digest()
+        return int.from_bytes(digest, "big") & 0x7FFFFFFF
+    return secrets.randbits(31)
+
+
+def check_side_info(preset: TaskPreset, req: RecommendRequest) -> None:
+    """422 up front for side information the task requires but the request lacks."""
+    for spec in preset.sections:
+        api_field = _FIELDS.get(spec.name)
+        if spec.required and api_field is not None and not getattr(req, api_field):
+            raise InputError(api_field, f"task {preset.name!r} requires '{api_field}'")
+
+
+class Pipeline:
+    """The request path; stateless apart from its clients."""
+
+    def __init__(
+        self,
+        cor: COR,
+        metrics: GatewayMetrics,
+        *,
+        ctr: CTRClient | None = None,
+        rerank: bool = True,
+        ctr_timeout_s: float = 0.5,
+    ) -> None:
+        self.cor, self.metrics, self.ctr = cor, metrics, ctr
+        self.rerank_default, self.ctr_timeout_s = rerank, ctr_timeout_s
+
+    async def run(
+        self,
+        req: RecommendRequest,
+        preset: TaskPreset,
+        n: int,
+        arm: Arm,
+        user_hash: str | None,
+        deadline: float,
+    ) -> Outcome:
+        stage = self.metrics.stage
+        t0 = time.monotonic()
+        cor = await self.cor.retrieve(req.query, timeout_s=deadline - t0)
+        self.metrics.cor.labels(cor.status).inc()
+        t1 = time.monotonic()
+        stage.labels("cor").observe(t1 - t0)
+
+        rerank = self.ctr is not None and (
+            arm.config.rerank if arm.config.rerank is not None else self.rerank_default
+        )
+        n_gen = min(2 * n, preset.num_queries.max) if rerank else n
+        side = SideInfo(
+            history=list(req.history),
+            ai_response=req.ai_answer,
+            cooccurring=cor.queries,
+            prefix=req.prefix,
+        )
+        gen_request = PromptRequest(
+            task=preset.name, query=req.query, side_info=side, num_queries=n_gen
+        )
+        try:
+            text = render(preset, gen_request)
+            messages = tuple(render_messages(preset, gen_request))
+        except ValueError as exc:
+            raise InputError("query", str(exc)) from None
+        t2 = time.monotonic()
+        stage.labels("prompt").observe(t2 - t1)
+
+        out = Outcome([], {}, side)
+        llm_budget = deadline - (self.ctr_timeout_s if rerank else 0.0) - 0.02
+        d = arm.decoding
+        params = GenerationParams(
+            max_new_tokens=d.max_new_tokens or 64,
+            temperature=d.temperature if d.temperature is not None else 0.7,
+            top_p=d.top_p or 1.0,
+            seed=seed_for(arm, user_hash),
+            stop=tuple(d.stop or ()),
+            adapter_id=arm.config.backend.adapter_id,
+        )
+        completion: str | None = None
+        try:
+            completion = await arm.backend.generate(
+                PromptInput(text, messages), params, deadline=llm_budget
+            )
+        except BackendError as exc:
+            self.metrics.backend_errors.labels(arm.name, exc.reason).inc()
+            out.fallback_reason = f"llm_{exc.reason}"
+        finally:
+            self.metrics.breaker_open.labels(arm.name).set(
+                1 if arm.backend.breaker.state == "open" else 0
+            )
+        t3 = time.monotonic()
+        stage.labels("llm").observe(t3 - t2)
+
+        secret = secret_text(text)
+        if completion is not None:
+            queries, aux, codes = post_filter(
+                preset, gen_request, parse(preset, completion), secret
+            )
+            out.problems = codes
+            out.aux_texts = aux
+            if not queries:
+                out.fallback_reason = "llm_empty"
+            else:
+                out.queries = queries
+                if len(queries) < n_gen and cor.queries:  # top up from COR, LLM's first
+                    extra = [*queries, *cor.queries]
+                    out.queries, _, _ = post_filter(
+                        preset, gen_request, ParseResult(queries=extra), secret
+                    )
+        for code in out.problems:
+            self.metrics.problems.labels(code).inc()
+        t4 = time.monotonic()
+        stage.labels("parse").observe(t4 - t3)
+
+        if not out.queries:  # COR alone, still over-generated for the rerank
+            self._fallback(out, preset, req, side, n_gen, arm, cor.status)
+        if rerank and self.ctr is not None and len(out.queries) > n:
+            try:
+                out.queries = await self.ctr.rerank(
+                    req.query,
+                    out.queries,
+                    n,
+                    preset.component,
+                    min(deadline, t4 + self.ctr_timeout_s),
+                )
+                out.reranked = True
+            except CTRError:
+                self.metrics.ctr_errors.inc()
+            stage.labels("rerank").observe(time.monotonic() - t4)
+        out.queries = out.queries[:n]
+        return out
+
+    def _fallback(
+        self,
+        out: Outcome,
+        preset: TaskPreset,
+        req: RecommendRequest,
+        side: SideInfo,
+        n: int,
+        arm: Arm,
+        cor_status: str,
+    ) -> None:
+        reason = out.fallback_reason or "llm_empty"
+        request = PromptRequest(task=preset.name, query=req.query, side_info=side, num_queries=n)
+        candidates = list(side.cooccurring)
+        if preset.constraints.must_come_from_history:  # hint: the session is the only source
+            candidates += list(reversed(side.history))
+        queries, _, _ = post_filter(preset, request, ParseResult(queries=candidates))
+        if not queries:
+            self.metrics.unavailable.inc()
+            raise Unavailable(
+                f"the LLM gave no usable answer ({reason}) and COR had none ({cor_status})"
+            )
+        self.metrics.fallbacks.labels(arm.name, reason).inc()
+        out.queries, out.aux_texts = queries[:n], {}
+        out.fallback, out.fallback_reason = True, reason

@@ -1,0 +1,239 @@
+"""``Gateway``: the components of one replica wired from settings, and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gqr_serving.backends import BackendSpec
+from gqr_serving.cor import CORService
+from gqr_serving.gateway.corsource import COR, CORSource
+from gqr_serving.gateway.ctr import CTRClient
+from gqr_serving.gateway.ids import Keys, load_secret
+from gqr_serving.gateway.metrics import GatewayMetrics
+from gqr_serving.gateway.pipeline import Pipeline
+from gqr_serving.gateway.router import BackendFactory, Router
+from gqr_serving.gateway.routing import ArmConfig, RoutingConfig
+from gqr_serving.gateway.schemas import RecommendRequest, RecommendResponse
+from gqr_serving.gateway.settings import GatewaySettings
+from gqr_serving.gateway.sink import ClickWriter, ImpressionSink, WriterFactory, log_writer_factory
+from gqr_serving.gateway.stats import LogStats
+from gqr_serving.prompt import TaskPreset, list_presets, load_preset
+from gqr_serving.records import ImpressionRecord, utcnow
+
+log = logging.getLogger("gqr_serving.gateway")
+COR_REFRESH_S = 60.0
+
+
+@dataclass
+class GatewayParts:
+    """Components to use instead of the ones settings describe (tests, benchmarks)."""
+
+    backend_factory: BackendFactory | None = None
+    cor_source: CORSource | None = None
+    writer_factory: WriterFactory | None = None
+
+
+class Gateway:
+    """Everything one replica holds; the app's routes call into it."""
+
+    def __init__(self, settings: GatewaySettings, parts: GatewayParts) -> None:
+        self.settings = s = settings
+        self.metrics = GatewayMetrics()
+        self.keys = Keys(load_secret(s.secret_key_file, s.log_root))
+        self.admin_token = _read_token(s.admin_token_file)
+        self.presets: dict[str, TaskPreset] = {
+            name: load_preset(name, extra_dirs=s.preset_dirs)
+            for name in list_presets(extra_dirs=s.preset_dirs)
+        }
+        if s.routing_file is not None:
+            self.router = Router.from_file(
+                s.routing_file, factory=parts.backend_factory, poll_s=s.routing_poll_s
+            )
+        else:
+            self.router = Router(_single_arm(s), factory=parts.backend_factory)
+        self._cor_service: CORService | None = None
+        source = parts.cor_source
+        if source is None and s.cor_root is not None:
+            source = self._cor_service = _cor_service(s)
+        self.cor = COR(source, k=s.cor_k, timeout_s=s.cor_timeout_s)
+        self.ctr = (
+            CTRClient(s.ctr_url, s.ctr_model, timeout_s=s.ctr_timeout_s) if s.ctr_url else None
+        )
+        self.pipeline = Pipeline(
+            self.cor, self.metrics, ctr=self.ctr, rerank=s.rerank, ctr_timeout_s=s.ctr_timeout_s
+        )
+        factory = parts.writer_factory or log_writer_factory(s.log_root)
+        spool = s.spool_dir or Path(tempfile.gettempdir()) / "gqr-gateway-spool"
+        m = self.metrics
+        self.sink = ImpressionSink(
+            factory,
+            spool,
+            max_pending=s.max_pending,
+            spool_max_bytes=s.spool_max_bytes,
+            on_error=lambda: m.log_errors.labels("impression").inc(),
+            on_spill=m.sink_spills.inc,
+            on_drop=m.sink_dropped.inc,
+        )
+        m.sink_gauges(lambda: self.sink.pending, lambda: self.sink.spooled_bytes, self.sink.lag_s)
+        self.clicks = ClickWriter(factory, timeout_s=s.click_timeout_s)
+        self.stats = LogStats(
+            s.log_root, refresh_s=s.stats_refresh_s, max_window_s=s.stats_max_window_s
+        )
+        self.known_paths: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self.sink.start()
+        if self._cor_service is not None:
+            await self._refresh_cor()
+            self._tasks.append(asyncio.create_task(self._cor_loop()))
+        if self.router.path is not None:
+            self._tasks.append(asyncio.create_task(self.router.watch(self._reload_failed)))
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.to_thread(self.sink.close)
+        await asyncio.to_thread(self.clicks.close)
+        await self.router.aclose()
+        if self.ctr is not None:
+            await self.ctr.aclose()
+        self.cor.close()
+        if self._cor_service is not None and self._cor_service.index is not None:
+            self._cor_service.index.close()
+
+    def not_ready(self) -> str | None:
+        if not self._started:
+            return "starting"
+        if not self.router.arms:
+            return "no routing table"
+        return None
+
+    async def reload_routing(self) -> None:
+        try:
+            retired = self.router.reload()
+        except ValueError:
+            self.metrics.routing_reloads.labels("error").inc()
+            raise
+        self.metrics.routing_reloads.labels("ok").inc()
+        for backend in retired:
+            asyncio.get_running_loop().call_later(30.0, _spawn_close, backend)
+
+    def _reload_failed(self, _: str) -> None:
+        self.metrics.routing_reloads.labels("error").inc()
+
+    async def _refresh_cor(self) -> None:
+        assert self._cor_service is not None
+        try:
+            if await asyncio.to_thread(self._cor_service.refresh):
+                log.info("COR version %s now serves", self._cor_service.version)
+                # Warm the Milvus connection and encoder so a user's first call is not slow.
+                await asyncio.to_thread(self._cor_service.retrieve, "warm up")
+        except Exception as exc:  # keep serving the previous version (or none)
+            log.error("COR refresh failed: %s: %s", type(exc).__name__, exc)
+
+    async def _cor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(COR_REFRESH_S)
+            await self._refresh_cor()
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def recommend(
+        self, req: RecommendRequest, preset: TaskPreset, n: int
+    ) -> RecommendResponse:
+        start = time.monotonic()
+        key = req.user_key or req.session_id
+        arm = self.router.route(key)
+        user_hash = self.keys.hash_user(req.user_key) if req.user_key else None
+        out = await self.pipeline.run(
+            req, preset, n, arm, user_hash, start + self.settings.request_budget_s
+        )
+        now = utcnow()
+        version = arm.config.model_version
+        iid = self.keys.new_impression_id(
+            int(now.timestamp() * 1000), len(out.queries), arm.name, version
+        )
+        self.sink.submit(
+            ImpressionRecord(
+                impression_id=iid,
+                ts=now,
+                deployment=self.settings.deployment,
+                task=preset.name,
+                arm=arm.name,
+                model_version=version,
+                session_id=self.keys.hash_user(req.session_id) if req.session_id else "",
+                user_key=user_hash or "",
+                query=req.query,
+                side_info=out.side_info,
+                aux_texts=out.aux_texts,
+                queries=out.queries,
+                fallback=out.fallback,
+            )
+        )
+        self.metrics.count_impression(arm.name, version)
+        self.metrics.stage.labels("total").observe(time.monotonic() - start)
+        return RecommendResponse(
+            impression_id=iid,
+            task=preset.name,
+            queries=out.queries,
+            aux_texts=out.aux_texts,
+            arm=arm.name,
+            model_version=version,
+            fallback=out.fallback,
+            fallback_reason=out.fallback_reason if out.fallback else None,
+            reranked=out.reranked,
+        )
+
+
+def _spawn_close(backend: object) -> None:
+    aclose = getattr(backend, "aclose", None)
+    if aclose is not None:
+        asyncio.get_running_loop().create_task(aclose())
+
+
+def _read_token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    token = path.read_text().strip()
+    if len(token) < 16:
+        raise ValueError(f"{path}: the admin token must be at least 16 characters")
+    return token
+
+
+def _single_arm(s: GatewaySettings) -> RoutingConfig:
+    spec = BackendSpec(kind=s.llm_kind, url=s.llm_url, model=s.llm_model)
+    arm = ArmConfig(name="stable", weight=1, model_version=s.model_version, backend=spec)
+    return RoutingConfig(arms=(arm,))
+
+
+def _cor_service(s: GatewaySettings) -> CORService:
+    from gqr_serving.cor import MilvusQueryIndex, load_encoder
+
+    assert s.cor_root is not None
+    if not s.milvus_uri:
+        return CORService(s.cor_root)
+    token = s.milvus_token_file.read_text().strip() if s.milvus_token_file else ""
+    return CORService(
+        s.cor_root,
+        index=MilvusQueryIndex(s.milvus_uri, token=token),
+        encoder=load_encoder(s.cor_encoder),
+    )

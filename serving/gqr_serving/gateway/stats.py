@@ -1,0 +1,180 @@
+"""``/v1/stats``: impressions and clicks per arm and model version, read from the log store.
+
+The log store is the source of truth, so every replica sharing a root gives the same counts,
+and a restart loses nothing. Reading is incremental: each segment file is read from where the
+last refresh stopped, up to its last complete line (a torn or still-growing tail waits).
+Impressions are bucketed by minute; a click counts for the impression it is on (attributed
+from the impression id), once per (impression, position) however often it was sent.
+
+Local roots only; for an object-store root this re-reads the window (cached) via LogReader.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gqr_serving.gateway.ids import peek_impression_id
+
+log = logging.getLogger("gqr_serving.gateway")
+Key = tuple[str, str]  # (arm, model_version)
+
+
+@dataclass
+class ArmStats:
+    arm: str
+    model_version: str
+    impressions: int = 0
+    clicks: int = 0
+    clicked_impressions: int = 0
+    fallbacks: int = 0
+
+
+class LogStats:
+    """Incremental, cached aggregation of the impression and click logs under ``root``."""
+
+    def __init__(self, root: str, *, refresh_s: float = 1.0, max_window_s: float = 14 * 86400):
+        self.root, self.refresh_s, self.max_window_s = root, refresh_s, max_window_s
+        self._offsets: dict[Path, int] = {}
+        self._imps: dict[int, dict[Key, list[int]]] = defaultdict(dict)  # minute -> [imps, fb]
+        self._clicks: dict[int, dict[Key, int]] = defaultdict(dict)
+        self._clicked: dict[int, dict[str, set[int]]] = defaultdict(dict)  # minute -> iid -> pos
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self.bad_lines = 0
+        self.refreshed_at: float | None = None
+
+    def query(self, window_s: float, *, fresh: bool = False) -> list[ArmStats]:
+        """Counts for impressions shown in the last ``window_s`` seconds, and their clicks."""
+        with self._lock:
+            if fresh or time.monotonic() - self._last >= self.refresh_s:
+                self._refresh()
+            now_min = int(time.time() // 60)
+            first = int((time.time() - window_s) // 60)
+            out: dict[Key, ArmStats] = {}
+            for minute in range(max(first, now_min - int(self.max_window_s // 60)), now_min + 2):
+                for key, (n, fb) in self._imps.get(minute, {}).items():
+                    s = out.setdefault(key, ArmStats(*key))
+                    s.impressions += n
+                    s.fallbacks += fb
+                for key, n in self._clicks.get(minute, {}).items():
+                    out.setdefault(key, ArmStats(*key)).clicks += n
+                for iid in self._clicked.get(minute, {}):
+                    ref = peek_impression_id(iid)
+                    if ref is not None:
+                        key = (ref.arm, ref.model_version)
+                        out.setdefault(key, ArmStats(*key)).clicked_impressions += 1
+            return sorted(out.values(), key=lambda s: (s.arm, s.model_version))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        self._last = time.monotonic()
+        self.refreshed_at = time.time()
+        if "://" in self.root:
+            self._refresh_url()
+            return
+        now = datetime.now(UTC)
+        first_day = (now - timedelta(seconds=self.max_window_s)).date()
+        for kind, handle in (("impression", self._on_impression), ("click", self._on_click)):
+            base = Path(self.root) / kind
+            try:
+                days = sorted(d for d in os.listdir(base) if not d.startswith("."))
+            except FileNotFoundError:
+                continue
+            for day in days:
+                try:
+                    if datetime.strptime(day, "%Y-%m-%d").date() < first_day:
+                        continue
+                    names = sorted(os.listdir(base / day))
+                except (ValueError, OSError):
+                    continue
+                for name in names:
+                    if name.startswith(".") or not name.endswith(".jsonl"):
+                        continue
+                    self._read_new(base / day / name, handle)
+        self._prune()
+
+    def _read_new(self, path: Path, handle: object) -> None:
+        start = self._offsets.get(path, 0)
+        try:
+            size = path.stat().st_size
+            if size <= start:
+                return
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read(size - start)
+        except OSError:
+            return
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        self._offsets[path] = start + end + 1
+        for line in data[: end + 1].split(b"\n"):
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+                handle(rec)  # type: ignore[operator]
+            except (ValueError, KeyError, TypeError):
+                self.bad_lines += 1
+
+    def _on_impression(self, rec: dict[str, object]) -> None:
+        ts = datetime.fromisoformat(str(rec["ts"]).replace("Z", "+00:00")).timestamp()
+        bucket = self._imps[int(ts // 60)]
+        entry = bucket.setdefault((str(rec["arm"]), str(rec["model_version"])), [0, 0])
+        entry[0] += 1
+        entry[1] += 1 if rec.get("fallback") else 0
+
+    def _on_click(self, rec: dict[str, object]) -> None:
+        iid, pos = str(rec["impression_id"]), int(rec["position"])  # type: ignore[call-overload]
+        ref = peek_impression_id(iid)
+        if ref is None or not 0 <= pos < ref.n:
+            self.bad_lines += 1
+            return
+        minute = ref.ts_ms // 60000
+        positions = self._clicked[minute].setdefault(iid, set())
+        if pos in positions:
+            return  # a retried click: counted once
+        positions.add(pos)
+        key = (ref.arm, ref.model_version)
+        self._clicks[minute][key] = self._clicks[minute].get(key, 0) + 1
+
+    def _prune(self) -> None:
+        oldest = int((time.time() - self.max_window_s) // 60) - 1
+        for table in (self._imps, self._clicks, self._clicked):
+            for minute in [m for m in table if m < oldest]:
+                del table[minute]
+
+    def _refresh_url(self) -> None:
+        from gqr_serving.logstore import LogReader
+
+        self._imps.clear()
+        self._clicks.clear()
+        self._clicked.clear()
+        reader = LogReader(self.root)
+        start = datetime.now(UTC) - timedelta(seconds=self.max_window_s)
+        for imp in reader.read("impression", start, None):
+            self._on_impression(json.loads(imp.model_dump_json()))
+        for click in reader.read("click", start, None):
+            self._on_click({"impression_id": click.impression_id, "position": click.position})
+
+
+def parse_window(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``, ``7d`` -> seconds; ValueError names the format."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value:
+        raise ValueError(f"window={text!r}: expected a positive duration like 900, 15m, 2h, 7d")
+    return value

@@ -1,0 +1,49 @@
+"""The packaged all-MiniLM-L6-v2 encoder, offline, end to end on milvus-lite (slow-ish)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gqr_serving.cor import CORService, MilvusQueryIndex, load_encoder
+from gqr_serving.records import JobResult
+from gqr_training.cor.build import main as cor_build
+
+SESSIONS = [
+    ("s1", ["cheap flights to paris", "paris hotels near louvre"]),
+    ("s2", ["how to bake sourdough bread", "sourdough starter recipe"]),
+    ("s3", ["python list comprehension", "python dictionary comprehension"]),
+]
+
+
+def test_minilm_finds_a_paraphrase_neighbour(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsv = tmp_path / "s.tsv"
+    tsv.write_text("".join(f"{sid}\t{i}\t{q}\n" for sid, qs in SESSIONS for i, q in enumerate(qs)))
+    uri, root = str(tmp_path / "milvus.db"), tmp_path / "art"
+    rc = cor_build(
+        [
+            "--source",
+            "tsv",
+            "--input",
+            str(tsv),
+            "--artifact-root",
+            str(root),
+            "--index",
+            "--milvus-uri",
+            uri,
+        ]
+    )
+    result = JobResult.model_validate_json(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0, result.message
+    encoder = load_encoder("minilm")
+    assert encoder.dim == 384 and encoder.name == "st:all-MiniLM-L6-v2"
+    svc = CORService(root, index=MilvusQueryIndex(uri), encoder=encoder)
+    svc.refresh()
+    # No word in common with "cheap flights to paris", but the same meaning.
+    res = svc.retrieve("airfare to france", 3)
+    assert res.neighbours[0][0] == "cheap flights to paris"
+    assert [i.query for i in res.items] == ["paris hotels near louvre"]
+    assert res.items[0].provenance == "neighbour"

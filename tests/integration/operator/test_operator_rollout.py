@@ -1,0 +1,356 @@
+"""The update pipeline and the canary rollout against the real apiserver, with the operator as a
+real process (`gqr-operator`) that is SIGKILLed and restarted at every phase.
+
+Job pods are completed by the test with a termination-message result, as a trainer container
+would (no container runs here; kwok leaves pods labelled testenv.gqr.dev/complete=manual to us).
+A small real HTTP server plays the gateway's /v1/stats.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from tests.kube_helpers import GROUP, PLURAL, VERSION, wait_for
+
+NAME = "followup"
+CANDIDATE = "run1-dpo"
+
+
+class StatsServer:
+    """GET /v1/stats answers whatever rows the test sets."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.hits += 1
+                body = json.dumps({"arms": outer.rows}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/stats"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def set(self, stable: tuple[int, int], canary: tuple[int, int]) -> None:
+        self.rows = [
+            {"arm": arm, "model_version": version, "impressions": imp, "clicks": clk}
+            for arm, version, (imp, clk) in (
+                ("stable", "initial", stable),
+                ("canary", CANDIDATE, canary),
+            )
+        ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OperatorProcess:
+    """`gqr-operator` as a child process that a test can SIGKILL and restart."""
+
+    def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
+        self.argv = [
+            sys.executable, "-m", "gqr_operator.cli", "-n", namespace, "--liveness", "",
+        ]  # fmt: skip
+        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "GQR_TICK_SECONDS": "1"}
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kills = 0
+
+    def start(self) -> None:
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=fh, stderr=fh)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.kills += 1
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def stats() -> Iterator[StatsServer]:
+    server = StatsServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def operator_process(
+    crds: list[str], testenv: Any, namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(namespace, testenv.kubeconfig, tmp_path / "operator.log")
+    op.start()
+    yield op
+    op.stop()
+    print(op.log.read_text(errors="replace")[-4000:])
+
+
+def _doc(stats_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GQRDeployment",
+        "metadata": {"name": NAME},
+        "spec": {
+            "task": {"type": "suggestion", "numQueries": 3},
+            "llm": {"model": "hf://gqr/tiny-sft"},
+            "logs": {"uri": "s3://logs/followup"},
+            "artifacts": {"uri": "s3://artifacts/followup"},
+            "training": {
+                "podLabels": {"testenv.gqr.dev/complete": "manual"},
+                "gate": {"minAecGain": 0.01},
+                "dpo": {"lora": True},
+            },
+            "rollout": {
+                "steps": [
+                    {"weight": 20, "minImpressions": 5000},
+                    {"weight": 50, "minImpressions": 5000},
+                ],
+                "analysis": {"statsUrl": stats_url, "confidence": 0.95, "maxRelativeDrop": 0.05},
+                "drainSeconds": 0,
+            },
+        },
+    }  # fmt: skip
+
+
+def _result(step: str) -> str:
+    metrics: dict[str, float] = {"pairs": 1200.0} if step == "cor-build" else {"auc": 0.71}
+    if step == "dpo-iterate":
+        metrics = {"aec": 0.21, "aec_stable": 0.11, "true_ctr": 0.19}
+    version = {"cor-build": "run1-cor", "ctr-train": "run1-ctr", "dpo-iterate": CANDIDATE}[step]
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "kind": "job_result",
+            "job": step,
+            "status": "succeeded",
+            "version": version,
+            "artifact_uri": f"s3://artifacts/followup/{step}/{version}",
+            "metrics": metrics,
+        }
+    )
+
+
+class Cluster:
+    def __init__(self, kube_client: Any, namespace: str) -> None:
+        self.ns = namespace
+        self.api = client.CustomObjectsApi(kube_client)
+        self.core = client.CoreV1Api(kube_client)
+        self.batch = client.BatchV1Api(kube_client)
+        self.apps = client.AppsV1Api(kube_client)
+
+    def status(self) -> dict[str, Any]:
+        obj = self.api.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, NAME)
+        return dict(obj.get("status") or {})
+
+    def annotate(self, key: str, value: str) -> None:
+        self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, NAME, {"metadata": {"annotations": {key: value}}}
+        )
+
+    def jobs(self) -> list[str]:
+        return sorted(j.metadata.name for j in self.batch.list_namespaced_job(self.ns).items)
+
+    def complete_job_pod(self, job: str, message: str) -> None:
+        """What a trainer container does: exit 0 with its result as termination message."""
+        pod = wait_for(
+            lambda: next(
+                iter(
+                    self.core.list_namespaced_pod(self.ns, label_selector=f"job-name={job}").items
+                ),
+                None,
+            ),
+            f"the pod of Job {job}",
+            timeout=30,
+        )
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        container = pod.spec.containers[0]
+        status = {
+            "phase": "Succeeded",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted"}],
+            "containerStatuses": [
+                {
+                    "name": container.name,
+                    "image": container.image,
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {
+                        "terminated": {
+                            "exitCode": 0,
+                            "reason": "Completed",
+                            "message": message,
+                            "startedAt": now,
+                            "finishedAt": now,
+                        }
+                    },
+                }
+            ],
+        }
+        self.core.patch_namespaced_pod_status(pod.metadata.name, self.ns, {"status": status})
+
+    def routing(self) -> dict[str, Any]:
+        cm = self.core.read_namespaced_config_map(f"{NAME}-routing", self.ns)
+        return dict(json.loads(next(iter(cm.data.values()))))
+
+    def llm_deployments(self) -> set[str]:
+        items = self.apps.list_namespaced_deployment(
+            self.ns, label_selector="app.kubernetes.io/component=llm"
+        ).items
+        return {d.metadata.name for d in items}
+
+    def events(self) -> list[str]:
+        return [e.reason for e in self.core.list_namespaced_event(self.ns).items]
+
+
+def _until(cluster: Cluster, what: str, pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        st = cluster.status()
+        return st if pred(st) else None
+
+    try:
+        return wait_for(check, what, timeout=60)
+    except AssertionError as exc:
+        st = cluster.status()
+        detail = {k: st.get(k) for k in ("phase", "pipeline", "rollout", "conditions")}
+        raise AssertionError(f"{exc}\nstatus: {json.dumps(detail, indent=1)[:6000]}") from None
+
+
+def _pipeline_to_canary(cluster: Cluster, op: OperatorProcess) -> None:
+    """Annotation -> three Jobs -> gate -> canary at the first step, killing the operator at
+    every phase boundary."""
+    _until(cluster, "the first reconcile", lambda s: bool(s.get("conditions")))
+    op.restart()  # 1: idle, before the trigger
+    cluster.annotate("gqr.dev/retrain", "run-1")
+    for step in ("cor-build", "ctr-train", "dpo-iterate"):
+        job = f"{NAME}-{step}-1"
+        wait_for(lambda j=job: j in cluster.jobs(), f"Job {job}", timeout=60)
+        op.restart()  # 2, 4, 6: a Job was created and is running
+        cluster.complete_job_pod(job, _result(step))
+        _until(
+            cluster,
+            f"{step} recorded as Succeeded",
+            lambda s, st=step: any(
+                x["name"] == st and x.get("state") == "Succeeded"
+                for x in (s.get("pipeline") or {}).get("steps", [])
+            ),
+        )
+        op.restart()  # 3, 5, 7: a step's result was recorded
+    _until(
+        cluster,
+        "the canary to reach its first step",
+        lambda s: (s.get("rollout") or {}).get("phase") == "Progressing",
+    )
+    op.restart()  # 8: canary progressing at step 1
+    assert cluster.routing()["arms"][1]["weight"] == 20
+
+
+def test_pipeline_then_canary_promoted_across_operator_kills(
+    operator_process: OperatorProcess, kube_client: Any, namespace: str, stats: StatsServer
+) -> None:
+    cluster = Cluster(kube_client, namespace)
+    cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc(stats.url))
+    stats.set((0, 0), (0, 0))
+    _pipeline_to_canary(cluster, operator_process)
+    st = cluster.status()
+    assert st["pipeline"]["phase"] == "Succeeded"
+    assert st["pipeline"]["gate"]["passed"] is True
+    assert st["ctr"]["storageUri"].endswith("run1-ctr") and st["cor"]["version"] == "run1-cor"
+    assert cluster.llm_deployments() == {f"{NAME}-llm-initial", f"{NAME}-llm-{CANDIDATE}"}
+
+    # Step 1: canary clearly better (7.5% vs 5%) -> step 2 at 50%.
+    stats.set((40000, 2000), (12000, 900))
+    _until(cluster, "step 2", lambda s: (s.get("rollout") or {}).get("weight") == 50)
+    operator_process.restart()  # 9: at step 2, before its analysis
+    stats.set((60000, 3000), (32000, 2400))  # +20000 impressions per arm at step 2
+    final = _until(
+        cluster, "promotion", lambda s: (s.get("rollout") or {}).get("phase") == "Promoted"
+    )
+    operator_process.restart()  # 10: after promotion
+    assert final["stable"]["version"] == CANDIDATE
+    wait_for(
+        lambda: cluster.llm_deployments() == {f"{NAME}-llm-{CANDIDATE}"},
+        "the old stable server to be removed",
+        timeout=30,
+    )
+    routing = cluster.routing()
+    assert [(a["name"], a["model_version"], a["weight"]) for a in routing["arms"]] == [
+        ("stable", CANDIDATE, 100)
+    ]
+    history = final["rollout"]["history"]
+    assert any(h.get("decision") == "pass" for h in history)
+    last = final["rollout"]["lastAnalysis"]
+    assert last["canaryCtr"] > last["stableCtr"]  # the measured lift is in status
+    # No duplicates although the operator was killed at every phase.
+    assert cluster.jobs() == sorted(
+        f"{NAME}-{s}-1" for s in ("cor-build", "ctr-train", "dpo-iterate")
+    )
+    assert operator_process.kills >= 8
+    assert {"Promoted"} & set(cluster.events()) or any("romot" in r for r in cluster.events())
+
+
+def test_worse_canary_is_rolled_back_and_stable_keeps_serving(
+    operator_process: OperatorProcess, kube_client: Any, namespace: str, stats: StatsServer
+) -> None:
+    cluster = Cluster(kube_client, namespace)
+    cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc(stats.url))
+    stats.set((0, 0), (0, 0))
+    _pipeline_to_canary(cluster, operator_process)
+    stats.set((40000, 2400), (12000, 360))  # canary 3% vs stable 6%
+    final = _until(
+        cluster,
+        "rollback",
+        lambda s: (s.get("rollout") or {}).get("phase") in ("RolledBack", "Aborted"),
+    )
+    assert final["rollout"]["phase"] == "RolledBack"
+    assert final["stable"]["version"] == "initial"
+    conds = {c["type"]: c for c in final["conditions"]}
+    assert (
+        conds["Degraded"]["status"] == "True" and conds["Degraded"]["reason"] == "CanaryRolledBack"
+    )
+    assert "3.0" in conds["Degraded"]["message"] or "0.03" in conds["Degraded"]["message"]
+    wait_for(
+        lambda: cluster.llm_deployments() == {f"{NAME}-llm-initial"},
+        "the canary server to be removed",
+        timeout=30,
+    )
+    routing = cluster.routing()
+    assert [(a["name"], a["model_version"], a["weight"]) for a in routing["arms"]] == [
+        ("stable", "initial", 100)
+    ]

@@ -1,0 +1,18 @@
+"""Gateway tests run their async tests (``pytestmark = pytest.mark.anyio``) on asyncio."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A real random-init 2-layer GPT-2 with a BPE tokenizer trained on the spot."""
+    from gqr_serving.backends.tiny import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))

@@ -1,0 +1,1 @@
+"""COR training side: build the co-occurrence artifact (``cor-build``), tune, evaluate."""
