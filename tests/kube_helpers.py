@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,3 +51,39 @@ def sample_gqrdeployment(task: str = "suggestion") -> dict[str, Any]:
         "metadata": {"name": "smoke"},
         "spec": {"task": {"type": task}},
     }
+
+
+class OperatorProcess:
+    """`gqr-operator` as a child process that a test can SIGKILL and restart."""
+
+    def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
+        self.argv = [
+            sys.executable, "-m", "gqr_operator.cli", "-n", namespace, "--liveness", "",
+        ]  # fmt: skip
+        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "GQR_TICK_SECONDS": "1"}
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kills = 0
+
+    def start(self) -> None:
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=fh, stderr=fh)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.kills += 1
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

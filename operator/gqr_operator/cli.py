@@ -34,6 +34,12 @@ def make_parser() -> argparse.ArgumentParser:
         default="http://0.0.0.0:8080/healthz",
         help="liveness endpoint URL to serve ('' to disable)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("GQR_METRICS_PORT", "0")),
+        help="serve Prometheus /metrics on this port (0: off; the chart sets 8000)",
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser
 
@@ -42,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
     import gqr_operator.handlers  # noqa: F401  (registers the handlers)
+    from gqr_operator import metrics
+
+    metrics.serve(args.metrics_port)
 
     namespaces: list[str] = []
     if not args.all_namespaces:

@@ -9,10 +9,6 @@ A small real HTTP server plays the gateway's /v1/stats.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,7 +18,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.kube_helpers import GROUP, PLURAL, VERSION, wait_for
+from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 
 NAME = "followup"
 CANDIDATE = "run1-dpo"
@@ -66,42 +62,6 @@ class StatsServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class OperatorProcess:
-    """`gqr-operator` as a child process that a test can SIGKILL and restart."""
-
-    def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
-        self.argv = [
-            sys.executable, "-m", "gqr_operator.cli", "-n", namespace, "--liveness", "",
-        ]  # fmt: skip
-        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "GQR_TICK_SECONDS": "1"}
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=fh, stderr=fh)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.kills += 1
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture

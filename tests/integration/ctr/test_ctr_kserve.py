@@ -1,0 +1,189 @@
+"""The real KServe ModelServer in a subprocess, called over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gqr_training.ctr.scorer import CTRScorer
+
+REPO = Path(__file__).resolve().parents[3]
+PAIRS = [
+    ("paris price", ["paris tips", "paris history", "tokyo weather"]),
+    ("yoga tips", ["yoga price", "yoga reviews", "pizza tips"]),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO / d) for d in ("training", "serving")] + [os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    log = (tmp_path_factory.mktemp("ctr-server") / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gqr_training.ctr.server",
+            "--model_name",
+            "ctr",
+            "--model_dir",
+            str(tiny_artifact),
+            "--http_port",
+            str(port),
+            "--enable_grpc",
+            "false",
+            "--threads",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert proc.poll() is None, f"server exited with {proc.returncode}"
+            try:
+                if httpx.get(f"{url}/v1/models/ctr", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server not ready within 120 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def local(tiny_artifact: Path) -> CTRScorer:
+    return CTRScorer.load(tiny_artifact)
+
+
+def test_ready_and_v1_matches_in_process(server: str, local: CTRScorer) -> None:
+    assert httpx.get(f"{server}/v1/models/ctr").json()["ready"] is True
+    body = {"instances": [{"query": q, "queries": qs} for q, qs in PAIRS]}
+    body["instances"][1]["component"] = "singleChoice"
+    r = httpx.post(f"{server}/v1/models/ctr:predict", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    expected = local.score_batch(PAIRS)
+    for pred, exp in zip(preds, expected, strict=True):
+        assert pred["p"] == pytest.approx(exp, abs=1e-5)
+    assert preds[0]["reward"] == pytest.approx(local.list_reward(*PAIRS[0]), abs=1e-5)
+    assert preds[1]["reward"] == pytest.approx(sum(expected[1]), abs=1e-5)
+
+
+def test_v2_matches_in_process(server: str, local: CTRScorer) -> None:
+    body = {
+        "inputs": [
+            {"name": "query", "shape": [2], "datatype": "BYTES", "data": [q for q, _ in PAIRS]},
+            {
+                "name": "queries",
+                "shape": [2, 3],
+                "datatype": "BYTES",
+                "data": [x for _, qs in PAIRS for x in qs],
+            },
+        ]
+    }
+    r = httpx.post(f"{server}/v2/models/ctr/infer", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    outputs = {o["name"]: o for o in r.json()["outputs"]}
+    assert outputs["p"]["shape"] == [2, 3]
+    expected = [p for probs in local.score_batch(PAIRS) for p in probs]
+    assert outputs["p"]["data"] == pytest.approx(expected, abs=1e-5)
+    assert len(outputs["reward"]["data"]) == 2
+
+
+def test_concurrent_requests_are_answered_each_with_its_own_scores(
+    server: str, local: CTRScorer
+) -> None:
+    import asyncio
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *[
+                    client.post(
+                        f"{server}/v1/models/ctr:predict",
+                        json={"instances": [{"query": q, "queries": qs}]},
+                    )
+                    for q, qs in PAIRS * 4
+                ]
+            )
+
+    for r, (q, qs) in zip(asyncio.run(go()), PAIRS * 4, strict=True):
+        assert r.json()["predictions"][0]["p"] == pytest.approx(local.score(q, qs), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b'{"instances": [{"query": "q", "queries": []}]}', "instances[0].queries"),
+        (
+            b'{"instances": [{"query": "' + b"x" * 10_000 + b'", "queries": ["a"]}]}',
+            "instances[0].query",
+        ),
+        (
+            b'{"instances": [{"query": "q", "queries": ["a","b","c","d","e"]}]}',
+            "instances[0].queries",
+        ),
+        (b'{"instances": [{"queries": ["a"]}]}', "instances[0].query"),
+        (b'{"instances": [{"query": "q"}]}', "instances[0].queries"),
+        (b'{"nothing": 1}', "instances"),
+        (b'{"instances": [{"query": "q\xff\xfe", "queries": ["a"]}]}', "request"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(server: str, content: bytes, field: str) -> None:
+    r = httpx.post(
+        f"{server}/v1/models/ctr:predict",
+        content=content,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    error = r.json()["error"]
+    if field == "request":  # non-UTF-8 bytes never reach the model: KServe's JSON decoder
+        assert "utf-8" in error.lower() or "unrecognized request format" in error.lower()
+    else:
+        assert error.startswith(field + ":"), error
+    # The server is still alive and well after bad input.
+    ok = httpx.post(
+        f"{server}/v1/models/ctr:predict",
+        json={"instances": [{"query": "q", "queries": ["a"]}]},
+        timeout=30,
+    )
+    assert ok.status_code == 200
+
+
+def test_v2_bad_input_is_a_400(server: str) -> None:
+    body = {"inputs": [{"name": "queries", "shape": [1, 1], "datatype": "BYTES", "data": ["a"]}]}
+    r = httpx.post(f"{server}/v2/models/ctr/infer", json=body, timeout=30)
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("inputs.query: missing")

@@ -1,0 +1,130 @@
+"""A tiny synthetic click log for CTR tests: position bias, good/bad aspects, redundancy."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gqr_serving.logstore import LogWriter
+from gqr_serving.records import ClickRecord, ImpressionRecord
+
+TOPICS = ["paris", "tokyo", "python", "guitar", "pizza", "tesla", "yoga", "bitcoin"]
+ASPECTS = {"price": 0.6, "history": 0.3, "tips": 0.5, "reviews": 0.45, "weather": 0.1}
+START = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def true_probs(user: str, queries: list[str]) -> list[float]:
+    seen: set[str] = set()
+    out = []
+    for k, q in enumerate(queries):
+        topic, aspect = q.split()[:2]
+        attr = ASPECTS[aspect] * (1.0 if topic in user else 0.2)
+        if aspect in seen:
+            attr *= 0.2
+        seen.add(aspect)
+        out.append(attr * (k + 1) ** -1.0)
+    return out
+
+
+def write_logs(root: Path, days: int = 3, per_day: int = 300, seed: int = 0) -> datetime:
+    """Write ``days`` days from START; returns the window end (exclusive)."""
+    rng = random.Random(seed)
+    with LogWriter(root, writer_id="ctr-test", fsync_interval_s=0.0) as writer:
+        for d in range(days):
+            records: list[ImpressionRecord | ClickRecord] = []
+            for i in range(per_day):
+                ts = START + timedelta(days=d, seconds=i * 60)
+                topic = rng.choice(TOPICS)
+                user = f"{topic} {rng.choice(list(ASPECTS))}"
+                queries = [
+                    f"{rng.choice([topic, *TOPICS])} {rng.choice(list(ASPECTS))}" for _ in range(3)
+                ]
+                iid = f"t{d}-{i}"
+                records.append(
+                    ImpressionRecord(
+                        impression_id=iid,
+                        ts=ts,
+                        deployment="local",
+                        task="suggestion",
+                        arm="stable",
+                        model_version="test",
+                        session_id=f"s{d}-{i}",
+                        user_key=f"u{i % 50}",
+                        query=user,
+                        queries=queries,
+                    )
+                )
+                for k, p in enumerate(true_probs(user, queries)):
+                    if rng.random() < p:
+                        records.append(
+                            ClickRecord(impression_id=iid, position=k, ts=ts + timedelta(seconds=5))
+                        )
+            writer.write_many(records)
+    return START + timedelta(days=days)
+
+
+TINY = [
+    "--layers",
+    "1",
+    "--hidden",
+    "32",
+    "--heads",
+    "2",
+    "--intermediate",
+    "64",
+    "--embedding-size",
+    "16",
+    "--vocab-size",
+    "200",
+    "--max-positions",
+    "4",
+    "--max-length",
+    "48",
+    "--batch-size",
+    "64",
+    "--lr",
+    "3e-3",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+
+
+def train_argv(logs: Path, out: Path, end: datetime, days: int, *extra: str) -> list[str]:
+    """ctr-train arguments for a tiny model on logs written by ``write_logs``."""
+    return [
+        "--logs",
+        str(logs),
+        "--out",
+        str(out),
+        "--end",
+        end.isoformat(),
+        "--window-days",
+        str(days),
+        *TINY,
+        *extra,
+    ]
+
+
+def train_tiny_artifact(tmp: Path, variant: str = "ctx", backbone: str = "bert") -> Path:
+    """Write logs and train a tiny artifact in-process; returns the artifact directory."""
+    from gqr_training.ctr.train import main
+
+    end = write_logs(tmp / "logs", days=3, per_day=300)
+    argv = train_argv(
+        tmp / "logs",
+        tmp / "art",
+        end,
+        3,
+        "--epochs",
+        "2",
+        "--variant",
+        variant,
+        "--backbone",
+        backbone,
+        "--version",
+        "tiny",
+    )
+    assert main(argv) == 0
+    return tmp / "art" / "tiny"

@@ -1,0 +1,130 @@
+"""Training data from the log store: impressions joined with clicks in a day window, split
+into training days and the held-out last day, flattened to one instance per shown query."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LoggedImpression:
+    """The parts of an impression the CTR predictor (and its evaluation) needs."""
+
+    query: str
+    queries: tuple[str, ...]
+    clicked: frozenset[int]
+    ts: datetime
+    task: str = "suggestion"
+    user_key: str = ""
+    session_id: str = ""
+    history: tuple[str, ...] = ()
+    impression_id: str = ""
+
+    @property
+    def day(self) -> date:
+        return self.ts.date()
+
+
+@dataclass
+class WindowData:
+    """Impressions of a window split into training days and the held-out day."""
+
+    train: list[LoggedImpression]
+    test: list[LoggedImpression]
+    start: datetime
+    end: datetime
+    held_out_day: date
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def read_window(
+    root: str | Path, start: datetime, end: datetime, max_positions: int
+) -> tuple[list[LoggedImpression], dict[str, int]]:
+    """Every impression in [start, end) with its clicks; lists are cut to ``max_positions``."""
+    from gqr_serving.logstore import LogReader
+
+    reader = LogReader(root)
+    out: list[LoggedImpression] = []
+    cut = 0
+    for imp, clicked in reader.impressions_with_clicks(start, end):
+        queries = tuple(imp.queries)
+        if not queries:
+            continue
+        if len(queries) > max_positions:
+            cut += 1
+            queries = queries[:max_positions]
+        out.append(
+            LoggedImpression(
+                query=imp.query,
+                queries=queries,
+                clicked=frozenset(p for p in clicked if p < len(queries)),
+                ts=imp.ts,
+                task=imp.task,
+                user_key=imp.user_key,
+                session_id=imp.session_id,
+                history=tuple(imp.side_info.history),
+                impression_id=imp.impression_id,
+            )
+        )
+    counters = dataclasses.asdict(reader.stats)
+    stats = {
+        "impressions": len(out),
+        "lists_cut_to_max_positions": cut,
+        "skipped_lines": sum(
+            counters.get(k, 0)
+            for k in ("torn_lines", "bad_json", "non_utf8", "bad_schema", "unknown_schema_version")
+        ),
+    }
+    return out, stats
+
+
+def split_held_out(
+    impressions: Sequence[LoggedImpression], end: datetime
+) -> tuple[list[LoggedImpression], list[LoggedImpression], date]:
+    """Training = before the last 24 hours of the window; test = the last 24 hours."""
+    cutoff = end - timedelta(days=1)
+    train = [i for i in impressions if i.ts < cutoff]
+    test = [i for i in impressions if i.ts >= cutoff]
+    return train, test, cutoff.date()
+
+
+def load_window(
+    root: str | Path,
+    start: datetime,
+    end: datetime,
+    max_positions: int,
+    max_train_impressions: int | None = None,
+) -> WindowData:
+    """Read, split, and optionally keep only the latest ``max_train_impressions`` for training."""
+    impressions, stats = read_window(root, start, end, max_positions)
+    train, test, held_out = split_held_out(impressions, end)
+    if max_train_impressions is not None and len(train) > max_train_impressions:
+        train.sort(key=lambda i: i.ts)
+        train = train[-max_train_impressions:]
+    stats.update(train_impressions=len(train), test_impressions=len(test))
+    return WindowData(train, test, start, end, held_out, stats)
+
+
+Instance = tuple[int, int]
+"""(index into the impression list, 0-based position k)."""
+
+
+def instances(impressions: Sequence[LoggedImpression]) -> tuple[list[Instance], list[int]]:
+    """One instance per shown query; label 1 when that position was clicked."""
+    items: list[Instance] = []
+    labels: list[int] = []
+    for i, imp in enumerate(impressions):
+        for k in range(len(imp.queries)):
+            items.append((i, k))
+            labels.append(int(k in imp.clicked))
+    return items, labels
+
+
+def all_texts(impressions: Iterable[LoggedImpression]) -> Iterable[str]:
+    for imp in impressions:
+        yield imp.query
+        yield from imp.queries

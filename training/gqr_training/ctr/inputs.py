@@ -1,0 +1,123 @@
+"""Build the CTR predictor's input sequence for one (user query, shown list, position k).
+
+Layout (Figure 2 of the paper), with ``k`` 1-based and D(.) the domain id of each token:
+
+    base: [CLS] q_user [SEP] q_k [SEP]                 D = 0 ... 0 | 1 ... 1
+    pid:  [CLS] q_user [SEP] q_k [SEP]                 D = 0 ... 0 | k ... k
+    ctx:  [CLS] q_user q_1 .. q_{k-1} [SEP] q_k [SEP]  D = 0 | 1 .. | k-1 .. | k ... k
+
+Special tokens take the domain of the text they close ([CLS] and the first [SEP] after the
+user query take 0; in ``ctx`` the first [SEP] takes the domain of q_{k-1}). Segment (token
+type) ids are 0 up to and including the first [SEP], 1 after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Variant = Literal["base", "pid", "ctx"]
+VARIANTS: tuple[str, ...] = get_args(Variant)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One model input before padding."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    domain_ids: list[int]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the encoder needs to know about the tokenizer and the trained limits."""
+
+    cls_id: int
+    sep_id: int
+    pad_id: int
+    max_length: int
+    max_query_tokens: int
+
+
+def check_variant(variant: str) -> Variant:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r}: expected one of {', '.join(VARIANTS)}")
+    return variant  # type: ignore[return-value]
+
+
+def encode(
+    layout: Layout,
+    variant: Variant,
+    user: list[int],
+    shown: Sequence[list[int]],
+    k: int,
+) -> Encoded:
+    """Input for the query at 0-based position ``k`` of ``shown`` (already tokenized, no
+    special tokens). Texts are cut to ``max_query_tokens``; if the whole still exceeds
+    ``max_length``, the context queries farthest from q_k are cut first."""
+    cap = layout.max_query_tokens
+    user = user[:cap]
+    cand = shown[k][:cap]
+    cand_domain = 1 if variant == "base" else k + 1
+    context: list[tuple[list[int], int]] = []
+    if variant == "ctx":
+        context = [(list(q[:cap]), j + 1) for j, q in enumerate(shown[:k])]
+    fixed = 3 + len(user) + len(cand)  # [CLS], [SEP], [SEP]
+    budget = layout.max_length - fixed
+    if budget < 0:  # only possible with a tiny max_length: cut the user query
+        user = user[: max(0, len(user) + budget)]
+        budget = 0
+    # Drop from the oldest context query first: the nearest ones matter most.
+    total = sum(len(t) for t, _ in context)
+    i = 0
+    while total > budget and i < len(context):
+        tokens, dom = context[i]
+        cut = min(len(tokens), total - budget)
+        context[i] = (tokens[cut:], dom)
+        total -= cut
+        i += 1
+    ids = [layout.cls_id, *user]
+    doms = [0] * (1 + len(user))
+    for tokens, dom in context:
+        ids.extend(tokens)
+        doms.extend([dom] * len(tokens))
+    ids.append(layout.sep_id)
+    doms.append(doms[-1])
+    first = len(ids)
+    ids.extend([*cand, layout.sep_id])
+    doms.extend([cand_domain] * (len(cand) + 1))
+    types = [0] * first + [1] * (len(ids) - first)
+    return Encoded(ids[: layout.max_length], types[: layout.max_length], doms[: layout.max_length])
+
+
+def encode_list(
+    layout: Layout,
+    variant: Variant,
+    tokenize: Callable[[str], list[int]],
+    user_query: str,
+    queries: Sequence[str],
+) -> list[Encoded]:
+    """One input per shown query, in display order."""
+    user = tokenize(user_query)
+    shown = [tokenize(q) for q in queries]
+    return [encode(layout, variant, user, shown, k) for k in range(len(queries))]
+
+
+def pad(batch: Sequence[Encoded], pad_id: int) -> dict[str, list[list[int]]]:
+    """Right-pad a batch to its longest input; returns lists ready for ``torch.tensor``."""
+    width = max(len(e.input_ids) for e in batch)
+    out: dict[str, list[list[int]]] = {
+        "input_ids": [],
+        "attention_mask": [],
+        "token_type_ids": [],
+        "domain_ids": [],
+    }
+    for e in batch:
+        n = width - len(e.input_ids)
+        out["input_ids"].append(e.input_ids + [pad_id] * n)
+        out["attention_mask"].append([1] * len(e.input_ids) + [0] * n)
+        out["token_type_ids"].append(e.token_type_ids + [0] * n)
+        out["domain_ids"].append(e.domain_ids + [0] * n)
+    return out

@@ -1,0 +1,276 @@
+"""``ctr-train``: train the CTR predictor on a day window of impression/click logs and write a
+versioned artifact; the Kubernetes Job's entrypoint. The last stdout line is a JobResult JSON.
+
+    ctr-train --logs /data/logs --out /artifacts/ctr --window-days 14 \\
+        --backbone bert --variant ctx --epochs 3 --device cuda --version 20250101-0300 --resume
+
+The held-out day (evaluation every epoch, early stopping, final metrics) is the last 24 hours
+of the window. ``--resume`` continues from ``<out>/.checkpoints/<version>`` when it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gqr_training.ctr.data import WindowData
+
+log = logging.getLogger("gqr_training.ctr")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ctr-train", description=__doc__.split("\n\n")[0])
+    a = p.add_argument
+    a("--logs", required=True, help="Log store root (local path or fsspec URL).")
+    a("--out", required=True, type=Path, help="Artifact root; the artifact is <out>/<version>/.")
+    a("--version", default=None, help="Artifact version (default: UTC timestamp).")
+    a("--window-days", type=int, default=14, help="Days of logs to read, ending at --end.")
+    a(
+        "--end",
+        default="now",
+        help="Window end: ISO date/time (UTC), 'now', or 'latest' (end of the newest log day).",
+    )
+    a("--backbone", choices=["bert", "albert", "roberta"], default="bert")
+    a("--variant", choices=["base", "pid", "ctx"], default="ctx")
+    a("--pretrained", default=None, help="Local pretrained encoder dir (weights+tokenizer).")
+    a("--layers", type=int, default=2)
+    a("--hidden", type=int, default=128)
+    a("--heads", type=int, default=2)
+    a("--intermediate", type=int, default=512)
+    a("--embedding-size", type=int, default=64, help="ALBERT's factorised embedding size.")
+    a("--vocab-size", type=int, default=4000, help="WordPiece vocabulary trained on the logs.")
+    a("--max-positions", type=int, default=8)
+    a("--max-length", type=int, default=64)
+    a("--max-query-tokens", type=int, default=16)
+    a("--epochs", type=int, default=3)
+    a("--batch-size", type=int, default=256)
+    a("--lr", type=float, default=5e-4)
+    a("--weight-decay", type=float, default=0.01)
+    a("--warmup-ratio", type=float, default=0.05)
+    a(
+        "--negative-rate",
+        type=float,
+        default=1.0,
+        help="Share of negatives kept per epoch; predictions are corrected for it.",
+    )
+    a("--patience", type=int, default=1, help="Epochs without logloss gain before stopping.")
+    a("--max-train-impressions", type=int, default=None, help="Keep the latest N for training.")
+    a("--seed", type=int, default=0)
+    a("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")
+    a("--threads", type=int, default=None, help="CPU threads for torch.")
+    a("--checkpoint-dir", type=Path, default=None, help="Default: <out>/.checkpoints/<version>.")
+    a("--resume", action="store_true", help="Continue from the checkpoint when one exists.")
+    a("--no-progress", action="store_true", help="Hide the tqdm progress bars.")
+    return p
+
+
+@dataclass
+class TrainOutcome:
+    artifact: Path
+    version: str
+    metrics: dict[str, float]
+    test_labels: list[int]
+    test_probs: list[float]
+
+
+def resolve_end(value: str, logs: str) -> datetime:
+    if value == "now":
+        return datetime.now(UTC)
+    if value == "latest":
+        from gqr_serving.logstore import LogReader
+        from gqr_serving.logstore.layout import parse_day
+
+        days = [
+            parse_day(f.rsplit("/", 2)[-2]) for f in LogReader(logs).segment_files("impression")
+        ]
+        found = [d for d in days if d is not None]
+        if not found:
+            raise ValueError(f"--end latest: no impression segments under {logs}")
+        newest = max(found)
+        return datetime(newest.year, newest.month, newest.day, tzinfo=UTC) + timedelta(days=1)
+    ts = datetime.fromisoformat(value)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def read_data(args: argparse.Namespace) -> WindowData:
+    """The window of ``args`` read from the log store and split (training / held-out day)."""
+    from gqr_training.ctr.data import load_window
+
+    end = resolve_end(args.end, args.logs)
+    start = end - timedelta(days=args.window_days)
+    data = load_window(args.logs, start, end, args.max_positions, args.max_train_impressions)
+    if not data.train or not data.test:
+        raise ValueError(
+            f"window {start:%Y-%m-%d}..{end:%Y-%m-%d} of {args.logs}: {len(data.train)} training "
+            f"and {len(data.test)} held-out impressions; need both (check --end/--window-days)"
+        )
+    data.test.sort(key=lambda i: i.ts)
+    return data
+
+
+def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcome:
+    """Train and write the artifact; ``data`` lets a caller read the logs once for many runs."""
+    import torch
+
+    from gqr_training.ctr import artifact, checkpoint
+    from gqr_training.ctr.batches import InputEncoder, predict_probs
+    from gqr_training.ctr.data import all_texts, instances
+    from gqr_training.ctr.evaluate import evaluate, time_slices
+    from gqr_training.ctr.loop import FitOptions, fit
+    from gqr_training.ctr.model import CTRConfig, CTRModel, tiny_backbone_config
+    from gqr_training.ctr.tokenization import load_tokenizer, train_wordpiece
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    version = args.version or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    ckpt = args.checkpoint_dir or args.out / ".checkpoints" / version
+    data = data or read_data(args)
+    resuming = args.resume and checkpoint.exists(ckpt)
+    if resuming:
+        tokenizer = load_tokenizer(ckpt / checkpoint.TOKENIZER_DIR)
+        config = CTRConfig.load(ckpt)
+        model = CTRModel(config)
+    else:
+        if args.pretrained:
+            tokenizer = load_tokenizer(args.pretrained)
+        else:
+            tokenizer = train_wordpiece(all_texts(data.train), args.vocab_size)
+        config = CTRConfig(
+            backbone=args.backbone,
+            variant=args.variant,
+            max_positions=args.max_positions,
+            max_length=args.max_length,
+            max_query_tokens=args.max_query_tokens,
+            head_hidden=args.hidden,
+            negative_sampling_rate=args.negative_rate,
+        )
+        if args.pretrained:
+            model = CTRModel.from_pretrained(config, args.pretrained)
+        else:
+            config.backbone_config = tiny_backbone_config(
+                args.backbone,
+                len(tokenizer),
+                int(tokenizer.pad_token_id),
+                hidden=args.hidden,
+                layers=args.layers,
+                heads=args.heads,
+                intermediate=args.intermediate,
+                max_length=args.max_length,
+                embedding_size=args.embedding_size,
+            )
+            model = CTRModel(config)
+        ckpt.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(str(ckpt / checkpoint.TOKENIZER_DIR))
+        config.save(ckpt)
+    model.to(args.device)
+    encoder = InputEncoder(tokenizer, config)
+    encoder.tokens.warm(all_texts(data.train))
+    encoder.tokens.warm(all_texts(data.test))
+    test_items, test_labels = instances(data.test)
+    test_encoded = encoder.encode_instances(data.test, test_items)
+    opts = FitOptions(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_ratio=args.warmup_ratio,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    progress, probs = fit(
+        model,
+        encoder,
+        data.train,
+        instances(data.train),
+        test_encoded,
+        test_labels,
+        opts,
+        ckpt,
+        resume=resuming,
+    )
+    if probs is None:  # the best epoch was before a resume
+        probs = predict_probs(model, encoder, test_encoded, device=args.device)
+    metrics = evaluate(test_labels, probs, time_slices(len(test_labels), 4))
+    metrics.update(
+        epochs_run=float(progress.epoch),
+        best_epoch=float(progress.best_epoch),
+        train_impressions=float(len(data.train)),
+        test_impressions=float(len(data.test)),
+    )
+    training = {
+        "window_start": data.start.isoformat(),
+        "window_end": data.end.isoformat(),
+        "held_out_day": data.held_out_day.isoformat(),
+        "logs": str(args.logs),
+        "stats": data.stats,
+        "history": progress.history,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    out = artifact.write(
+        args.out, version, model.cpu(), tokenizer, metrics, training, (test_labels, probs)
+    )
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return TrainOutcome(out, version, metrics, test_labels, probs)
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gqr_serving.records import JobResult, utcnow
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = make_parser().parse_args(argv)
+    started = utcnow()
+    try:
+        outcome = run(args)
+    except Exception as e:  # the Job must always report, then fail
+        log.exception("ctr-train failed")
+        result = JobResult(
+            job="ctr-train",
+            status="failed",
+            message=f"{type(e).__name__}: {e}"[:1000],
+            started=started,
+            finished=utcnow(),
+        )
+        print(result.to_line(), flush=True)
+        return 1
+    result = JobResult(
+        job="ctr-train",
+        status="succeeded",
+        version=outcome.version,
+        artifact_uri=str(outcome.artifact.resolve()),
+        metrics=_finite(outcome.metrics),
+        started=started,
+        finished=utcnow(),
+    )
+    print(result.to_line(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
