@@ -1,0 +1,1 @@
+"""The CTR predictor: the process reward model (paper §3.2.1), its training, scoring and KServe server."""
