@@ -1,1 +1,2 @@
-"""The CTR predictor: the process reward model (paper §3.2.1), its training, scoring and KServe server."""
+"""The CTR predictor: the process reward model (paper section 3.2.1), its training,
+scoring and KServe server."""
