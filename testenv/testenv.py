@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+# Popen objects of the components this process started: kept so they are not garbage-collected
+# while running (ResourceWarning), and waited for in down().
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 NODE_NAME = "kwok-node-0"
 SERVICE_CIDR = "10.96.0.0/24"
 SERVICE_IP = "10.96.0.1"
@@ -220,6 +223,7 @@ def _start(state: State, name: str, argv: list[str]) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    _CHILDREN[proc.pid] = proc
     state.pids[name] = proc.pid
     state.logs[name] = str(log)
     state.save()
@@ -511,6 +515,9 @@ def down(state: State) -> None:
             time.sleep(0.1)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            child.wait(10)
     shutil.rmtree(state.dir, ignore_errors=True)
 
 
