@@ -38,6 +38,15 @@ testenv-up: dev testenv ## Start the test control plane in .testenv (reuse it: e
 testenv-down: ## Stop the control plane started by testenv-up and remove its state.
 	$(PY) testenv/testenv.py down --dir $(TESTENV_DIR)
 
+##@ Run
+.PHONY: demo
+demo: dev ## The local demo on embedded defaults (simulate, COR, CTR, iterative DPO, A/B) -> ./gqr-demo/
+	$(VENV)/bin/gqr demo --out gqr-demo
+
+.PHONY: bench-operator
+bench-operator: dev testenv ## 100 GQRDeployments at once against the test control plane.
+	$(PY) benchmarks/bench_operator_scale.py --count 100
+
 ##@ Quality
 .PHONY: test
 test: dev testenv ## Run all tests (unit + integration against the real control plane).

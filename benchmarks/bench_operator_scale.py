@@ -65,13 +65,15 @@ def main() -> None:
     api = client.ApiClient(cfg)
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     ext = client.ApiextensionsV1Api(api)
-    crd = yaml.safe_load((ROOT / "crds" / "gqr.dev_gqrdeployments.yaml").read_text())
-    try:
-        ext.create_custom_resource_definition(crd)
-        time.sleep(2)
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
+    # The GQRDeployment CRD and the test stand-in for KServe's InferenceService CRD.
+    for path in [ROOT / "crds" / "gqr.dev_gqrdeployments.yaml",
+                 *sorted((ROOT / "tests" / "fixtures" / "crds").glob("*.yaml"))]:  # fmt: skip
+        try:
+            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+            time.sleep(2)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
     ns = f"bench-{int(time.time())}"
     core.create_namespace({"metadata": {"name": ns}})
     port = _free_port()

@@ -295,11 +295,12 @@ def _api(state: State, method: str, path: str, body: dict[str, Any] | None = Non
 def fake_node(name: str = NODE_NAME) -> dict[str, Any]:
     """A node that kwok manages (annotation selector), with room for many pods and GPUs."""
     capacity = {
-        "cpu": "64",
-        "memory": "512Gi",
-        "pods": "500",
-        "nvidia.com/gpu": "16",
-        "ephemeral-storage": "1Ti",
+        # Room for the scale benchmark: 100 GQRDeployments, each with GPU LLM pods.
+        "cpu": "4096",
+        "memory": "64Ti",
+        "pods": "5000",
+        "nvidia.com/gpu": "1024",
+        "ephemeral-storage": "64Ti",
     }
     return {
         "apiVersion": "v1",

@@ -49,7 +49,7 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> None:
     kube: Kube = memo["kube"]
-    before = kube.requests
+    before = kube.thread_requests
     started = time.monotonic()
     with _LOCKS[str(body.metadata.uid)]:
         try:
@@ -59,7 +59,7 @@ def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> N
             raise
     metrics.RECONCILES.labels(trigger=trigger).inc()
     metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-    metrics.API_REQUESTS.inc(kube.requests - before)
+    metrics.API_REQUESTS.inc(kube.thread_requests - before)
     if outcome.sync is not None:
         for action in ("created", "updated", "pruned"):
             metrics.CHILD_WRITES.labels(action=action).inc(len(getattr(outcome.sync, action)))

@@ -82,7 +82,13 @@ class Kube:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api = api_client
         self._lock = threading.Lock()
+        self._local = threading.local()
         self.requests = 0
+
+    @property
+    def thread_requests(self) -> int:
+        """Requests sent by the calling thread (reconciles run concurrently in a pool)."""
+        return int(getattr(self._local, "requests", 0))
 
     @classmethod
     def from_environment(cls) -> Kube:
@@ -117,6 +123,7 @@ class Kube:
         )
         with self._lock:
             self.requests += 1
+        self._local.requests = self.thread_requests + 1
         resp = self.api.call_api(method, url, header_params=headers, body=body)
         data = resp.read()  # type: ignore[no-untyped-call]
         text = data.decode() if isinstance(data, bytes) else str(data or "")

@@ -39,6 +39,10 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _find(conds: list[dict[str, Any]] | None, type_: str) -> dict[str, Any]:
+    return next((c for c in conds or [] if c.get("type") == type_), {})
+
+
 def _available(obj: dict[str, Any] | None) -> bool:
     if not obj:
         return False
@@ -92,31 +96,33 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     versions = children.versions_from_status(spec, status)
     result = children.sync(kube, body, children.desired(name, namespace, spec, versions))
     out.sync = result
+    # Ready = the stable LLM server and the gateway are Available: the service answers. A child
+    # that cannot be written (e.g. KServe not installed) degrades it without making it unready.
+    live = {
+        k: result.live.get(f"Deployment/{n}")
+        for k, n in (
+            ("llm", llm_name(name, versions.stable.version)),
+            ("gateway", gateway_name(name)),
+        )
+    }
+    waiting = [k for k, obj in live.items() if not _available(obj)]
+    if waiting:
+        message = "waiting for " + ", ".join(waiting) + " to become Available"
+        ready = conditions.condition("Ready", "False", "Progressing", message, generation)
+        phase = "Progressing"
+    else:
+        message = f"serving {versions.stable.version}"
+        ready = conditions.condition("Ready", "True", "Available", message, generation)
+        phase = "Ready"
     if result.errors:
         first = next(iter(result.errors.items()))
         reason, message = "ChildrenFailed", f"{len(result.errors)} child(ren) failed: {first[0]}: "
         message += first[1][:500]
-        ready = conditions.condition("Ready", "False", reason, message, generation)
         degraded = conditions.condition("Degraded", "True", reason, message, generation)
-        out.events.append(("Warning", reason, message))
-        phase = "Degraded"
+        if degraded["message"] != _find(conds, "Degraded").get("message"):
+            out.events.append(("Warning", reason, message))
+        phase = "Degraded" if phase == "Ready" else phase
     else:
-        live = {
-            k: result.live.get(f"Deployment/{n}")
-            for k, n in (
-                ("llm", llm_name(name, versions.stable.version)),
-                ("gateway", gateway_name(name)),
-            )
-        }
-        waiting = [k for k, obj in live.items() if not _available(obj)]
-        if waiting:
-            message = "waiting for " + ", ".join(waiting) + " to become Available"
-            ready = conditions.condition("Ready", "False", "Progressing", message, generation)
-            phase = "Progressing"
-        else:
-            message = f"serving {versions.stable.version}"
-            ready = conditions.condition("Ready", "True", "Available", message, generation)
-            phase = "Ready"
         degraded = next(
             (
                 conditions.condition(c.type, c.status, c.reason, c.message, generation)
