@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 # while running (ResourceWarning), and waited for in down().
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 NODE_NAME = "kwok-node-0"
-SERVICE_CIDR = "10.96.0.0/24"
+SERVICE_CIDR = "10.96.0.0/16"  # room for the scale benchmark's ~400 Services
 SERVICE_IP = "10.96.0.1"
 
 
