@@ -56,11 +56,25 @@ def sample_gqrdeployment(task: str = "suggestion") -> dict[str, Any]:
 class OperatorProcess:
     """`gqr-operator` as a child process that a test can SIGKILL and restart."""
 
-    def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        kubeconfig: str,
+        log: Path,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = [
             sys.executable, "-m", "gqr_operator.cli", "-n", namespace, "--liveness", "",
+            *(extra or []),
         ]  # fmt: skip
-        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "GQR_TICK_SECONDS": "1"}
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": kubeconfig,
+            "GQR_TICK_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",  # the log is read while the operator runs
+            **(env or {}),
+        }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import random
 
 import kopf
 
@@ -28,6 +29,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--peering",
         default=None,
         help="kopf peering object name for HA (several replicas); default: standalone",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; the live replica with the highest works, the others stand by "
+        "(default: random, so replicas started with the same flags never tie)",
     )
     parser.add_argument(
         "--liveness",
@@ -56,10 +64,15 @@ def main(argv: list[str] | None = None) -> None:
     if not args.all_namespaces:
         env = os.environ.get("WATCH_NAMESPACE", "")
         namespaces = args.namespace or [n for n in env.split(",") if n] or ["default"]
+    priority = args.priority
+    if priority is None:
+        # kopf pauses *every* replica when two share a priority: draw one per process.
+        priority = random.randint(1, 1_000_000)
     asyncio.run(
         kopf.operator(
             standalone=args.peering is None,
             peering_name=args.peering,
+            priority=priority,
             clusterwide=args.all_namespaces,
             namespaces=namespaces,
             liveness_endpoint=args.liveness or None,

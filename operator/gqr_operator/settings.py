@@ -28,3 +28,5 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 20
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
+    # How long a silent peer counts as alive: the failover time of an HA pair.
+    settings.peering.lifetime = int(os.environ.get("GQR_PEERING_LIFETIME", "60"))

@@ -1,0 +1,71 @@
+"""Two operator replicas with kopf peering: one works, the other stands by, and takes over when
+the active one is SIGKILLed (failover after the peering lifetime, 10 s here)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from tests.kube_helpers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    OperatorProcess,
+    sample_gqrdeployment,
+    wait_for,
+)
+
+
+def _observed(api: client.CustomObjectsApi, namespace: str, name: str) -> bool:
+    obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return bool((obj.get("status") or {}).get("observedGeneration"))
+
+
+def test_standby_replica_takes_over_when_the_active_one_dies(
+    crds: list[str], testenv: Any, kube_client: Any, namespace: str, tmp_path: Path
+) -> None:
+    custom = client.CustomObjectsApi(kube_client)
+    custom.create_namespaced_custom_object(
+        "kopf.dev", "v1", namespace, "kopfpeerings", {
+            "apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
+            "metadata": {"name": "gqr-operator"},
+        },
+    )  # fmt: skip
+    env = {"GQR_PEERING_LIFETIME": "10"}
+    active, standby = (
+        OperatorProcess(
+            namespace,
+            testenv.kubeconfig,
+            tmp_path / f"{role}.log",
+            extra=["--peering", "gqr-operator", "--priority", str(priority)],
+            env=env,
+        )
+        for role, priority in (("active", 200), ("standby", 100))
+    )
+    active.start()
+    standby.start()
+    try:
+        first = copy.deepcopy(sample_gqrdeployment())
+        first["metadata"]["name"] = "first"
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, first)
+        wait_for(lambda: _observed(custom, namespace, "first"), "first observed", timeout=60)
+        wait_for(
+            lambda: "Pausing operations" in standby.log.read_text(errors="replace"),
+            "the standby replica to pause in favour of the active one",
+            timeout=30,
+        )
+        active.kill()
+        second = copy.deepcopy(first)
+        second["metadata"]["name"] = "second"
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, second)
+        wait_for(
+            lambda: _observed(custom, namespace, "second"),
+            "the standby replica to take over and reconcile the second object",
+            timeout=60,
+        )
+        assert "Resuming operations" in standby.log.read_text(errors="replace")
+    finally:
+        standby.stop()
+        active.stop()
