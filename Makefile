@@ -75,6 +75,28 @@ fmt: dev ## Format and auto-fix.
 schemas: dev ## Export the record JSON Schemas to schemas/.
 	$(PY) -m gqr_serving.records --out schemas
 
+##@ Packaging
+REGISTRY ?= ghcr.io/gqr-dev
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGES := operator gateway trainer ctr-predictor
+DOCKER ?= docker
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/ into the Helm chart (a test fails on drift).
+	bash charts/sync-crds.sh
+
+.PHONY: images
+images: ## Build every image (needs a container engine): $(REGISTRY)/gqr-<name>:$(VERSION).
+	@for i in $(IMAGES); do $(DOCKER) build -f images/$$i/Dockerfile -t $(REGISTRY)/gqr-$$i:$(VERSION) . || exit 1; done
+
+.PHONY: push-images
+push-images: images ## Push the images to $(REGISTRY).
+	@for i in $(IMAGES); do $(DOCKER) push $(REGISTRY)/gqr-$$i:$(VERSION) || exit 1; done
+
+.PHONY: check-images
+check-images: ## Prove each image's extras are complete (a fresh venv per image; slow).
+	@for i in $(IMAGES); do bash images/check-deps.sh $$i || exit 1; done
+
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and the testenv binary cache).
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

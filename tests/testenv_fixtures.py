@@ -97,6 +97,8 @@ def crds(kube_client: Any) -> list[str]:
     ext = client.ApiextensionsV1Api(kube_client)
     names = []
     paths = sorted((ROOT / "crds").glob("*.yaml"))
+    # kopf's own peering CRDs ship with the chart (Helm must install them before its objects).
+    paths += sorted((ROOT / "charts" / "gqr-operator" / "crds").glob("*.yaml"))
     paths += sorted((ROOT / "tests" / "fixtures" / "crds").glob("*.yaml"))
     for path in paths:
         for doc in load_yaml(path):

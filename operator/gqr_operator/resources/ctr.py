@@ -40,7 +40,7 @@ def build_inference_service(
     child_labels = labels(name, "ctr-predictor", version)
     container = {
         "name": "kserve-container",
-        "image": ctr.image or defaults.IMAGES["serve"],
+        "image": ctr.image or defaults.IMAGES["ctr-predictor"],
         "command": ["python", "-m", "gqr_training.ctr.server"],
         "args": [
             "--model_name",

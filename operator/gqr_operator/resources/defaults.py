@@ -13,8 +13,10 @@ IMAGES = {
     "vllm": "docker.io/vllm/vllm-openai:v0.10.1",
     "milvus": "docker.io/milvusdb/milvus:v2.5.14",
     "storage-initializer": "docker.io/kserve/storage-initializer:v0.15.2",
-    "serve": f"{REGISTRY}/gqr-serve:{GQR_VERSION}",
-    "train": f"{REGISTRY}/gqr-train:{GQR_VERSION}",
+    # The project's own images (images/<name>/Dockerfile, `make images`).
+    "gateway": f"{REGISTRY}/gqr-gateway:{GQR_VERSION}",
+    "ctr-predictor": f"{REGISTRY}/gqr-ctr-predictor:{GQR_VERSION}",
+    "trainer": f"{REGISTRY}/gqr-trainer:{GQR_VERSION}",
 }
 RUN_AS = 1000
 GPU = "nvidia.com/gpu"

@@ -78,7 +78,7 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         mounts.mounts.append({"name": "milvus-token", "mountPath": SECRET_DIR, "readOnly": True})
     container: dict[str, Any] = {
         "name": "gateway",
-        "image": spec.gateway.image or defaults.IMAGES["serve"],
+        "image": spec.gateway.image or defaults.IMAGES["gateway"],
         "command": ["gqr-gateway"],
         "args": _args(name, namespace, spec, log_root, cor_root),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],

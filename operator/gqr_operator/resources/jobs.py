@@ -130,7 +130,7 @@ def build_pipeline_job(
     args = _args(name, namespace, spec, step, run_id, inputs or {}, mounts)
     container: dict[str, Any] = {
         "name": "step",
-        "image": t.image or defaults.IMAGES["train"],
+        "image": t.image or defaults.IMAGES["trainer"],
         "command": ["gqr", step],
         "args": args,
         "env": [*defaults.scratch_env(), {"name": "GQR_RUN_ID", "value": run_id}],
