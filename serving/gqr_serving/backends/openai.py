@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from gqr_serving.backends.base import BackendError, GenerationParams, PromptInput
+from gqr_serving.backends.httpclient import async_client
 
 
 class OpenAIBackend:
@@ -32,7 +33,7 @@ class OpenAIBackend:
         self.model, self.mode = model, mode
         self.name = f"openai:{self.base}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(base_url=self.base, timeout=timeout_s, headers=headers)
+        self._http = async_client(base_url=self.base, timeout=timeout_s, headers=headers)
 
     async def generate(self, prompt: PromptInput, params: GenerationParams) -> str:
         body: dict[str, Any] = {

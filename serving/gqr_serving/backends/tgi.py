@@ -1,16 +1,20 @@
 """Hugging Face Text Generation Inference (TGI) through its ``text-generation`` client.
 
 The client (``AsyncClient.generate``) lacks TGI's multi-LoRA ``adapter_id`` parameter, so a
-call that selects an adapter posts ``/generate`` itself with httpx, the same HTTP API.
+call that selects an adapter posts ``/generate`` itself, the same HTTP API. That direct post
+goes through :class:`~gqr_serving.backends.httpclient.JSONPoster` (aiohttp: ~0.17 ms of CPU
+per call against ~0.8-1.3 ms with httpx, on the request path of every LLM call).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gqr_serving.backends.base import BackendError, GenerationParams, PromptInput
+from gqr_serving.backends.httpclient import JSONPoster
 
 
 def _parameters(params: GenerationParams) -> dict[str, Any]:
@@ -42,7 +46,7 @@ class TGIBackend:
         self.name = f"tgi:{self.url}"
         self.transport = transport
         self.timeout_s = timeout_s
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
+        self._http = JSONPoster(self.url, timeout_s=timeout_s)
         self._client: Any = None
 
     async def generate(self, prompt: PromptInput, params: GenerationParams) -> str:
@@ -74,21 +78,22 @@ class TGIBackend:
     async def _generate_http(self, text: str, params: GenerationParams) -> str:
         body = {"inputs": text, "parameters": _parameters(params)}
         try:
-            resp = await self._http.post("/generate", json=body)
-        except httpx.TimeoutException as exc:
+            status, raw = await self._http.post("/generate", body)
+        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
             raise BackendError(f"{self.name}: timed out", "timeout") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}", "connect") from exc
-        if resp.status_code != 200:
-            raise BackendError(f"{self.name}: HTTP {resp.status_code}: {resp.text[:200]}", "status")
+        reply = raw.decode("utf-8", "replace")
+        if status != 200:
+            raise BackendError(f"{self.name}: HTTP {status}: {reply[:200]}", "status")
         try:
-            payload = resp.json()
+            payload = json.loads(raw)
             if isinstance(payload, list):
                 payload = payload[0]
             return str(payload["generated_text"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise BackendError(
-                f"{self.name}: unexpected payload {resp.text[:200]!r}", "payload"
+                f"{self.name}: unexpected payload {reply[:200]!r}", "payload"
             ) from exc
 
     async def aclose(self) -> None:

@@ -7,9 +7,12 @@ Wire format (``training/gqr_training/ctr/README.md``): ``POST /v1/models/<name>:
 
 from __future__ import annotations
 
+import json
 import time
 
-import httpx
+import aiohttp
+
+from gqr_serving.backends.httpclient import JSONPoster
 
 
 class CTRError(RuntimeError):
@@ -22,7 +25,7 @@ class CTRClient:
     def __init__(self, url: str, model: str = "ctr", *, timeout_s: float = 0.5) -> None:
         self.path = f"/v1/models/{model}:predict"
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
+        self._http = JSONPoster(self.url, timeout_s=timeout_s)
 
     async def score(
         self, query: str, lists: list[list[str]], component: str, timeout_s: float
@@ -32,13 +35,14 @@ class CTRClient:
             "instances": [{"query": query, "queries": q, "component": component} for q in lists]
         }
         try:
-            resp = await self._http.post(self.path, json=body, timeout=max(timeout_s, 0.001))
-        except httpx.HTTPError as exc:
+            status, raw = await self._http.post(self.path, body, max(timeout_s, 0.001))
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise CTRError(f"CTR predictor {self.url}: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code != 200:
-            raise CTRError(f"CTR predictor {self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
+        if status != 200:
+            text = raw.decode("utf-8", "replace")[:200]
+            raise CTRError(f"CTR predictor {self.url}: HTTP {status}: {text}")
         try:
-            preds = resp.json()["predictions"]
+            preds = json.loads(raw)["predictions"]
             rewards = [float(p["reward"]) for p in preds]
         except (ValueError, KeyError, TypeError) as exc:
             raise CTRError(f"CTR predictor {self.url}: unexpected payload") from exc

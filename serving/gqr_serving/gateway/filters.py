@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from gqr_serving.prompt import ParseResult, PromptRequest, TaskPreset, enforce, split_sections
 
 MAX_QUERY_CHARS = 200
 _TAG = re.compile(r"</?\s*[A-Za-z_][\w-]*\s*>|<SEP>|&lt;|&gt;", re.IGNORECASE)
 _BAD_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SECRET_SECTIONS = ("instructions", "response_format")
 
 
 def _clean_text(text: str) -> bool:
     # U+FFFD marks bytes a tokenizer could not decode: broken output, never a query.
+    if text.isascii():  # the common case; of ASCII only the controls (Cc) are bad
+        return _ASCII_CONTROL.search(text) is None
     return "\ufffd" not in text and not any(
         unicodedata.category(ch) in _BAD_CATEGORIES for ch in text
     )
@@ -37,7 +41,13 @@ def _leaks(text: str, instructions: str) -> bool:
 
 def secret_text(prompt: str) -> str:
     """The prompt's own text (instructions and response format), normalised for ``_leaks``."""
-    parts = [body for name, body in split_sections(prompt) if name in _SECRET_SECTIONS]
+    return secret_of_sections(split_sections(prompt))
+
+
+def secret_of_sections(sections: Iterable[tuple[str, str]]) -> str:
+    """:func:`secret_text` from the prompt's sections (``RenderedPrompt.sections``), which
+    spares splitting the rendered text again."""
+    parts = [body for name, body in sections if name in _SECRET_SECTIONS]
     return " ".join(" ".join(parts).lower().split())
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
 from gqr_serving.gateway.corsource import COR
 from gqr_serving.gateway.ctr import CTRClient, CTRError
-from gqr_serving.gateway.filters import post_filter, secret_text
+from gqr_serving.gateway.filters import post_filter, secret_of_sections
 from gqr_serving.gateway.metrics import GatewayMetrics
 from gqr_serving.gateway.router import Arm
 from gqr_serving.gateway.schemas import RecommendRequest
@@ -24,8 +24,7 @@ from gqr_serving.prompt import (
     SideInfo,
     TaskPreset,
     parse,
-    render,
-    render_messages,
+    render_prompt,
 )
 
 _FIELDS = {"history": "history", "ai_response": "ai_answer", "prefix": "prefix"}
@@ -117,8 +116,7 @@ class Pipeline:
             task=preset.name, query=req.query, side_info=side, num_queries=n_gen
         )
         try:
-            text = render(preset, gen_request)
-            messages = tuple(render_messages(preset, gen_request))
+            prompt = render_prompt(preset, gen_request)
         except ValueError as exc:
             raise InputError("query", str(exc)) from None
         t2 = time.monotonic()
@@ -138,7 +136,7 @@ class Pipeline:
         completion: str | None = None
         try:
             completion = await arm.backend.generate(
-                PromptInput(text, messages), params, deadline=llm_budget
+                PromptInput(prompt.text, tuple(prompt.messages)), params, deadline=llm_budget
             )
         except BackendError as exc:
             self.metrics.backend_errors.labels(arm.name, exc.reason).inc()
@@ -150,7 +148,7 @@ class Pipeline:
         t3 = time.monotonic()
         stage.labels("llm").observe(t3 - t2)
 
-        secret = secret_text(text)
+        secret = secret_of_sections(prompt.sections)
         if completion is not None:
             queries, aux, codes = post_filter(
                 preset, gen_request, parse(preset, completion), secret

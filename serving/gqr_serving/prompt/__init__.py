@@ -20,7 +20,14 @@ from gqr_serving.prompt.presets import TaskPreset
 from gqr_serving.prompt.request import PromptRequest
 from gqr_serving.prompt.response import render_response
 from gqr_serving.prompt.result import ParseResult, Problem
-from gqr_serving.prompt.template import render, render_chat, render_messages, split_sections
+from gqr_serving.prompt.template import (
+    RenderedPrompt,
+    render,
+    render_chat,
+    render_messages,
+    render_prompt,
+    split_sections,
+)
 from gqr_serving.records import SideInfo
 
 __all__ = [
@@ -29,6 +36,7 @@ __all__ = [
     "PresetError",
     "Problem",
     "PromptRequest",
+    "RenderedPrompt",
     "SideInfo",
     "TaskPreset",
     "enforce",
@@ -41,6 +49,7 @@ __all__ = [
     "render",
     "render_chat",
     "render_messages",
+    "render_prompt",
     "render_response",
     "split_sections",
     "unescape",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
+from collections import Counter
 
 from gqr_serving.prompt.presets import TaskPreset
 from gqr_serving.prompt.request import PromptRequest
@@ -65,7 +66,15 @@ def is_near_copy(query: str, user_query: str, threshold: float = 0.9) -> bool:
         return False
     if a == b or sorted(a) == sorted(b):
         return True
-    return difflib.SequenceMatcher(None, " ".join(a), " ".join(b)).ratio() >= threshold
+    sa, sb = " ".join(a), " ".join(b)
+    # ratio() <= quick_ratio() <= real_quick_ratio() (difflib's own bounds, same formula): when
+    # a bound is under the threshold the ratio is too, without the O(n*m) matching.
+    length = len(sa) + len(sb)
+    if 2.0 * min(len(sa), len(sb)) / length < threshold:
+        return False
+    if 2.0 * (Counter(sa) & Counter(sb)).total() / length < threshold:
+        return False
+    return difflib.SequenceMatcher(None, sa, sb).ratio() >= threshold
 
 
 def _num_queries(preset: TaskPreset, request: PromptRequest, problems: list[Problem]) -> int:
@@ -81,10 +90,25 @@ def _key(text: str) -> str:
     return "".join(text.casefold().split())
 
 
+class _PunctuationToSpace(dict[int, int]):
+    """``str.translate`` table: punctuation (category P*) -> space, anything else kept;
+    filled on first sight of a code point (bounded: past the cap it computes, not stores)."""
+
+    CAP = 8192
+
+    def __missing__(self, code: int) -> int:
+        out = 32 if unicodedata.category(chr(code)).startswith("P") else code
+        if len(self) < self.CAP:
+            self[code] = out
+        return out
+
+
+_PUNCTUATION = _PunctuationToSpace()
+
+
 def _words(text: str) -> list[str]:
     # Punctuation is noise for "is this the same query": "weather paris?" == "Weather, Paris".
-    kept = "".join(ch if not unicodedata.category(ch).startswith("P") else " " for ch in text)
-    return kept.casefold().split()
+    return text.translate(_PUNCTUATION).casefold().split()
 
 
 def _starts_with(query: str, prefix: str) -> bool:

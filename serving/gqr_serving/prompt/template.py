@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gqr_serving.prompt.escaping import escape
 from gqr_serving.prompt.markers import AUX_LINE, RESPONSE_OPEN, SEP, SEP_JOIN
@@ -39,10 +39,20 @@ class ChatTokenizer(Protocol):
     def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
 
 
+class RenderedPrompt(NamedTuple):
+    """One request rendered once, in every shape a caller may need."""
+
+    text: str
+    """As :func:`render` returns it."""
+    messages: list[Message]
+    """As :func:`render_messages` (with the system role) returns them."""
+    sections: list[tuple[str, str]]
+    """The (tag, body) sections, as :func:`split_sections` reads them back from ``text``."""
+
+
 def render(preset: TaskPreset, request: PromptRequest) -> str:
     """The whole prompt as plain text, ending with the ``<response>`` header line."""
-    sections = _sections(preset, request)
-    return "\n".join(_tag(name, body) for name, body in sections) + f"\n{RESPONSE_OPEN}\n"
+    return _text(_sections(preset, request))
 
 
 def render_messages(
@@ -56,6 +66,21 @@ def render_messages(
     sections = _sections(preset, request)
     if not system:
         return [{"role": "user", "content": "\n".join(_tag(n, b) for n, b in sections)}]
+    return _messages(sections)
+
+
+def render_prompt(preset: TaskPreset, request: PromptRequest) -> RenderedPrompt:
+    """:func:`render` and :func:`render_messages` from one pass over the request (a server
+    that may call either kind of backend needs both; the sections are built once)."""
+    sections = _sections(preset, request)
+    return RenderedPrompt(_text(sections), _messages(sections), sections)
+
+
+def _text(sections: list[tuple[str, str]]) -> str:
+    return "\n".join(_tag(name, body) for name, body in sections) + f"\n{RESPONSE_OPEN}\n"
+
+
+def _messages(sections: list[tuple[str, str]]) -> list[Message]:
     (_, instructions), rest = sections[0], sections[1:]
     return [
         {"role": "system", "content": instructions},

@@ -1,0 +1,286 @@
+"""The request path's faster code answers exactly as the code it replaced.
+
+Each fast path (one prompt render, bounded near-copy check, ASCII charset check, aiohttp TGI
+transport, cached sniffio miss) is checked against a reference written the old way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import random
+import sys
+import unicodedata
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gqr_serving.backends import BackendError, GenerationParams, PromptInput
+from gqr_serving.backends.httpclient import async_client, cache_missing_sniffio
+from gqr_serving.backends.tgi import TGIBackend
+from gqr_serving.gateway import filters
+from gqr_serving.prompt import (
+    PromptRequest,
+    SideInfo,
+    is_near_copy,
+    list_presets,
+    load_preset,
+    render,
+    render_messages,
+    render_prompt,
+    split_sections,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def _old_words(text: str) -> list[str]:
+    kept = "".join(ch if not unicodedata.category(ch).startswith("P") else " " for ch in text)
+    return kept.casefold().split()
+
+
+def _old_is_near_copy(query: str, user_query: str, threshold: float) -> bool:
+    a, b = _old_words(query), _old_words(user_query)
+    if not a or not b:
+        return False
+    if a == b or sorted(a) == sorted(b):
+        return True
+    return difflib.SequenceMatcher(None, " ".join(a), " ".join(b)).ratio() >= threshold
+
+
+def _old_clean_text(text: str) -> bool:
+    bad = {"Cc", "Cf", "Co", "Cs", "Cn"}
+    return "\ufffd" not in text and not any(unicodedata.category(ch) in bad for ch in text)
+
+
+def _random_text(rng: random.Random) -> str:
+    pools = [
+        lambda: chr(rng.randrange(32, 127)),
+        lambda: chr(rng.randrange(0, 0x3000)),
+        lambda: rng.choice(
+            "\u00bf\u00a1\u00ab\u00bb\u201c\u201d\u2014\u2026\u3001\u3002\uff01\uff1f\u2018\u2019"
+        ),
+        lambda: rng.choice(" \t\n\u2028\x7f\x00\ufffd\u200b\ue000"),
+    ]
+    return "".join(rng.choice(pools)() for _ in range(rng.randrange(0, 24)))
+
+
+def test_near_copy_matches_the_difflib_reference() -> None:
+    rng = random.Random(7)
+    words = [
+        "green",
+        "tea",
+        "what",
+        "is",
+        "the",
+        "best",
+        "brew",
+        "matcha",
+        "caffeine",
+        "how",
+        "to",
+        "iced",
+        "teas",
+        "é",
+        "café",
+    ]
+    for _ in range(5000):
+        q = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 7)))
+        u = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 7)))
+        if rng.random() < 0.4:  # near copies: one edit away
+            i = rng.randrange(len(q))
+            u = q[:i] + rng.choice("xyz ,?") + q[i + 1 :]
+        if rng.random() < 0.2:
+            q, u = _random_text(rng), _random_text(rng)
+        threshold = rng.choice([0.3, 0.6, 0.8, 0.9, 0.95, 1.0])
+        assert is_near_copy(q, u, threshold) == _old_is_near_copy(q, u, threshold), (q, u)
+
+
+def test_charset_check_matches_the_unicodedata_reference() -> None:
+    rng = random.Random(3)
+    samples = [_random_text(rng) for _ in range(5000)] + [chr(i) for i in range(256)]
+    for text in samples:
+        assert filters._clean_text(text) == _old_clean_text(text), repr(text)
+
+
+@pytest.mark.parametrize("task", list_presets())
+def test_render_prompt_is_render_and_render_messages(task: str) -> None:
+    preset = load_preset(task)
+    side = SideInfo(
+        history=["tea types", "<b>x</b> & y"],
+        ai_response="Green tea\nis <great>.",
+        cooccurring=["green tea benefits", "matcha"],
+        prefix="green",
+    )
+    request = PromptRequest(task=task, query="what is green tea?", side_info=side)
+    rendered = render_prompt(preset, request)
+    assert rendered.text == render(preset, request)
+    assert rendered.messages == render_messages(preset, request)
+    assert rendered.sections == split_sections(rendered.text)
+    assert filters.secret_of_sections(rendered.sections) == filters.secret_text(rendered.text)
+
+
+def test_sniffio_miss_is_cached_and_import_still_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
+    import importlib.util
+
+    installed = importlib.util.find_spec("sniffio") is not None
+    cache_missing_sniffio()
+    if installed:
+        assert "sniffio" not in sys.modules or sys.modules["sniffio"] is not None
+        return
+    assert sys.modules["sniffio"] is None
+    with pytest.raises(ModuleNotFoundError):
+        import sniffio  # noqa: F401
+
+
+# -- the TGI http transport (aiohttp) against a real local server ------------------------------
+
+
+async def _serve(replies: list[tuple[int, bytes]], seen: list[dict[str, object]]) -> asyncio.Server:
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                n = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                seen.append(json.loads(await r.readexactly(n)))
+                status, body = replies.pop(0)
+                if status < 0:  # never answer: wait for the client to give up
+                    await r.read()
+                    return
+                if status == 0:  # hang up without an answer
+                    return
+                w.write(
+                    f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+                    f"content-length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def _stop(server: asyncio.Server) -> None:
+    await asyncio.sleep(0.05)  # the handlers see the client's connections close
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+async def tgi() -> AsyncIterator[
+    tuple[TGIBackend, list[tuple[int, bytes]], list[dict[str, object]]]
+]:
+    replies: list[tuple[int, bytes]] = []
+    seen: list[dict[str, object]] = []
+    server = await _serve(replies, seen)
+    port = server.sockets[0].getsockname()[1]
+    backend = TGIBackend(f"http://127.0.0.1:{port}/", transport="http", timeout_s=2.0)
+    yield backend, replies, seen
+    await backend.aclose()
+    await _stop(server)
+
+
+@pytest.mark.anyio
+async def test_tgi_http_posts_generate_and_maps_failures(
+    tgi: tuple[TGIBackend, list[tuple[int, bytes]], list[dict[str, object]]],
+) -> None:
+    backend, replies, seen = tgi
+    prompt = PromptInput("<query>\ntea\n</query>")
+    params = GenerationParams(temperature=0.5, top_p=0.9, seed=7, adapter_id="v2", stop=("x",))
+    replies += [
+        (200, b'{"generated_text": "a <SEP> b"}'),
+        (200, b'[{"generated_text": "c"}]'),
+        (503, b"overloaded"),
+        (200, b"not json"),
+        (200, b'{"text": "no field"}'),
+        (0, b""),
+    ]
+    assert await backend.generate(prompt, params) == "a <SEP> b"
+    assert seen[0] == {
+        "inputs": prompt.text,
+        "parameters": {
+            "max_new_tokens": 64,
+            "do_sample": True,
+            "details": False,
+            "stop": ["x"],
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "seed": 7,
+            "adapter_id": "v2",
+        },
+    }
+    assert await backend.generate(prompt, params) == "c"  # TGI's list form, same connection
+    reasons = []
+    for _ in range(4):
+        with pytest.raises(BackendError) as err:
+            await backend.generate(prompt, params)
+        reasons.append(err.value.reason)
+    assert reasons == ["status", "payload", "payload", "connect"]
+
+
+@pytest.mark.anyio
+async def test_tgi_http_slow_server_is_a_timeout() -> None:
+    replies: list[tuple[int, bytes]] = [(-1, b"")]
+    server = await _serve(replies, [])
+    port = server.sockets[0].getsockname()[1]
+    backend = TGIBackend(f"http://127.0.0.1:{port}", transport="http", timeout_s=0.2)
+    with pytest.raises(BackendError) as err:
+        await backend.generate(PromptInput("x"), GenerationParams())
+    assert err.value.reason == "timeout"
+    await backend.aclose()
+    await _stop(server)
+
+
+@pytest.mark.anyio
+async def test_tgi_http_unreachable_server_is_a_connect_error() -> None:
+    backend = TGIBackend("http://127.0.0.1:9", transport="http", timeout_s=1.0)
+    with pytest.raises(BackendError) as err:
+        await backend.generate(PromptInput("x"), GenerationParams(adapter_id="a"))
+    assert err.value.reason == "connect"
+    await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_async_client_is_a_plain_httpx_client() -> None:
+    client = async_client(base_url="http://127.0.0.1:9", timeout=1.0)
+    assert str(client.base_url) == "http://127.0.0.1:9"
+    await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_ctr_client_scores_over_keep_alive_and_maps_failures() -> None:
+    from gqr_serving.gateway.ctr import CTRClient, CTRError
+
+    rewards = {"predictions": [{"p": [0.1], "reward": 0.1}, {"p": [0.9], "reward": 0.9}]}
+    replies: list[tuple[int, bytes]] = [
+        (200, json.dumps(rewards).encode()),
+        (500, b"boom"),
+        (200, b'{"predictions": [{"reward": 1}]}'),  # one score for two lists
+        (-1, b""),
+    ]
+    seen: list[dict[str, object]] = []
+    server = await _serve(replies, seen)
+    port = server.sockets[0].getsockname()[1]
+    ctr = CTRClient(f"http://127.0.0.1:{port}/", "ctr", timeout_s=1.0)
+    lists = [["a"], ["b"]]
+    assert await ctr.score("q", lists, "multiChoice", 1.0) == [0.1, 0.9]
+    assert seen[0] == {
+        "instances": [
+            {"query": "q", "queries": ["a"], "component": "multiChoice"},
+            {"query": "q", "queries": ["b"], "component": "multiChoice"},
+        ]
+    }
+    for message in ("HTTP 500: boom", "returned 1 scores", "TimeoutError"):
+        with pytest.raises(CTRError, match=message):
+            await ctr.score("q", lists, "multiChoice", 0.2)
+    await ctr.aclose()
+    await _stop(server)
