@@ -51,9 +51,20 @@ def test_standby_replica_takes_over_when_the_active_one_dies(
         first["metadata"]["name"] = "first"
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, first)
         wait_for(lambda: _observed(custom, namespace, "first"), "first observed", timeout=60)
+
+        def peers() -> int:
+            obj = custom.get_namespaced_custom_object(
+                "kopf.dev", "v1", namespace, "kopfpeerings", "gqr-operator"
+            )
+            return len(obj.get("status") or {})
+
+        wait_for(lambda: peers() >= 2, "both replicas to register in the peering", timeout=90)
+        # kopf starts every replica paused until it has seen its peers; a standby that sees the
+        # higher-priority one first stays paused without a word, so judge it by what it did.
+        assert "Creation is processed" not in standby.log.read_text(errors="replace")
         wait_for(
-            lambda: "Pausing operations" in standby.log.read_text(errors="replace"),
-            "the standby replica to pause in favour of the active one",
+            lambda: "Creation is processed" in active.log.read_text(errors="replace"),
+            "the active replica to log its work",
             timeout=30,
         )
         active.kill()
@@ -63,9 +74,13 @@ def test_standby_replica_takes_over_when_the_active_one_dies(
         wait_for(
             lambda: _observed(custom, namespace, "second"),
             "the standby replica to take over and reconcile the second object",
-            timeout=60,
+            timeout=90,
         )
-        assert "Resuming operations" in standby.log.read_text(errors="replace")
+        wait_for(
+            lambda: "Creation is processed" in standby.log.read_text(errors="replace"),
+            "the standby replica to log its work",
+            timeout=30,
+        )
     finally:
         standby.stop()
         active.stop()
