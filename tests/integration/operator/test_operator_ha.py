@@ -44,21 +44,24 @@ def test_standby_replica_takes_over_when_the_active_one_dies(
         )
         for role, priority in (("active", 200), ("standby", 100))
     )
+
+    def peers() -> int:
+        obj = custom.get_namespaced_custom_object(
+            "kopf.dev", "v1", namespace, "kopfpeerings", "gqr-operator"
+        )
+        return len(obj.get("status") or {})
+
+    # As in a rolling start: the active replica is up before the standby joins. (Two replicas
+    # that start in the same instant may both work until they see each other: kopf's design.)
     active.start()
-    standby.start()
     try:
+        wait_for(lambda: peers() >= 1, "the active replica to join the peering", timeout=90)
+        standby.start()
+        wait_for(lambda: peers() >= 2, "both replicas to register in the peering", timeout=90)
         first = copy.deepcopy(sample_gqrdeployment())
         first["metadata"]["name"] = "first"
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, first)
         wait_for(lambda: _observed(custom, namespace, "first"), "first observed", timeout=60)
-
-        def peers() -> int:
-            obj = custom.get_namespaced_custom_object(
-                "kopf.dev", "v1", namespace, "kopfpeerings", "gqr-operator"
-            )
-            return len(obj.get("status") or {})
-
-        wait_for(lambda: peers() >= 2, "both replicas to register in the peering", timeout=90)
         # kopf starts every replica paused until it has seen its peers; a standby that sees the
         # higher-priority one first stays paused without a word, so judge it by what it did.
         assert "Creation is processed" not in standby.log.read_text(errors="replace")
