@@ -94,8 +94,73 @@ def _run_sim(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _register_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo",
+        help="Run the whole loop on the simulated world: logs, COR, CTR, SFT, iterative DPO, A/B.",
+        description="Simulate 14 days of logs, build COR, train the CTR predictor, SFT a tiny LM "
+        "(or --model), run iterative DPO, then a simulated A/B test; write a report under --out.",
+    )
+    from gqr_training.demo import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from gqr_training.demo import run
+
+    run(args)
+    return 0
+
+
+def _register_annotate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "annotate",
+        help="SFT data from a teacher LLM behind an OpenAI-compatible chat API.",
+        description="Render each request with the universal prompt, ask the teacher, keep the "
+        "usable answers as {prompt, completion} JSON Lines.",
+    )
+    from gqr_training.align.annotate import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_run_annotate)
+
+
+def _run_annotate(args: argparse.Namespace) -> int:
+    from gqr_training.align.annotate import run
+
+    return run(args)
+
+
+def _register_align_table(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "align-table",
+        help="Table 3 (reduced): alignment variants, AEC and true CTR, from a finished demo.",
+        description="Train each alignment variant from a finished demo's SFT model and pairs; "
+        "write a markdown table (AEC and true CTR side by side) and a PNG.",
+    )
+    p.add_argument("--demo", type=Path, default=Path("gqr-demo"), help="A finished demo folder.")
+    p.add_argument("--out", type=Path, default=None, help="Default: <demo>/table3.")
+    p.add_argument("--rows", default="all", help="Comma-separated row names, or all.")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1).")
+    p.set_defaults(func=_run_align_table)
+
+
+def _run_align_table(args: argparse.Namespace) -> int:
+    from gqr_training.eval.align_table import run
+
+    run(args)
+    return 0
+
+
 # Subcommands, in help order. Add one: write a _register_<name> function and list it here.
-SUBCOMMANDS: list[Register] = [_register_sim]
+SUBCOMMANDS: list[Register] = [
+    _register_sim,
+    _register_demo,
+    _register_annotate,
+    _register_align_table,
+]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,84 @@
+"""A toy recommendation world for the alignment tests: topics x aspects, an annotator that
+picks aspects at random, and a known scorer that likes some aspects (no simulator needed)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+
+TOPICS = ["green tea", "roth ira", "sourdough bread", "gre test", "ryder cup", "banff park"]
+GOOD = ["prices", "reviews", "benefits"]
+BAD = ["history", "overview", "facts", "meaning", "origin"]
+PRESET = load_preset("suggestion")
+
+
+def requests(n: int, seed: int = 0) -> list[PromptRequest]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        topic = rng.choice(TOPICS)
+        out.append(
+            PromptRequest(
+                task="suggestion",
+                query=topic,
+                side_info=SideInfo(ai_response=f"{topic} is a thing people ask about."),
+            )
+        )
+    return out
+
+
+def annotate(req: PromptRequest, rng: random.Random) -> list[str]:
+    return [f"{req.query} {a}" for a in rng.sample(GOOD + BAD, 3)]
+
+
+def probs(user: str, queries: Sequence[str]) -> list[float]:
+    out = []
+    for k, q in enumerate(queries):
+        good = any(q.endswith(" " + a) for a in GOOD) and q.startswith(user)
+        out.append((0.4 if good else 0.05) / (k + 1))
+    return out
+
+
+def known_scorer(jobs: Sequence[tuple[str, Sequence[str], str]]) -> list[float]:
+    from gqr_training.align.scoring import list_reward
+
+    return [list_reward(probs(u, q), c) if q else 0.0 for u, q, c in jobs]
+
+
+def make_scorer() -> Any:
+    """Factory for ``dpo-iterate --ctr py:...``."""
+    return known_scorer
+
+
+def sft_rows(n: int = 240, seed: int = 0) -> list[dict[str, str]]:
+    from gqr_training.align.data import sft_examples
+
+    rng = random.Random(seed)
+    reqs = requests(n, seed)
+    return sft_examples(PRESET, reqs, [annotate(r, rng) for r in reqs], augment=0)
+
+
+def tiny_model(rows: list[dict[str, str]], hidden: int = 48) -> tuple[Any, Any]:
+    from gqr_training.align import tinylm
+
+    prompts = [r["prompt"] for r in rows]
+    tok = tinylm.train_tokenizer(
+        [r["prompt"] + "\n" + r["completion"] for r in rows], tinylm.constant_lines(prompts)
+    )
+    cfg = tinylm.TinyLMConfig(hidden=hidden, layers=2, heads=2, intermediate=96)
+    return tinylm.build_model(tok, cfg), tok
+
+
+def trained_tiny_model(out: Path, epochs: float = 6.0) -> tuple[Any, Any]:
+    """A tiny LM that has learned the output format of the toy world (a few seconds)."""
+    from gqr_training.align.sft import SFTOptions, train_sft
+
+    rows = sft_rows()
+    model, tok = tiny_model(rows)
+    opts = SFTOptions(epochs=epochs, lr=3e-3, batch_size=16, progress=False)
+    model, _ = train_sft(model, tok, rows, out / "sft-trainer", opts)
+    return model, tok

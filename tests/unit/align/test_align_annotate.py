@@ -1,0 +1,63 @@
+"""Teacher annotation against a local OpenAI-style chat server (the stand-in for a teacher LLM:
+no LLM runs here). The server answers in the template's format, with some noise to clean up."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from align_helpers import requests
+
+from gqr_training.align.data import read_jsonl, request_row, write_jsonl
+from gqr_training.cli import main as gqr
+
+
+class Teacher(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # the OpenAI chat completions shape
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        user = body["messages"][-1]["content"]
+        query = user.split("<query>\n", 1)[1].split("\n", 1)[0]
+        if query == "gre test":
+            self.send_response(500)
+            self.end_headers()
+            return
+        text = f"Here are some queries:\n1. {query} prices <SEP> 2. {query} reviews <SEP> {query}"
+        reply = {"choices": [{"message": {"role": "assistant", "content": text}}]}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def teacher_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Teacher)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_annotate_writes_clean_sft_rows(teacher_url: str, tmp_path: Path) -> None:
+    reqs = requests(10, seed=3)
+    write_jsonl(tmp_path / "reqs.jsonl", (request_row(r) for r in reqs))
+    out = tmp_path / "sft.jsonl"
+    rc = gqr(["annotate", "--teacher-url", teacher_url, "--requests", str(tmp_path / "reqs.jsonl"),
+              "--out", str(out), "--augment", "1"])  # fmt: skip
+    failed = sum(r.query == "gre test" for r in reqs)
+    rows = read_jsonl(out)
+    assert rc == 0 and len(rows) == 2 * (len(reqs) - failed)
+    for row in rows:
+        query = row["prompt"].split("<query>\n", 1)[1].split("\n", 1)[0]
+        # numbering and the preamble removed, the copy of the user query dropped
+        assert sorted(row["completion"].split(" <SEP> ")) == [f"{query} prices", f"{query} reviews"]

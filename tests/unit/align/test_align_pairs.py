@@ -1,0 +1,37 @@
+"""Pair selection (eq. 6) and the overlap filter."""
+
+from __future__ import annotations
+
+from gqr_training.align.overlap import OverlapFilter
+from gqr_training.align.pairs import select_pair
+
+
+def test_pair_selection_picks_the_closest_lengths() -> None:
+    chosen = [("a" * 30, 0.9), ("a" * 50, 0.8)]
+    rejected = [("b" * 10, 0.1), ("b" * 48, 0.2), ("b" * 70, 0.05)]
+    (c, _), (r, _) = select_pair(chosen, rejected, min_margin=0.02) or (("", 0), ("", 0))
+    assert (len(c), len(r)) == (50, 48)
+
+
+def test_pair_selection_respects_the_margin() -> None:
+    assert select_pair([("x" * 10, 0.30)], [("y" * 10, 0.29)], min_margin=0.02) is None
+    got = select_pair([("x" * 10, 0.30)], [("y" * 10, 0.29), ("z" * 40, 0.1)], 0.02)
+    assert got is not None and got[1][0] == "z" * 40
+
+
+def test_token_overlap_filter_drops_near_duplicates_and_counts() -> None:
+    f = OverlapFilter("token")
+    assert not f.keep("green tea", ["green tea prices", "green tea prices online"])
+    assert not f.keep("green tea", ["green tea", "roth ira rules"])
+    assert f.keep("green tea", ["green tea prices", "matcha recipe", "roth ira rules"])
+    assert (f.dropped, f.checked) == (2, 3)
+
+
+def test_embedding_overlap_filter_catches_paraphrases() -> None:
+    f = OverlapFilter("embedding")
+    assert f.near_duplicate("cheap flights", ["cheap flight tickets", "cheap flights tickets"])
+    assert not f.near_duplicate("cheap flights", ["rome hotels", "sourdough bread recipe"])
+
+
+def test_no_filter_keeps_everything() -> None:
+    assert OverlapFilter("none").keep("a b", ["a b", "a b"])

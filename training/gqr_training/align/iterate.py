@@ -1,0 +1,309 @@
+"""``dpo-iterate``: iterative DPO. Each iteration regenerates pairs with the latest policy (beam
+search + rejected sampling + overlap filter + eq. 6), trains one DPO round, and measures AEC on
+a fixed test set; stop when the AEC gain < delta or at max iterations. Every iteration is
+checkpointed, so a killed job resumes after the last finished iteration.
+
+    dpo-iterate --model /artifacts/llm/sft-v1 --ctr /artifacts/ctr/v3 \\
+        --prompts train.jsonl --test-prompts test.jsonl --out /artifacts/llm/dpo-v1
+
+``--prompts``/``--test-prompts`` are JSON Lines of ``PromptRequest`` objects. The last stdout
+line is a JobResult JSON; the full per-iteration report is ``<out>/report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gqr_serving.prompt import TaskPreset
+from gqr_training.align.data import Task
+from gqr_training.align.dpo import PrefOptions, train_preferences
+from gqr_training.align.metrics import TrueCTR, evaluate
+from gqr_training.align.overlap import Method, OverlapFilter
+from gqr_training.align.pairs import PairConfig, build_pairs
+from gqr_training.align.scoring import ListScorer
+
+STATE = "state.json"
+
+
+@dataclass
+class IterConfig:
+    """Iterative DPO's knobs."""
+
+    max_iterations: int = 3
+    """Stop after this many DPO rounds."""
+    delta: float = 0.005
+    """Stop when an iteration raises the test AEC by less than this."""
+    prompts_per_iteration: int = 256
+    """Training prompts per round (a fresh slice of the pool each round)."""
+    pairs: PairConfig = field(default_factory=PairConfig)
+    """Beam search, rejected sampling and eq. 6."""
+    pref: PrefOptions = field(default_factory=PrefOptions)
+    """The DPO round."""
+    overlap: Method = "token"
+    """Overlap filter measure: token, embedding or none (-RF)."""
+    eval_temperature: float = 0.7
+    """Decoding temperature of the test-set responses (the serving temperature)."""
+    seed: int = 0
+    """Sampling seed."""
+
+
+@dataclass
+class IterResult:
+    model: Any
+    iterations: list[dict[str, float]]
+    selected: int
+    stopped: str
+
+
+def _slice(tasks: Sequence[Task], i: int, n: int) -> list[Task]:
+    if not tasks:
+        return []
+    lo = (i * n) % len(tasks)
+    return [tasks[(lo + k) % len(tasks)] for k in range(min(n, len(tasks)))]
+
+
+def iterate(
+    model: Any,
+    tokenizer: Any,
+    preset: TaskPreset,
+    train: Sequence[Task],
+    test: Sequence[Task],
+    scorer: ListScorer,
+    out_dir: str | Path,
+    cfg: IterConfig | None = None,
+    true_ctr: TrueCTR | None = None,
+    log: Callable[[str], None] = print,
+) -> IterResult:
+    """Run (or resume) iterative DPO from ``model``; returns the policy with the best test AEC."""
+    from gqr_training.align import tinylm
+    from gqr_training.align.generate import HFEngine
+
+    cfg = cfg or IterConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE
+    state: dict[str, Any] = {"iterations": [], "stopped": ""}
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+    iters: list[dict[str, float]] = state["iterations"]
+    done = len(iters) - 1  # iteration 0 is the starting policy's evaluation
+    if done > 0:
+        model, tokenizer = tinylm.load(out / f"iter-{done}", cfg.pref.device)
+        log(f"resuming after iteration {done} from {out / f'iter-{done}'}")
+    model.to(cfg.pref.device)
+
+    def engine(seed: int) -> HFEngine:
+        return HFEngine(model, tokenizer, cfg.pref.device, seed=seed)
+
+    def save_state() -> None:
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(state_path)
+
+    if not iters:
+        t0 = time.time()
+        m = evaluate(engine(cfg.seed), preset, test, scorer, true_ctr, cfg.eval_temperature)
+        m.update(iteration=0.0, seconds=time.time() - t0)
+        iters.append(m)
+        save_state()
+        log(_line(m))
+    while not state["stopped"]:
+        i = len(iters)
+        if i > cfg.max_iterations:
+            state["stopped"] = f"max_iterations={cfg.max_iterations} reached"
+            break
+        t0 = time.time()
+        flt = OverlapFilter(cfg.overlap)
+        tasks = _slice(train, i - 1, cfg.prompts_per_iteration)
+        pairs, stats = build_pairs(engine(cfg.seed + i), preset, tasks, scorer, cfg.pairs, flt)
+        t_pairs = time.time() - t0
+        if not pairs:
+            state["stopped"] = (
+                f"iteration {i}: no pair had a reward margin >= {cfg.pairs.min_margin}"
+            )
+            break
+        (out / f"pairs-{i}.jsonl").write_text("".join(json.dumps(p.row()) + "\n" for p in pairs))
+        opts = PrefOptions(**{**asdict(cfg.pref), "seed": cfg.seed + i})
+        model, tm = train_preferences(
+            model, tokenizer, [p.row() for p in pairs], out / ".trainer", opts
+        )
+        m = evaluate(engine(cfg.seed), preset, test, scorer, true_ctr, cfg.eval_temperature)
+        m.update({f"pairs_{k}": v for k, v in stats.as_dict().items()})
+        m.update({f"dpo_{k}": v for k, v in tm.items()})
+        m.update(
+            iteration=float(i),
+            overlap_dropped=float(flt.dropped),
+            overlap_checked=float(flt.checked),
+            seconds_pairs=t_pairs,
+            seconds=time.time() - t0,
+        )
+        tinylm.save(model, tokenizer, out / f"iter-{i}")
+        iters.append(m)
+        gain = m["aec"] - iters[i - 1]["aec"]
+        if gain < cfg.delta:
+            state["stopped"] = f"iteration {i}: AEC gain {gain:+.4f} < delta {cfg.delta}"
+        save_state()
+        log(_line(m))
+    save_state()
+    shutil.rmtree(out / ".trainer", ignore_errors=True)
+    best = max(range(len(iters)), key=lambda k: iters[k]["aec"])
+    if best != len(iters) - 1:
+        model, tokenizer = (
+            tinylm.load(out / f"iter-{best}", cfg.pref.device) if best > 0 else (None, None)
+        )
+    log(f"stopped: {state['stopped']}; selected iteration {best}")
+    return IterResult(model, iters, best, state["stopped"])
+
+
+def _line(m: dict[str, float]) -> str:
+    true = f"  true CTR {m['true_ctr']:.4f}" if "true_ctr" in m else ""
+    pairs = f"  pairs {m['pairs_pairs']:.0f}" if "pairs_pairs" in m else ""
+    return (
+        f"iteration {m['iteration']:.0f}: AEC {m['aec']:.4f}{true}{pairs}"
+        f"  len {m['mean_response_chars']:.1f}  distinct-2 {m['distinct_2']:.3f}"
+        f"  ({m['seconds']:.0f}s)"
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dpo-iterate", description=__doc__.split("\n\n")[0])
+    a = p.add_argument
+    a("--model", required=True, help="The SFT model folder (weights + tokenizer).")
+    a(
+        "--ctr",
+        required=True,
+        help="CTR predictor artifact folder (ctr-train's output), or py:MODULE:FACTORY for a "
+        "ListScorer factory (tests, custom reward services).",
+    )
+    a("--prompts", required=True, type=Path, help="Training PromptRequests (JSON Lines).")
+    a("--test-prompts", required=True, type=Path, help="Fixed test PromptRequests (AEC).")
+    a("--out", required=True, type=Path, help="Output folder: iter-<i>/, final/, report.json.")
+    a("--task", default="suggestion", help="Task preset (suggestion).")
+    a("--max-iterations", type=int, default=3)
+    a("--delta", type=float, default=0.005)
+    a("--prompts-per-iteration", type=int, default=256)
+    a("--beam-size", type=int, default=4)
+    a("--candidates", type=int, default=4)
+    a("--rejected-budget", type=int, default=8)
+    a("--overlap", choices=["token", "embedding", "none"], default="token")
+    a("--no-beam", action="store_true", help="-BS ablation: best random sample is chosen.")
+    a("--beta", type=float, default=0.1)
+    a("--lr", type=float, default=2e-4)
+    a("--epochs", type=float, default=2.0)
+    a("--batch-size", type=int, default=16)
+    a("--lora", action="store_true", help="LoRA adapters; reference = adapters disabled.")
+    a("--device", default="cpu")
+    a("--seed", type=int, default=0)
+    a("--no-progress", action="store_true")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> IterConfig:
+    from gqr_training.align.beam import BeamConfig
+
+    return IterConfig(
+        max_iterations=args.max_iterations,
+        delta=args.delta,
+        prompts_per_iteration=args.prompts_per_iteration,
+        pairs=PairConfig(
+            beam=BeamConfig(beam_size=args.beam_size, candidates=args.candidates),
+            rejected_budget=args.rejected_budget,
+            use_beam=not args.no_beam,
+        ),
+        pref=PrefOptions(
+            beta=args.beta,
+            lr=args.lr,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lora=args.lora,
+            device=args.device,
+            progress=not args.no_progress,
+        ),
+        overlap=args.overlap,
+        seed=args.seed,
+    )
+
+
+def load_scorer(spec: str, device: str) -> ListScorer:
+    """A CTR artifact folder, or ``py:module:factory`` returning a ListScorer."""
+    if spec.startswith("py:"):
+        import importlib
+
+        module, _, attr = spec[3:].partition(":")
+        scorer: ListScorer = getattr(importlib.import_module(module), attr)()
+        return scorer
+    from gqr_training.align.scoring import from_ctr_scorer
+    from gqr_training.ctr.scorer import CTRScorer
+
+    return from_ctr_scorer(CTRScorer.load(spec, device))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gqr_serving.prompt import load_preset
+    from gqr_serving.records import JobResult, utcnow
+    from gqr_training.align import tinylm
+    from gqr_training.align.data import make_task, read_jsonl, request_from_row
+    from gqr_training.align.report import reward_hacking_warnings
+
+    args = make_parser().parse_args(argv)
+    started = utcnow()
+    try:
+        preset = load_preset(args.task)
+        train = [make_task(preset, request_from_row(r)) for r in read_jsonl(args.prompts)]
+        test = [make_task(preset, request_from_row(r)) for r in read_jsonl(args.test_prompts)]
+        scorer = load_scorer(args.ctr, args.device)
+        model, tok = tinylm.load(args.model, args.device)
+        res = iterate(model, tok, preset, train, test, scorer, args.out, config_from_args(args))
+        final = args.out / "final"
+        if res.selected == 0:
+            model, tok = tinylm.load(args.model, args.device)
+        tinylm.save(res.model if res.selected else model, tok, final)
+        report = {
+            "iterations": res.iterations,
+            "selected": res.selected,
+            "stopped": res.stopped,
+            "warnings": reward_hacking_warnings(res.iterations),
+        }
+        (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    except Exception as e:  # the Job always reports
+        line = JobResult(
+            job="dpo-iterate",
+            status="failed",
+            started=started,
+            finished=utcnow(),
+            message=f"{type(e).__name__}: {e}"[:1000],
+        ).to_line()
+        print(line, flush=True)
+        return 1
+    best = res.iterations[res.selected]
+    metrics = {
+        "aec": best["aec"],
+        "aec_start": res.iterations[0]["aec"],
+        "iterations": float(len(res.iterations) - 1),
+        "selected": float(res.selected),
+    }
+    print(
+        JobResult(
+            job="dpo-iterate",
+            status="succeeded",
+            artifact_uri=str(final.resolve()),
+            metrics={k: round(v, 6) for k, v in metrics.items()},
+            message=res.stopped[:1000],
+            started=started,
+            finished=utcnow(),
+        ).to_line(),
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

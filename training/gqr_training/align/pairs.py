@@ -1,0 +1,157 @@
+"""Preference pairs for CTR alignment (paper §3.2.2): chosen lists from CTR-guided beam search,
+rejected lists from N_r random full responses with the lowest list reward, the overlap filter
+on both, and eq. 6: among the surviving (chosen, rejected) candidates, keep the pair whose
+lengths are closest (guards against the reward model's length bias)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gqr_serving.prompt import TaskPreset
+from gqr_training.align.beam import BeamConfig, Scored, beam_search
+from gqr_training.align.data import Task, completion_text, read_response
+from gqr_training.align.generate import Engine
+from gqr_training.align.overlap import OverlapFilter
+from gqr_training.align.scoring import ListScorer
+
+
+@dataclass(frozen=True)
+class Pair:
+    prompt: str
+    chosen: str
+    rejected: str
+    chosen_reward: float
+    rejected_reward: float
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PairConfig:
+    """Pair building knobs (B, C of the beam; N_r^budget; filter; margin)."""
+
+    beam: BeamConfig = field(default_factory=BeamConfig)
+    """Algorithm 1's knobs."""
+    rejected_budget: int = 8
+    """N_r^budget: random full responses sampled per prompt."""
+    rejected_keep: int = 3
+    """The lowest-reward samples that may be the rejected response."""
+    temperature: float = 1.0
+    """Sampling temperature of the random responses."""
+    min_margin: float = 0.02
+    """A pair needs chosen reward - rejected reward of at least this."""
+    use_beam: bool = True
+    """False: the -BS ablation, chosen = best of the random samples instead."""
+    max_new_tokens: int = 48
+    """Longest sampled response, in tokens."""
+
+
+@dataclass
+class PairStats:
+    prompts: int = 0
+    pairs: int = 0
+    filtered_chosen: int = 0
+    filtered_rejected: int = 0
+    no_pair: int = 0
+    mean_chosen_reward: float = 0.0
+    mean_rejected_reward: float = 0.0
+    mean_chosen_len: float = 0.0
+    mean_rejected_len: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def length(text: str) -> int:
+    """Response length for eq. 6: characters of the completion."""
+    return len(text)
+
+
+def select_pair(
+    chosen: Sequence[tuple[str, float]], rejected: Sequence[tuple[str, float]], min_margin: float
+) -> tuple[tuple[str, float], tuple[str, float]] | None:
+    """Eq. 6: the (chosen, rejected) candidates with the closest lengths among those whose
+    reward gap is at least ``min_margin``; ties go to the larger gap."""
+    best: tuple[int, float, int, int] | None = None
+    for i, (c, rc) in enumerate(chosen):
+        for j, (r, rr) in enumerate(rejected):
+            gap = rc - rr
+            if gap < min_margin:
+                continue
+            key = (abs(length(c) - length(r)), -gap, i, j)
+            if best is None or key < best:
+                best = key
+    if best is None:
+        return None
+    return chosen[best[2]], rejected[best[3]]
+
+
+def sample_responses(
+    engine: Engine,
+    preset: TaskPreset,
+    tasks: Sequence[Task],
+    n: int,
+    temperature: float,
+    max_new_tokens: int = 48,
+) -> list[list[list[str]]]:
+    """``n`` random full responses per task, as the queries serving would show."""
+    raw = engine.complete([t.prompt for t in tasks], n, temperature, max_new_tokens, False)
+    return [[read_response(preset, t, x) for x in xs] for t, xs in zip(tasks, raw, strict=True)]
+
+
+def build_pairs(
+    engine: Engine,
+    preset: TaskPreset,
+    tasks: Sequence[Task],
+    scorer: ListScorer,
+    config: PairConfig | None = None,
+    overlap: OverlapFilter | None = None,
+) -> tuple[list[Pair], PairStats]:
+    """One (chosen, rejected) pair per task where a pair with enough margin exists."""
+    cfg = config or PairConfig()
+    flt = overlap or OverlapFilter("none")
+    samples = sample_responses(
+        engine, preset, tasks, cfg.rejected_budget, cfg.temperature, cfg.max_new_tokens
+    )
+    flat = [(i, s) for i, ss in enumerate(samples) for s in ss if s]
+    rewards = scorer([(tasks[i].query, s, tasks[i].component) for i, s in flat])
+    sampled: list[list[Scored]] = [[] for _ in tasks]
+    for (i, s), r in zip(flat, rewards, strict=True):
+        sampled[i].append(Scored(tuple(s), r))
+    if cfg.use_beam:
+        beams = beam_search(engine, preset, tasks, scorer, cfg.beam)
+    else:
+        beams = [sorted(ss, key=lambda s: -s.reward)[: cfg.beam.beam_size] for ss in sampled]
+    stats = PairStats(prompts=len(tasks))
+    pairs: list[Pair] = []
+    for i, task in enumerate(tasks):
+        full = [b for b in beams[i] if len(b.queries) == task.n_queries]
+        chosen = [b for b in full if flt.keep(task.query, b.queries)]
+        stats.filtered_chosen += len(full) - len(chosen)
+        # Complete lists first: a short rejected list would teach "write fewer queries" and
+        # unbalance lengths (eq. 6 can only pick among what is here).
+        pool = [s for s in sampled[i] if len(s.queries) == task.n_queries] or sampled[i]
+        low = sorted(pool, key=lambda s: s.reward)[: cfg.rejected_keep]
+        rejected = [s for s in low if flt.keep(task.query, s.queries)]
+        stats.filtered_rejected += len(low) - len(rejected)
+        picked = select_pair(
+            [(completion_text(c.queries), c.reward) for c in chosen],
+            [(completion_text(r.queries), r.reward) for r in rejected],
+            cfg.min_margin,
+        )
+        if picked is None:
+            stats.no_pair += 1
+            continue
+        (c_text, c_r), (r_text, r_r) = picked
+        pairs.append(Pair(task.prompt, c_text, r_text, c_r, r_r))
+    if pairs:
+        n = len(pairs)
+        stats.pairs = n
+        stats.mean_chosen_reward = sum(p.chosen_reward for p in pairs) / n
+        stats.mean_rejected_reward = sum(p.rejected_reward for p in pairs) / n
+        stats.mean_chosen_len = sum(length(p.chosen) for p in pairs) / n
+        stats.mean_rejected_len = sum(length(p.rejected) for p in pairs) / n
+    return pairs, stats

@@ -1,0 +1,169 @@
+"""Table 3 (reduced): alignment variants side by side, AEC and TRUE CTR, from a finished demo.
+
+    python -m gqr_training.eval.align_table --demo ./gqr-demo --out ./gqr-demo/table3
+
+Reuses the demo's world seed, CTR predictor, SFT model and the first DPO iteration's pairs
+(chosen from CTR-guided beam search, rejected from low-reward samples); each row trains one
+variant from the SFT model and evaluates it on the demo's fixed test set. Rows: SFT, SFT_ctr
+(SFT on the chosen lists), KTO_ctr, SimPO_ctr, DPO_ctr (one round), IterDPO_ctr (the demo's
+result), -BS (chosen = best random sample), -RF (no overlap filter). Not built: few-shot
+prompting (the tiny LM has no in-context ability), the *_clk rows (pairs from raw clicks), -COR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="align-table", description=__doc__.split("\n\n")[0])
+    p.add_argument("--demo", type=Path, default=Path("gqr-demo"), help="A finished demo folder.")
+    p.add_argument("--out", type=Path, default=None, help="Default: <demo>/table3.")
+    p.add_argument("--rows", default="all", help="Comma-separated row names, or all.")
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
+
+ROWS = ("SFT", "SFT_ctr", "KTO_ctr", "SimPO_ctr", "DPO_ctr", "IterDPO_ctr", "-BS", "-RF")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import copy
+    from datetime import timedelta
+
+    import torch
+
+    from gqr_serving.logstore import LogReader
+    from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+    from gqr_training.align import tinylm
+    from gqr_training.align.data import make_task, read_jsonl
+    from gqr_training.align.dpo import PrefOptions, kto_rows, train_preferences
+    from gqr_training.align.generate import HFEngine
+    from gqr_training.align.metrics import evaluate
+    from gqr_training.align.overlap import Method, OverlapFilter
+    from gqr_training.align.pairs import PairConfig, build_pairs
+    from gqr_training.align.scoring import from_ctr_scorer
+    from gqr_training.align.sft import SFTOptions, train_sft
+    from gqr_training.ctr.scorer import CTRScorer
+    from gqr_training.demo import START, successor_table
+    from gqr_training.sim import World
+
+    torch.set_num_threads(args.threads)
+    demo = json.loads((args.demo / "report.json").read_text())
+    out = args.out or args.demo / "table3"
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = ROWS if args.rows == "all" else tuple(args.rows.split(","))
+    dargs = {"seed": 0, "days": 14, "test_prompts": 300, "dpo_lr": 5e-4, **demo.get("args", {})}
+    seed, days = int(dargs["seed"]), int(dargs["days"])
+    world = World(seed)
+    preset = load_preset("suggestion")
+    cor = successor_table(LogReader(str(args.demo / "logs")).sessions())
+    scorer = from_ctr_scorer(CTRScorer.load(demo["ctr_artifact"]))
+    test_day = START + timedelta(days=days + 1)
+    test_reqs = world.sample_requests(test_day, int(dargs["test_prompts"]))
+
+    def task(r: Any) -> Any:
+        si = SideInfo(history=list(r.history), ai_response=r.ai_response, cooccurring=cor(r.query))
+        return make_task(preset, PromptRequest(task="suggestion", query=r.query, side_info=si))
+
+    test = [task(r) for r in test_reqs]
+
+    def true_ctr(lists: Any) -> float:
+        pairs = zip(test_reqs, lists, strict=True)
+        return sum(world.true_list_ctr(r, q) if q else 0.0 for r, q in pairs) / len(test_reqs)
+
+    sft, tok = tinylm.load(args.demo / "llm" / "sft")
+    pairs = read_jsonl(args.demo / "llm" / "dpo" / "pairs-1.jsonl")
+    dpo_lr = float(dargs["dpo_lr"])
+    rows: dict[str, dict[str, float]] = {}
+
+    def measure(name: str, model: Any, t0: float) -> None:
+        m = evaluate(HFEngine(model, tok, seed=seed), preset, test, scorer, true_ctr)
+        m["seconds"] = time.time() - t0
+        rows[name] = m
+        print(f"{name:12s} AEC {m['aec']:.4f}  true CTR {m['true_ctr']:.4f}", flush=True)
+
+    def pref(rows_: list[dict[str, Any]], algo: str) -> Any:
+        opts = PrefOptions(algo=algo, lr=dpo_lr, progress=False)  # type: ignore[arg-type]
+        return train_preferences(copy.deepcopy(sft), tok, rows_, out / ".trainer", opts)[0]
+
+    def fresh_pairs(cfg: PairConfig, overlap: Method) -> list[dict[str, Any]]:
+        train_reqs = world.sample_requests(START + timedelta(days=2), len(pairs) + 40)
+        tasks = [task(r) for r in train_reqs][: len(pairs) + 40]
+        got, _ = build_pairs(
+            HFEngine(sft, tok, seed=seed + 1), preset, tasks, scorer, cfg, OverlapFilter(overlap)
+        )
+        return [p.row() for p in got]
+
+    for name in wanted:
+        t0 = time.time()
+        if name == "SFT":
+            measure(name, sft, t0)
+        elif name == "IterDPO_ctr":
+            rows[name] = {**demo["aligned"], "seconds": 0.0}
+        elif name == "SFT_ctr":
+            data = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
+            opts = SFTOptions(epochs=2, lr=5e-4, progress=False)
+            model = train_sft(copy.deepcopy(sft), tok, data, out / ".sft", opts)[0]
+            measure(name, model, t0)
+        elif name == "KTO_ctr":
+            measure(name, pref(kto_rows(pairs), "kto"), t0)
+        elif name == "SimPO_ctr":
+            measure(name, pref(pairs, "simpo"), t0)
+        elif name == "DPO_ctr":
+            measure(name, pref(pairs, "dpo"), t0)
+        elif name == "-BS":
+            measure(name, pref(fresh_pairs(PairConfig(use_beam=False), "token"), "dpo"), t0)
+        elif name == "-RF":
+            measure(name, pref(fresh_pairs(PairConfig(), "none"), "dpo"), t0)
+        else:
+            raise SystemExit(f"unknown row {name!r}; rows: {', '.join(ROWS)}")
+    report = {
+        "rows": rows,
+        "oracle_true_ctr": demo["oracle_true_ctr"],
+        "not_built": ["few-shot", "SFT_clk", "KTO_clk", "SimPO_clk", "DPO_clk", "-COR"],
+    }
+    (out / "table3.json").write_text(json.dumps(report, indent=2))
+    md = ["| method | AEC | true CTR | resp chars | distinct-2 |", "|---|---|---|---|---|"]
+    md += [
+        f"| {k} | {v['aec']:.4f} | {v['true_ctr']:.4f} | {v['mean_response_chars']:.1f} | "
+        f"{v['distinct_2']:.3f} |"
+        for k, v in rows.items()
+    ]
+    md.append(f"| oracle | | {demo['oracle_true_ctr']:.4f} | | |")
+    (out / "table3.md").write_text("\n".join(md) + "\n")
+    _plot(rows, out / "table3.png")
+    print("\n".join(md))
+    return report
+
+
+def _plot(rows: dict[str, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    x = range(len(names))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar([i - 0.2 for i in x], [rows[n]["aec"] for n in names], 0.4, label="AEC")
+    ax.bar([i + 0.2 for i in x], [rows[n]["true_ctr"] for n in names], 0.4, label="true CTR")
+    ax.set_xticks(list(x), names, rotation=30)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(make_parser().parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
