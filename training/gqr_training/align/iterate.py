@@ -248,14 +248,14 @@ def load_scorer(spec: str, device: str) -> ListScorer:
 
 def main(argv: list[str] | None = None) -> int:
     from gqr_serving.prompt import load_preset
-    from gqr_serving.records import JobResult, utcnow
     from gqr_training.align import tinylm
     from gqr_training.align.data import make_task, read_jsonl, request_from_row
     from gqr_training.align.report import reward_hacking_warnings
+    from gqr_training.jobresult import report
 
     args = make_parser().parse_args(argv)
-    started = utcnow()
-    try:
+
+    def body() -> dict[str, Any]:
         preset = load_preset(args.task)
         train = [make_task(preset, request_from_row(r)) for r in read_jsonl(args.prompts)]
         test = [make_task(preset, request_from_row(r)) for r in read_jsonl(args.test_prompts)]
@@ -266,43 +266,27 @@ def main(argv: list[str] | None = None) -> int:
         if res.selected == 0:
             model, tok = tinylm.load(args.model, args.device)
         tinylm.save(res.model if res.selected else model, tok, final)
-        report = {
+        summary = {
             "iterations": res.iterations,
             "selected": res.selected,
             "stopped": res.stopped,
             "warnings": reward_hacking_warnings(res.iterations),
         }
-        (args.out / "report.json").write_text(json.dumps(report, indent=2))
-    except Exception as e:  # the Job always reports
-        line = JobResult(
-            job="dpo-iterate",
-            status="failed",
-            started=started,
-            finished=utcnow(),
-            message=f"{type(e).__name__}: {e}"[:1000],
-        ).to_line()
-        print(line, flush=True)
-        return 1
-    best = res.iterations[res.selected]
-    metrics = {
-        "aec": best["aec"],
-        "aec_start": res.iterations[0]["aec"],
-        "iterations": float(len(res.iterations) - 1),
-        "selected": float(res.selected),
-    }
-    print(
-        JobResult(
-            job="dpo-iterate",
-            status="succeeded",
-            artifact_uri=str(final.resolve()),
-            metrics={k: round(v, 6) for k, v in metrics.items()},
-            message=res.stopped[:1000],
-            started=started,
-            finished=utcnow(),
-        ).to_line(),
-        flush=True,
-    )
-    return 0
+        (args.out / "report.json").write_text(json.dumps(summary, indent=2))
+        best = res.iterations[res.selected]
+        metrics = {
+            "aec": best["aec"],
+            "aec_start": res.iterations[0]["aec"],
+            "iterations": float(len(res.iterations) - 1),
+            "selected": float(res.selected),
+        }
+        return {
+            "artifact_uri": str(final.resolve()),
+            "metrics": {k: round(v, 6) for k, v in metrics.items()},
+            "message": res.stopped[:1000],
+        }
+
+    return report("dpo-iterate", body)
 
 
 if __name__ == "__main__":

@@ -133,13 +133,13 @@ def build_or_load(model_path: str | None, rows: list[dict[str, str]], device: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gqr_serving.records import JobResult, utcnow
     from gqr_training.align import tinylm
     from gqr_training.align.data import read_jsonl
+    from gqr_training.jobresult import report
 
     args = make_parser().parse_args(argv)
-    started = utcnow()
-    try:
+
+    def body() -> dict[str, Any]:
         rows = [
             {"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(args.data)
         ]
@@ -157,26 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         model, metrics = train_sft(model, tok, rows, args.out / ".trainer", opts)
         tinylm.save(model, tok, args.out)
-    except Exception as e:  # the Job always reports
-        res = JobResult(
-            job="sft",
-            status="failed",
-            message=f"{type(e).__name__}: {e}"[:1000],
-            started=started,
-            finished=utcnow(),
-        )
-        print(res.to_line(), flush=True)
-        return 1
-    res = JobResult(
-        job="sft",
-        status="succeeded",
-        artifact_uri=str(args.out.resolve()),
-        metrics={k: round(v, 6) for k, v in metrics.items() if v == v},
-        started=started,
-        finished=utcnow(),
-    )
-    print(res.to_line(), flush=True)
-    return 0
+        return {
+            "artifact_uri": str(args.out.resolve()),
+            "metrics": {k: round(v, 6) for k, v in metrics.items()},
+        }
+
+    return report("sft", body)
 
 
 if __name__ == "__main__":

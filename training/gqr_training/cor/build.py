@@ -130,28 +130,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gqr_serving.records import JobResult, utcnow
+    from gqr_training.jobresult import report
 
     args = make_parser().parse_args(argv)
-    started = utcnow()
-    try:
-        fields = run(args)
-    except Exception as exc:
-        print(f"cor-build failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        result = JobResult(
-            job="cor-build",
-            status="failed",
-            message=f"{type(exc).__name__}: {exc}"[:1024],
-            started=started,
-            finished=utcnow(),
-        )
-        print(result.to_line(), flush=True)
-        return 1
-    result = JobResult(
-        job="cor-build", status="succeeded", started=started, finished=utcnow(), **fields
-    )
-    print(result.to_line(), flush=True)
-    return 0
+    return report("cor-build", lambda: run(args))
 
 
 if __name__ == "__main__":

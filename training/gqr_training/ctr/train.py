@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gqr_training.ctr.data import WindowData
@@ -237,7 +237,7 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gqr_serving.records import JobResult, utcnow
+    from gqr_training.jobresult import report
 
     logging.basicConfig(
         level=logging.INFO,
@@ -245,31 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = make_parser().parse_args(argv)
-    started = utcnow()
-    try:
+
+    def body() -> dict[str, Any]:
         outcome = run(args)
-    except Exception as e:  # the Job must always report, then fail
-        log.exception("ctr-train failed")
-        result = JobResult(
-            job="ctr-train",
-            status="failed",
-            message=f"{type(e).__name__}: {e}"[:1000],
-            started=started,
-            finished=utcnow(),
-        )
-        print(result.to_line(), flush=True)
-        return 1
-    result = JobResult(
-        job="ctr-train",
-        status="succeeded",
-        version=outcome.version,
-        artifact_uri=str(outcome.artifact.resolve()),
-        metrics=_finite(outcome.metrics),
-        started=started,
-        finished=utcnow(),
-    )
-    print(result.to_line(), flush=True)
-    return 0
+        return {
+            "version": outcome.version,
+            "artifact_uri": str(outcome.artifact.resolve()),
+            "metrics": _finite(outcome.metrics),
+        }
+
+    return report("ctr-train", body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""How every pipeline entrypoint ends: a JobResult as the last stdout line, then exit 0 or 1.
+
+The operator reads the same JSON from the Job pod's termination message, so `report` can also
+write it to a file (e.g. /dev/termination-log). The body's exception becomes a failed result
+with its message: a Job always reports before it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gqr_serving.records import JobResult, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def report(job: str, body: Callable[[], dict[str, Any]], result_file: Path | None = None) -> int:
+    """Runs `body` (returning JobResult fields: version, artifact_uri, metrics, message) and
+    reports its outcome; returns the process exit code."""
+    started = utcnow()
+    try:
+        fields = dict(body())
+        metrics = fields.pop("metrics", {}) or {}
+        finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+        result = JobResult(
+            job=job,
+            status="succeeded",
+            metrics=finite,
+            started=started,
+            finished=utcnow(),
+            **fields,
+        )
+        code = 0
+    except Exception as exc:
+        log.exception("%s failed", job)
+        result = JobResult(
+            job=job,
+            status="failed",
+            message=f"{type(exc).__name__}: {exc}"[:1000],
+            started=started,
+            finished=utcnow(),
+        )
+        code = 1
+    line = result.to_line()
+    if result_file is not None:
+        result_file.write_text(line)
+    print(line, flush=True)
+    return code
