@@ -43,7 +43,6 @@ class Versions:
     servers: tuple[tuple[ModelVersion, Arm], ...] = ()
     ctr_uri: str | None = None
     ctr_version: str = INITIAL_VERSION
-    cor_collection: str | None = None
 
 
 def model_version(spec: GQRDeploymentSpec, version: str, artifact_uri: str) -> ModelVersion:
@@ -86,7 +85,6 @@ def versions_from_status(spec: GQRDeploymentSpec, status: dict[str, Any]) -> Ver
         servers=tuple(servers),
         ctr_uri=ctr_entry.get("storageUri") or spec.ctr_predictor.storage_uri,
         ctr_version=str(ctr_entry.get("version") or INITIAL_VERSION),
-        cor_collection=(status.get("cor") or {}).get("collection"),
     )
 
 
@@ -113,7 +111,6 @@ def desired(
             stable=v.stable,
             canary=v.canary,
             canary_weight=v.canary_weight,
-            cor_collection=v.cor_collection,
         )
     )
     out.append(gateway.build_gateway_deployment(name, namespace, spec))

@@ -41,7 +41,6 @@ def routing_config(
     stable: ModelVersion,
     canary: ModelVersion | None = None,
     canary_weight: int = 0,
-    cor_collection: str | None = None,
 ) -> dict[str, Any]:
     """The routing document in the gateway's format (gqr_serving.gateway.routing); the salt
     stays fixed so weight changes move only the users that must move."""
@@ -60,7 +59,7 @@ def routing_config(
     }
     if d.seed_policy == "fixed":
         decoding["seed"] = d.seed
-    # cor_collection is not routed: the COR index switches versions atomically itself.
+    # No COR version here: the COR index switches versions atomically itself (CURRENT + alias).
     return {"salt": name[:128], "decoding": decoding, "arms": arms}
 
 
@@ -72,7 +71,6 @@ def build_routing_configmap(
     stable: ModelVersion,
     canary: ModelVersion | None = None,
     canary_weight: int = 0,
-    cor_collection: str | None = None,
 ) -> dict[str, Any]:
     """ConfigMap holding routing.json; the gateway reloads the mounted file on change."""
     doc = routing_config(
@@ -82,7 +80,6 @@ def build_routing_configmap(
         stable=stable,
         canary=canary,
         canary_weight=canary_weight,
-        cor_collection=cor_collection,
     )
     return {
         "apiVersion": "v1",

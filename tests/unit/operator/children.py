@@ -13,7 +13,7 @@ from gqr_operator.resources.gateway import (
 )
 from gqr_operator.resources.jobs import STEPS, build_pipeline_job
 from gqr_operator.resources.llm import ModelVersion, build_llm_deployment, build_llm_service
-from gqr_operator.resources.milvus import build_milvus, cor_collection
+from gqr_operator.resources.milvus import build_milvus
 from gqr_operator.resources.netpol import build_network_policies
 from gqr_operator.resources.routing import build_routing_configmap
 
@@ -58,7 +58,6 @@ def build_all(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[Manife
             stable=stable,
             canary=canary,
             canary_weight=10,
-            cor_collection=cor_collection(name, "r1"),
         )
     )
     out += build_network_policies(name, namespace, spec)
