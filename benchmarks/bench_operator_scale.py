@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from kubernetes import client, config
-    from tests.testenv_fixtures import testenv_mod
+    from tests.testenv_fixtures import install_crds, testenv_mod
 
     started_env = None
     state_dir = os.environ.get("GQR_TESTENV_DIR")
@@ -64,16 +64,7 @@ def main() -> None:
     config.load_kube_config(config_file=state.kubeconfig, client_configuration=cfg)
     api = client.ApiClient(cfg)
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    ext = client.ApiextensionsV1Api(api)
-    # The GQRDeployment CRD and the test stand-in for KServe's InferenceService CRD.
-    for path in [ROOT / "crds" / "gqr.dev_gqrdeployments.yaml",
-                 *sorted((ROOT / "tests" / "fixtures" / "crds").glob("*.yaml"))]:  # fmt: skip
-        try:
-            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-            time.sleep(2)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
+    install_crds(api)  # the same CRDs the tests install, KServe's stand-in included
     ns = f"bench-{int(time.time())}"
     core.create_namespace({"metadata": {"name": ns}})
     port = _free_port()

@@ -85,10 +85,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("testenv component logs", _STATE.log_tails()))
 
 
-@pytest.fixture(scope="session")
-def crds(kube_client: Any) -> list[str]:
-    """Installs every CRD in crds/ and the test stand-ins in tests/fixtures/crds/ (create or
-    replace) and waits until each is Established."""
+def install_crds(kube_client: Any) -> list[str]:
+    """Installs every CRD in crds/, kopf's peering CRDs from the chart and the test stand-ins in
+    tests/fixtures/crds/ (create or replace), and waits until each is Established."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -122,3 +121,9 @@ def crds(kube_client: Any) -> list[str]:
     for name in names:
         wait_for(lambda n=name: established(n), f"CRD {name} Established", timeout=30)
     return names
+
+
+@pytest.fixture(scope="session")
+def crds(kube_client: Any) -> list[str]:
+    """The project's CRDs, installed once per session (see install_crds)."""
+    return install_crds(kube_client)
