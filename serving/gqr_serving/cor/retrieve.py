@@ -7,10 +7,12 @@ known queries (by the query encoder and the ANN index) lend theirs, weighted by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from gqr_serving.cor.artifact import Successors
+from gqr_serving.cor.cache import LRUCache
 from gqr_serving.cor.encoders import QueryEncoder
 from gqr_serving.cor.errors import QueryTooLong
 from gqr_serving.cor.neighbours import NeighbourSearch
@@ -48,7 +50,7 @@ class RetrievalConfig:
             raise ValueError(f"neighbour_weight must be in [0, 1], got {self.neighbour_weight}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CORItem:
     """One co-occurring query, its score and where it came from."""
 
@@ -61,7 +63,7 @@ class CORItem:
     """The neighbour queries that lent it (empty for a direct successor)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetrievalResult:
     """What ``retrieve`` returns: ranked items plus how they were found."""
 
@@ -72,6 +74,8 @@ class RetrievalResult:
     neighbours: tuple[tuple[str, float], ...] = ()
     used_index: bool = False
     notes: tuple[str, ...] = field(default=())
+    cached: bool = False
+    """Served from the result cache (an earlier index search of this version)."""
 
 
 def side_info(result: RetrievalResult) -> list[str]:
@@ -80,7 +84,12 @@ def side_info(result: RetrievalResult) -> list[str]:
 
 
 class CORRetriever:
-    """Ranks co-occurring queries from an in-memory successor table and a neighbour index."""
+    """Ranks co-occurring queries from an in-memory successor table and a neighbour index.
+
+    With ``cache_size > 0``, results that needed the index (the ANN step) are kept in a
+    bounded LRU keyed by (normalised query, k); the retriever serves one version only, so
+    replacing it on a version switch drops its cache with it.
+    """
 
     def __init__(
         self,
@@ -91,10 +100,12 @@ class CORRetriever:
         encoder: QueryEncoder | None = None,
         index: NeighbourSearch | None = None,
         config: RetrievalConfig | None = None,
+        cache_size: int = 0,
     ) -> None:
         self.successors, self.totals, self.version = successors, totals, version
         self.encoder, self.index = encoder, index
         self.config = config or RetrievalConfig()
+        self.cache: LRUCache[tuple[str, int], RetrievalResult] = LRUCache(cache_size)
 
     def retrieve(
         self, query: str, k: int | None = None, *, direct_only: bool = False
@@ -106,6 +117,82 @@ class CORRetriever:
         encoder and index) no neighbours are consulted: the gateway's degraded mode. A failing
         index raises :class:`CORUnavailable`.
         """
+        nq, k = self._prepare(query, k)
+        if not nq:
+            return RetrievalResult(query, nq, self.version, notes=("empty query",))
+        if direct_only or not self.needs_index(nq):
+            return self._compute(query, nq, k, use_index=False)
+        cached = self.cache.get((nq, k))
+        if cached is not None:
+            return replace(cached, query=query, cached=True)
+        result = self._compute(query, nq, k, use_index=True)
+        self.cache.put((nq, k), result)
+        return result
+
+    def warm(
+        self,
+        queries: Sequence[str],
+        k: int | None = None,
+        *,
+        limit: int | None = None,
+        batch_size: int = 256,
+    ) -> int:
+        """Cache the answers of those ``queries`` that need the index, searched in batches
+        (one index call per ``batch_size`` queries: far cheaper per query than one call each).
+
+        ``queries`` come most important first; at most ``limit`` (and the cache's size) are
+        warmed, and the most important end up the most recently used. Returns how many were
+        cached; a failing index raises :class:`CORUnavailable` (what was cached stays).
+        """
+        k = self.config.k if k is None else k
+        cap = self.cache.maxsize if limit is None else min(limit, self.cache.maxsize)
+        if cap <= 0 or self.encoder is None or self.index is None:
+            return 0
+        todo: list[str] = []
+        seen: set[str] = set()
+        for query in queries:
+            if len(query) > self.config.max_query_chars:
+                continue
+            nq = normalize_query(query)
+            if nq and nq not in seen and self.needs_index(nq) and self.cache.get((nq, k)) is None:
+                seen.add(nq)
+                todo.append(nq)
+                if len(todo) == cap:
+                    break
+        todo.reverse()  # least important first: the LRU evicts those first
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            rows = self.index.search(self.encoder.encode(chunk), self.config.neighbours + 1)
+            for nq, hits in zip(chunk, rows, strict=True):
+                self.cache.put((nq, k), self._compute(nq, nq, k, use_index=True, hits=hits))
+        return len(todo)
+
+    def retrieve_from_memory(self, query: str, k: int | None = None) -> RetrievalResult | None:
+        """What :meth:`retrieve` answers, if that takes no index search; else None.
+
+        In memory only (the successor table and the result cache), so an event loop may call
+        it directly; None means the ANN step is needed and not cached.
+        """
+        nq, k = self._prepare(query, k)
+        if not nq:
+            return RetrievalResult(query, nq, self.version, notes=("empty query",))
+        if not self.needs_index(nq):
+            return self._compute(query, nq, k, use_index=False)
+        cached = self.cache.get((nq, k))
+        return None if cached is None else replace(cached, query=query, cached=True)
+
+    def needs_index(self, normalized: str) -> bool:
+        """Whether a (normalised) query has fewer than ``min_cooccurring`` direct successors
+        and an index is there to lend it neighbours'."""
+        cfg = self.config
+        return (
+            len(self.successors.get(normalized, ())) < cfg.min_cooccurring
+            and cfg.neighbours > 0
+            and self.encoder is not None
+            and self.index is not None
+        )
+
+    def _prepare(self, query: str, k: int | None) -> tuple[str, int]:
         cfg = self.config
         k = cfg.k if k is None else k
         if not 1 <= k <= MAX_K:
@@ -115,26 +202,28 @@ class CORRetriever:
                 f"query is {len(query)} characters; the limit (max_query_chars) is "
                 f"{cfg.max_query_chars}"
             )
-        nq = normalize_query(query)
-        if not nq:
-            return RetrievalResult(query, nq, self.version, notes=("empty query",))
+        return normalize_query(query), k
+
+    def _compute(
+        self,
+        query: str,
+        nq: str,
+        k: int,
+        *,
+        use_index: bool,
+        hits: list[tuple[str, float]] | None = None,
+    ) -> RetrievalResult:
+        cfg = self.config
         scores: dict[str, _Acc] = {}
         direct = self.successors.get(nq, ())
         total = self.totals.get(nq, 0) + cfg.smoothing
         for nxt, count in direct:
             scores.setdefault(nxt, _Acc("direct")).add(count / total, count, None)
         found: list[tuple[str, float]] = []
-        use_index = (
-            not direct_only
-            and len(direct) < cfg.min_cooccurring
-            and cfg.neighbours > 0
-            and self.encoder is not None
-            and self.index is not None
-        )
         if use_index:
-            assert self.encoder is not None and self.index is not None
-            vec = self.encoder.encode([nq])
-            hits = self.index.search(vec, cfg.neighbours + 1)[0]
+            if hits is None:
+                assert self.encoder is not None and self.index is not None
+                hits = self.index.search(self.encoder.encode([nq]), cfg.neighbours + 1)[0]
             found = [(p, s) for p, s in hits if p != nq and s >= cfg.min_similarity]
             found = found[: cfg.neighbours]
             for p, sim in found:

@@ -3,12 +3,23 @@
 ``refresh()`` loads a newly published version completely (successor table, vector
 collection built and loaded, alias switched) and only then swaps one reference, so a
 concurrent ``retrieve`` answers wholly from the old version or wholly from the new one.
+
+Direct successors are always served from memory; Milvus is searched only for queries with
+fewer than ``min_cooccurring`` of them, and those results are cached per version (``cache_size``
+entries, LRU). The cache belongs to the swapped reference, so the switch invalidates it. Before
+swapping (in the refresh thread, off the request path) the new version's cache is warmed with
+batched searches for up to ``warm_on_switch`` queries: first those the old version's cache
+answered most recently (what users type now, unseen ones included), then the known queries
+with too few successors, most frequent first. So neither a switch nor a start sends every
+sparse query to Milvus one request at a time.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from gqr_serving.cor.artifact import CORArtifact, load_artifact, read_current
@@ -16,6 +27,8 @@ from gqr_serving.cor.encoders import QueryEncoder
 from gqr_serving.cor.errors import IndexMismatch
 from gqr_serving.cor.index import MilvusQueryIndex
 from gqr_serving.cor.retrieve import CORRetriever, RetrievalConfig, RetrievalResult
+
+log = logging.getLogger("gqr_serving.cor")
 
 
 def index_artifact(
@@ -48,16 +61,20 @@ class CORService:
         config: RetrievalConfig | None = None,
         build_missing: bool = True,
         keep_versions: int = 2,
+        cache_size: int = 0,
+        warm_on_switch: int = 0,
     ) -> None:
         """``index=None`` serves direct successors only. ``build_missing`` lets the service
         index a published version itself (the embedded milvus-lite case, where only the
-        process holding the ``.db`` can write it)."""
+        process holding the ``.db`` can write it). ``cache_size``: index-search results kept
+        per version; ``warm_on_switch``: how many to search ahead when a version loads."""
         if (index is None) != (encoder is None):
             raise ValueError("pass both index and encoder, or neither (direct successors only)")
         self.artifact_root = artifact_root
         self.index, self.encoder = index, encoder
         self.config = config or RetrievalConfig()
         self.build_missing, self.keep_versions = build_missing, keep_versions
+        self.cache_size, self.warm_on_switch = cache_size, warm_on_switch
         self._retriever: CORRetriever | None = None
         self._lock = threading.Lock()
 
@@ -94,7 +111,10 @@ class CORService:
                 encoder=self.encoder,
                 index=searcher,
                 config=self.config,
+                cache_size=self.cache_size,
             )
+            if searcher is not None and self.cache_size and self.warm_on_switch:
+                _warm(retriever, self._retriever, artifact, self.warm_on_switch)
             self._retriever = retriever  # the one atomic swap readers observe
             if self.index is not None:
                 self.index.prune(self.keep_versions)
@@ -108,3 +128,31 @@ class CORService:
         if retriever is None:
             return RetrievalResult(query, "", "", notes=("no COR version loaded",))
         return retriever.retrieve(query, k, direct_only=direct_only)
+
+    def retrieve_from_memory(self, query: str, k: int | None = None) -> RetrievalResult | None:
+        """See :meth:`CORRetriever.retrieve_from_memory` (no index search; None if needed)."""
+        retriever = self._retriever
+        if retriever is None:
+            return RetrievalResult(query, "", "", notes=("no COR version loaded",))
+        return retriever.retrieve_from_memory(query, k)
+
+
+def _warm(new: CORRetriever, old: CORRetriever | None, artifact: CORArtifact, limit: int) -> None:
+    """Fill the new version's cache before it serves (best effort: a failure only logs)."""
+    k = new.config.k
+    recent = [] if old is None else [q for q, kk in old.cache.hottest(limit) if kk == k]
+    n = new.config.min_cooccurring
+    sparse = [q for q, succ in artifact.successors.items() if len(succ) < n]
+    sparse.sort(key=lambda q: (-artifact.totals.get(q, 0), q))
+    started = time.monotonic()
+    try:
+        warmed = new.warm([*recent, *sparse[:limit]], k, limit=limit)
+    except Exception as exc:  # the switch must not depend on warming
+        log.warning("COR cache warm-up failed: %s: %s", type(exc).__name__, exc)
+        return
+    log.info(
+        "COR %s: cache warmed with %d queries in %.1f s",
+        new.version,
+        warmed,
+        time.monotonic() - started,
+    )
