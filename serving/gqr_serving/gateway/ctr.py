@@ -3,16 +3,31 @@
 Wire format (``training/gqr_training/ctr/README.md``): ``POST /v1/models/<name>:predict``
 ``{"instances": [{"query", "queries", "component"}]}`` ->
 ``{"predictions": [{"p": [p_1..p_n], "reward": r}]}``.
+
+Two rerank modes:
+
+- ``pointwise`` (default): ONE request scoring every candidate as a one-item list, i.e. its
+  click probability p_1(c) at the top of the list; keep the best N in that order. The
+  predictor scores the whole request in one forward pass (and batches concurrent requests).
+- ``greedy``: build the list position by position, scoring every (chosen prefix + c) at each
+  step: N sequential requests. It uses what a ``ctx`` predictor knows about the queries
+  above (redundancy); for ``base`` it picks the same lists as pointwise, and for ``pid`` the
+  same unless the position changes the candidates' order. For N = 3 of 6 candidates greedy
+  makes 3 round trips scoring 28 (list, position) inputs, pointwise 1 scoring 6; on a 2-core
+  machine greedy made the predictor the bottleneck (``benchmarks/bench_gateway.py --ctr``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Literal
 
 import aiohttp
 
 from gqr_serving.backends.httpclient import JSONPoster
+
+RerankMode = Literal["pointwise", "greedy"]
 
 
 class CTRError(RuntimeError):
@@ -51,10 +66,28 @@ class CTRClient:
         return rewards
 
     async def rerank(
+        self,
+        query: str,
+        candidates: list[str],
+        n: int,
+        component: str,
+        deadline: float,
+        mode: RerankMode = "pointwise",
+    ) -> list[str]:
+        """Best ``n`` of ``candidates``, best first (see the module docstring for ``mode``)."""
+        if mode == "greedy":
+            return await self._greedy(query, candidates, n, component, deadline)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CTRError("rerank ran out of time")
+        rewards = await self.score(query, [[c] for c in candidates], component, remaining)
+        order = sorted(range(len(candidates)), key=lambda i: (-rewards[i], i))
+        return [candidates[i] for i in order[:n]]
+
+    async def _greedy(
         self, query: str, candidates: list[str], n: int, component: str, deadline: float
     ) -> list[str]:
-        """Best ``n`` of ``candidates`` by list reward, built greedily position by position
-        (the predictor is position- and context-aware, so each step scores whole prefixes)."""
+        """Built position by position; each step scores whole prefixes (N requests)."""
         chosen: list[str] = []
         left = list(candidates)
         while len(chosen) < n and left:

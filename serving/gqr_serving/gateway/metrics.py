@@ -67,6 +67,16 @@ class GatewayMetrics:
             registry=r,
         )
         self.cor = Counter("gqr_gateway_cor", "COR retrievals by outcome", ["status"], registry=r)
+        self.cor_path = Counter(
+            "gqr_gateway_cor_path",
+            "How COR answered: memory (no ANN needed), cache (ANN result cached), "
+            "ann (index searched in budget), none (ANN needed, not had in budget)",
+            ["path"],
+            registry=r,
+        )
+        self.cor_inflight = Gauge(
+            "gqr_gateway_cor_inflight", "COR index searches running", registry=r
+        )
         self.ctr_errors = Counter(
             "gqr_gateway_ctr_errors", "Reranks skipped (CTR predictor failed)", registry=r
         )

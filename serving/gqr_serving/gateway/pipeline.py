@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
 from gqr_serving.gateway.corsource import COR
-from gqr_serving.gateway.ctr import CTRClient, CTRError
+from gqr_serving.gateway.ctr import CTRClient, CTRError, RerankMode
 from gqr_serving.gateway.filters import post_filter, secret_of_sections
 from gqr_serving.gateway.metrics import GatewayMetrics
 from gqr_serving.gateway.router import Arm
@@ -82,9 +82,11 @@ class Pipeline:
         ctr: CTRClient | None = None,
         rerank: bool = True,
         ctr_timeout_s: float = 0.5,
+        rerank_mode: RerankMode = "pointwise",
     ) -> None:
         self.cor, self.metrics, self.ctr = cor, metrics, ctr
         self.rerank_default, self.ctr_timeout_s = rerank, ctr_timeout_s
+        self.rerank_mode = rerank_mode
 
     async def run(
         self,
@@ -99,6 +101,8 @@ class Pipeline:
         t0 = time.monotonic()
         cor = await self.cor.retrieve(req.query, timeout_s=deadline - t0)
         self.metrics.cor.labels(cor.status).inc()
+        if cor.path != "off":
+            self.metrics.cor_path.labels(cor.path).inc()
         t1 = time.monotonic()
         stage.labels("cor").observe(t1 - t0)
 
@@ -179,6 +183,7 @@ class Pipeline:
                     n,
                     preset.component,
                     min(deadline, t4 + self.ctr_timeout_s),
+                    self.rerank_mode,
                 )
                 out.reranked = True
             except CTRError:

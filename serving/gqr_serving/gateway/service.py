@@ -61,12 +61,21 @@ class Gateway:
         source = parts.cor_source
         if source is None and s.cor_root is not None:
             source = self._cor_service = _cor_service(s)
-        self.cor = COR(source, k=s.cor_k, timeout_s=s.cor_timeout_s)
+        self.cor = COR(
+            source, k=s.cor_k, timeout_s=s.cor_timeout_s, max_inflight=s.cor_max_inflight
+        )
+        cor = self.cor
+        self.metrics.cor_inflight.set_function(lambda: cor.inflight)
         self.ctr = (
             CTRClient(s.ctr_url, s.ctr_model, timeout_s=s.ctr_timeout_s) if s.ctr_url else None
         )
         self.pipeline = Pipeline(
-            self.cor, self.metrics, ctr=self.ctr, rerank=s.rerank, ctr_timeout_s=s.ctr_timeout_s
+            self.cor,
+            self.metrics,
+            ctr=self.ctr,
+            rerank=s.rerank,
+            ctr_timeout_s=s.ctr_timeout_s,
+            rerank_mode=s.rerank_mode,
         )
         factory = parts.writer_factory or log_writer_factory(s.log_root)
         spool = s.spool_dir or Path(tempfile.gettempdir()) / "gqr-gateway-spool"
@@ -226,14 +235,18 @@ def _single_arm(s: GatewaySettings) -> RoutingConfig:
 
 
 def _cor_service(s: GatewaySettings) -> CORService:
-    from gqr_serving.cor import MilvusQueryIndex, load_encoder
+    from gqr_serving.cor import MilvusQueryIndex, RetrievalConfig, load_encoder
 
     assert s.cor_root is not None
+    config = RetrievalConfig(k=s.cor_k)
     if not s.milvus_uri:
-        return CORService(s.cor_root)
+        return CORService(s.cor_root, config=config)  # direct successors only: nothing to cache
     token = s.milvus_token_file.read_text().strip() if s.milvus_token_file else ""
     return CORService(
         s.cor_root,
         index=MilvusQueryIndex(s.milvus_uri, token=token),
         encoder=load_encoder(s.cor_encoder),
+        config=config,
+        cache_size=s.cor_cache_size,
+        warm_on_switch=s.cor_warm,
     )

@@ -50,11 +50,36 @@ class GatewaySettings(BaseModel):
         "minilm", description="COR query encoder: minilm | hashing[:DIM] | dir."
     )
     cor_k: int = Field(10, ge=1, le=100, description="Co-occurring queries put in the prompt.")
-    cor_timeout_s: float = Field(0.3, gt=0, le=30, description="COR retrieval budget.")
+    cor_timeout_s: float = Field(
+        0.05,
+        gt=0,
+        le=30,
+        description="COR budget: the longest a request waits for an index (ANN) search; "
+        "past it the request goes on with direct successors only.",
+    )
+    cor_cache_size: int = Field(
+        20000,
+        ge=0,
+        description="COR results of index searches cached per version (LRU; ~3 KB each).",
+    )
+    cor_warm: int = Field(
+        20000,
+        ge=0,
+        description="COR results searched ahead (batched) when a version loads: the last "
+        "version's most recent, then the most frequent known queries with too few successors.",
+    )
+    cor_max_inflight: int = Field(
+        4, ge=1, le=64, description="COR index searches running at once; more skip the ANN step."
+    )
     ctr_url: str = Field("", description="CTR predictor (KServe V1) base URL; rerank off if unset.")
     ctr_model: str = Field("ctr", description="CTR predictor model name.")
     ctr_timeout_s: float = Field(0.5, gt=0, le=30, description="Budget of the whole rerank.")
     rerank: bool = Field(True, description="Over-generate 2N and keep the best N (needs ctr_url).")
+    rerank_mode: Literal["pointwise", "greedy"] = Field(
+        "pointwise",
+        description="pointwise: one predictor call scoring each candidate at the top; "
+        "greedy: N sequential calls, position by position (uses ctx predictors' context).",
+    )
     admin_token_file: Path | None = Field(
         None, description="File with the admin bearer token; admin endpoints off if unset."
     )

@@ -284,3 +284,33 @@ async def test_ctr_client_scores_over_keep_alive_and_maps_failures() -> None:
             await ctr.score("q", lists, "multiChoice", 0.2)
     await ctr.aclose()
     await _stop(server)
+
+
+def _predictions(rewards: list[float]) -> bytes:
+    return json.dumps({"predictions": [{"p": [r], "reward": r} for r in rewards]}).encode()
+
+
+@pytest.mark.anyio
+async def test_ctr_rerank_pointwise_is_one_request_and_greedy_builds_prefixes() -> None:
+    import time
+
+    from gqr_serving.gateway.ctr import CTRClient
+
+    replies: list[tuple[int, bytes]] = [
+        (200, _predictions([0.2, 0.7, 0.1, 0.7])),  # pointwise: ties keep the LLM's order
+        (200, _predictions([0.2, 0.7, 0.1, 0.5])),  # greedy step 1: b first
+        (200, _predictions([0.3, 0.1, 0.6])),  # greedy step 2 over a, c, d: d second
+    ]
+    seen: list[dict[str, object]] = []
+    server = await _serve(replies, seen)
+    port = server.sockets[0].getsockname()[1]
+    ctr = CTRClient(f"http://127.0.0.1:{port}", "ctr", timeout_s=1.0)
+    deadline = time.monotonic() + 5
+    cands = ["a", "b", "c", "d"]
+    assert await ctr.rerank("q", cands, 2, "multiChoice", deadline) == ["b", "d"]
+    assert [i["queries"] for i in seen[0]["instances"]] == [["a"], ["b"], ["c"], ["d"]]  # type: ignore[index]
+    assert await ctr.rerank("q", cands, 2, "multiChoice", deadline, "greedy") == ["b", "d"]
+    assert len(seen) == 3  # greedy: one request per position
+    assert [i["queries"] for i in seen[2]["instances"]] == [["b", "a"], ["b", "c"], ["b", "d"]]  # type: ignore[index]
+    await ctr.aclose()
+    await _stop(server)
