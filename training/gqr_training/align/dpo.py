@@ -40,6 +40,8 @@ class PrefOptions:
     """Longest prompt + response, in tokens."""
     device: str = "cpu"
     """cpu or cuda."""
+    bf16: bool = False
+    """bf16 mixed precision (CUDA with bf16 support only)."""
     seed: int = 0
     """Data order seed."""
     progress: bool = True
@@ -66,6 +68,7 @@ def _common(opts: PrefOptions, out_dir: Path) -> dict[str, Any]:
         "report_to": [],
         "seed": opts.seed,
         "use_cpu": opts.device == "cpu",
+        "bf16": opts.bf16,
         "disable_tqdm": not opts.progress,
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_ratio": 0.1,

@@ -200,7 +200,8 @@ def make_parser() -> argparse.ArgumentParser:
     a("--epochs", type=float, default=2.0)
     a("--batch-size", type=int, default=16)
     a("--lora", action="store_true", help="LoRA adapters; reference = adapters disabled.")
-    a("--device", default="cpu")
+    a("--device", default="cpu", help="cpu or cuda.")
+    a("--bf16", action="store_true", help="bf16 mixed precision for the DPO rounds (CUDA).")
     a("--seed", type=int, default=0)
     a("--no-progress", action="store_true")
     return p
@@ -225,6 +226,7 @@ def config_from_args(args: argparse.Namespace) -> IterConfig:
             batch_size=args.batch_size,
             lora=args.lora,
             device=args.device,
+            bf16=args.bf16,
             progress=not args.no_progress,
         ),
         overlap=args.overlap,

@@ -35,6 +35,8 @@ class SFTOptions:
     """Longest prompt + completion, in tokens (longer ones are truncated)."""
     device: str = "cpu"
     """cpu or cuda."""
+    bf16: bool = False
+    """bf16 mixed precision (CUDA with bf16 support only)."""
     seed: int = 0
     """Shuffling and initialisation seed."""
     progress: bool = True
@@ -78,6 +80,7 @@ def train_sft(
         report_to=[],
         seed=opts.seed,
         use_cpu=opts.device == "cpu",
+        bf16=opts.bf16,
         disable_tqdm=not opts.progress,
         dataloader_num_workers=0,
     )
@@ -114,7 +117,8 @@ def make_parser() -> argparse.ArgumentParser:
     a("--lora", action="store_true", help="LoRA adapters (merged at the end).")
     a("--lora-r", type=int, default=16)
     a("--max-length", type=int, default=512)
-    a("--device", default="cpu")
+    a("--device", default="cpu", help="cpu or cuda.")
+    a("--bf16", action="store_true", help="bf16 mixed precision (CUDA).")
     a("--seed", type=int, default=0)
     a("--no-progress", action="store_true")
     return p
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             lora_r=args.lora_r,
             max_length=args.max_length,
             device=args.device,
+            bf16=args.bf16,
             seed=args.seed,
             progress=not args.no_progress,
         )

@@ -80,11 +80,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--heads", type=int, default=2)
     p.add_argument("--intermediate", type=int, default=256)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--patience", type=int, default=2, help="Epochs without held-out logloss gain to stop."
+    )
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -110,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         str(args.layers),
         "--hidden",
         str(args.hidden),
+        "--heads",
+        str(args.heads),
+        "--device",
+        args.device,
         "--intermediate",
         str(args.intermediate),
         "--max-length",
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "--lr",
         str(args.lr),
         "--patience",
-        "1",
+        str(args.patience),
     ]
     if args.max_train_impressions:
         base_argv += ["--max-train-impressions", str(args.max_train_impressions)]
