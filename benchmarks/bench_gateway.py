@@ -1,13 +1,22 @@
 """Gateway overhead: p50/p99 latency at a fixed rate and max throughput, LLM made instant.
 
     .venv/bin/python benchmarks/bench_gateway.py [--rate 200] [--seconds 10] [--ctr] \
-        [--no-milvus] [--save after.json] [--compare before.json] [--gateway-src DIR]
+        [--no-milvus] [--mix sim|single] [--save after.json] [--compare before.json] \
+        [--gateway-src DIR] [--gateway-arg=--cor-timeout-s=0.01 ...]
 
 The LLM is an instant local server speaking TGI's ``POST /generate`` (the only stand-in, to
 isolate the gateway's own cost); COR runs on a real milvus-lite server; ``--ctr`` adds the real
 kserve CTR predictor (tiny random-init model) and the over-generate-and-rerank step. Clicks are
 posted for ~30% of impressions and ``/v1/stats`` must then hold exactly the impressions served
 and the clicks acknowledged (warm-up included); a mismatch exits 1.
+
+Query mix (``--mix sim``, the default): the simulated world's traffic. COR is built from
+``--train-days`` days of its sessions (Zipf-like topic popularity, ``gqr_training.sim``) and the
+requests (query, session history, AI answer, user and session keys) are the following day's,
+so they hold popular queries with many successors, sparse ones and queries never seen (the
+last two need the ANN step). The mix and how COR answered (from memory, cached ANN result,
+ANN search, or over budget) are printed, so a figure cannot hide a cache that only ever sees
+one query. ``--mix single`` sends the one query of earlier runs ("what is green tea").
 
 The load generator is its own process (uvloop, raw HTTP/1.1 over keep-alive connections: a
 few tens of microseconds of CPU per request, so it takes little from the gateway on a small
@@ -32,6 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +84,7 @@ asyncio.run(main())
 """
 REQ = {"task": "suggestion", "query": "what is green tea", "ai_answer": "A drink."}
 RECOMMEND = "/v1/recommend"
+MIN_COOCCURRING = 5  # the gateway's RetrievalConfig default: fewer successors -> ANN step
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -84,11 +96,17 @@ def pct(xs: list[float], q: float) -> float:
 
 
 class Client:
-    """Minimal HTTP/1.1 client: a pool of keep-alive connections, JSON in, JSON out."""
+    """Minimal HTTP/1.1 client: a pool of keep-alive connections, JSON in, JSON out.
+
+    Like any keep-alive client it does not reuse a connection the server may be closing:
+    uvicorn closes one idle for 5 s (``timeout_keep_alive``), so older idle ones are dropped.
+    """
+
+    MAX_IDLE_S = 4.0
 
     def __init__(self, port: int, max_connections: int = 256) -> None:
         self.port, self.max_connections = port, max_connections
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._open = 0
         self._freed = asyncio.Condition()
 
@@ -96,8 +114,12 @@ class Client:
         async with self._freed:
             while not self._idle and self._open >= self.max_connections:
                 await self._freed.wait()
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                reader, writer, since = self._idle.pop()
+                if time.monotonic() - since < self.MAX_IDLE_S and not reader.at_eof():
+                    return reader, writer
+                writer.close()  # stale: open a fresh one in its place
+                self._open -= 1
             self._open += 1
         try:
             return await asyncio.open_connection("127.0.0.1", self.port)
@@ -143,7 +165,7 @@ class Client:
             await self._drop(writer)
         else:
             async with self._freed:
-                self._idle.append((reader, writer))
+                self._idle.append((reader, writer, time.monotonic()))
                 self._freed.notify()
         try:
             return status, json.loads(raw) if raw else None
@@ -151,25 +173,34 @@ class Client:
             return status, raw
 
     async def close(self) -> None:
-        for _, w in self._idle:
+        for _, w, _ in self._idle:
             w.close()
 
 
-async def fixed_rate(c: Client, rate: float, seconds: float, tag: str) -> dict[str, Any]:
-    """``rate * seconds`` recommends at fixed times; clicks on ~30% of them."""
+async def fixed_rate(
+    c: Client, rate: float, bodies: list[dict[str, Any]], tag: str
+) -> dict[str, Any]:
+    """``bodies`` recommended at ``rate`` per second, at fixed times; clicks on ~30% of them."""
     lat: list[float] = []
     errors = clicks = ok = 0
+    statuses: Counter[str] = Counter()
     rng = random.Random(0)
 
     async def one(i: int, due: float) -> None:
         nonlocal errors, clicks, ok
+        body_in = bodies[i]
+        if "user_key" not in body_in:
+            body_in = {**body_in, "user_key": f"{tag}{i}"}
         try:
-            status, body = await c.call("POST", RECOMMEND, {**REQ, "user_key": f"{tag}{i}"})
+            status, body = await c.call("POST", RECOMMEND, body_in)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             status, body = 0, None
         lat.append(time.perf_counter() - due)
         if status != 200:
             errors += 1
+            statuses[str(status)] += 1
+            if len(statuses) < 5:
+                print(f"HTTP {status}: {body!r:.300}", file=sys.stderr)
             return
         ok += 1
         if rng.random() < 0.3:
@@ -183,24 +214,29 @@ async def fixed_rate(c: Client, rate: float, seconds: float, tag: str) -> dict[s
 
     tasks = []
     start_t = time.perf_counter()
-    for i in range(int(rate * seconds)):
+    for i in range(len(bodies)):
         due = start_t + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         tasks.append(asyncio.create_task(one(i, due)))
     await asyncio.gather(*tasks)
-    return {"lat": lat, "errors": errors, "ok": ok, "clicks": clicks}
+    return {"lat": lat, "errors": errors, "ok": ok, "clicks": clicks, "statuses": statuses}
 
 
-async def max_throughput(c: Client, seconds: float, concurrency: int = 32) -> float:
+async def max_throughput(
+    c: Client, seconds: float, bodies: list[dict[str, Any]], concurrency: int = 32
+) -> float:
     done = 0
     end = time.perf_counter() + seconds
+    sent = 0
 
     async def worker(w: int) -> None:
-        nonlocal done
+        nonlocal done, sent
         i = 0
         while time.perf_counter() < end:
+            body = {"user_key": f"t{w}-{i}", **bodies[sent % len(bodies)]}
+            sent += 1
             try:
-                status, _ = await c.call("POST", RECOMMEND, {**REQ, "user_key": f"t{w}-{i}"})
+                status, _ = await c.call("POST", RECOMMEND, body)
             except (OSError, asyncio.IncompleteReadError):
                 status = 0
             done += status == 200
@@ -226,19 +262,29 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def scrape(c: Client) -> dict[float, float]:
-    """Cumulative ``le`` buckets of the gateway's /v1/recommend latency histogram."""
+async def scrape(c: Client) -> tuple[dict[float, float], Counter[str]]:
+    """Cumulative ``le`` buckets of the gateway's /v1/recommend latency histogram, and the
+    COR counters (``status=...`` and ``path=...``; a gateway before the cache has no paths)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", c.port)
     writer.write(b"GET /metrics HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n")
     text = (await reader.read()).decode()
     writer.close()
     out: dict[float, float] = {}
+    cor: Counter[str] = Counter()
     prefix = 'gqr_gateway_request_seconds_bucket{endpoint="/v1/recommend",le="'
     for line in text.splitlines():
         if line.startswith(prefix):
             le, value = line[len(prefix) :].split('"}')
             out[float(le)] = float(value)
-    return out
+        for name, label in (
+            ("gqr_gateway_cor_total", "status"),
+            ("gqr_gateway_cor_path_total", "path"),
+        ):
+            head = f'{name}{{{label}="'
+            if line.startswith(head):
+                key, value = line[len(head) :].split('"}')
+                cor[f"{label}={key}"] += float(value)
+    return out, cor
 
 
 def bucket_pct(before: dict[float, float], after: dict[float, float], q: float) -> float:
@@ -263,25 +309,49 @@ async def stats_totals(c: Client, want: tuple[int, int], timeout_s: float = 15.0
         await asyncio.sleep(0.2)
 
 
-async def loadgen(port: int, rate: float, seconds: float, pids: list[int]) -> dict[str, Any]:
+def cor_shares(cor: Counter[str], n: int) -> dict[str, Any]:
+    """How COR answered the measured requests, as shares of them."""
+    out: dict[str, Any] = {k: round(v / max(1, n), 4) for k, v in sorted(cor.items()) if v}
+    ann = sum(cor[f"path={p}"] for p in ("cache", "ann", "none"))
+    if ann:
+        out["ann_needed_share"] = round(ann / max(1, n), 4)
+        out["ann_cache_hit_rate"] = round(cor["path=cache"] / ann, 4)
+        out["ann_over_budget_rate"] = round(cor["path=none"] / ann, 4)
+    return out
+
+
+async def loadgen(
+    port: int, rate: float, seconds: float, pids: dict[str, list[int]], bodies: list[Any]
+) -> dict[str, Any]:
     c = Client(port)
-    warm = await fixed_rate(c, 50, 1, "w")  # connections, caches
-    hist0, cpu0 = await scrape(c), cpu_seconds(pids)
-    run = await fixed_rate(c, rate, seconds, "u")
-    cpu = cpu_seconds(pids) - cpu0
-    hist1 = await scrape(c)
+    n_run = int(rate * seconds)
+    warm = await fixed_rate(c, 50, bodies[:50], "w")  # connections, caches
+    run_bodies = bodies[50 : 50 + n_run]
+    (hist0, cor0), cpu0 = await scrape(c), {k: cpu_seconds(v) for k, v in pids.items()}
+    run = await fixed_rate(c, rate, run_bodies, "u")
+    cpu = {k: cpu_seconds(v) - cpu0[k] for k, v in pids.items()}
+    hist1, cor1 = await scrape(c)
     want = (warm["ok"] + run["ok"], warm["clicks"] + run["clicks"])
     got = await stats_totals(c, want)
-    tput = await max_throughput(c, min(seconds, 5))
+    tput = await max_throughput(c, min(seconds, 5), bodies[50 + n_run :] or bodies)
     await c.close()
     lat = run["lat"]
+    cor1.subtract(cor0)
+    per_req = {
+        f"{k}_cpu_ms_per_request": round(1000 * v / max(1, len(lat)), 3)
+        for k, v in cpu.items()
+        if k != "gateway"
+    }
     return {
         "p50_ms": round(pct(lat, 0.5), 2),
         "p99_ms": round(pct(lat, 0.99), 2),
         "errors": run["errors"],
+        "error_statuses": dict(run["statuses"]),
         "server_p50_ms_le": bucket_pct(hist0, hist1, 0.5),
         "server_p99_ms_le": bucket_pct(hist0, hist1, 0.99),
-        "gateway_cpu_ms_per_request": round(1000 * cpu / max(1, len(lat)), 3),
+        "gateway_cpu_ms_per_request": round(1000 * cpu["gateway"] / max(1, len(lat)), 3),
+        **per_req,
+        "cor": cor_shares(cor1, len(lat)),
         "max_throughput_rps": round(tput, 1),
         "impressions_sent": want[0],
         "impressions_in_stats": got[0],
@@ -295,8 +365,58 @@ def _loadgen_main(argv: list[str]) -> None:
     import uvloop
 
     port, rate, seconds = int(argv[0]), float(argv[1]), float(argv[2])
-    pids = [int(p) for p in argv[3].split(",")]
-    print(json.dumps(uvloop.run(loadgen(port, rate, seconds, pids))))
+    pids = json.loads(argv[3])
+    bodies = json.loads(Path(argv[4]).read_text())
+    print(json.dumps(uvloop.run(loadgen(port, rate, seconds, pids, bodies))))
+
+
+# -- the query mix -----------------------------------------------------------------------------
+
+
+def sim_workload(
+    root: Path, train_days: int, n: int, seed: int
+) -> tuple[list[Any], dict[str, Any]]:
+    """Publish COR built from ``train_days`` days of simulated sessions under ``root``; return
+    the next day's first ``n`` requests as gateway bodies, and what the mix holds."""
+    from gqr_serving.cor import normalize_query
+    from gqr_training.cor.artifact_writer import publish, write_artifact
+    from gqr_training.cor.extract import ExtractConfig, extract
+    from gqr_training.sim import World
+
+    world, day0 = World(seed=seed), date(2025, 1, 1)
+    sessions: dict[str, list[tuple[float | None, str]]] = {}
+    for d in range(train_days):
+        for r in world.sample_requests(day0 + timedelta(days=d), 15000):
+            sessions.setdefault(r.session_id, []).append((r.ts.timestamp(), r.query))
+    rows, _ = extract(sessions.items(), ExtractConfig())
+    write_artifact(root, "sim", rows, {"source": {"kind": "sim", "days": train_days}})
+    publish(root, "sim")
+    n_succ = Counter(q for q, _, _ in rows)
+    reqs = world.sample_requests(day0 + timedelta(days=train_days), n)
+    kinds: Counter[str] = Counter()
+    for r in reqs:
+        have = n_succ.get(normalize_query(r.query), 0)
+        kinds["unseen" if have == 0 else "sparse" if have < MIN_COOCCURRING else "direct"] += 1
+    bodies = [
+        {
+            "task": "suggestion",
+            "query": r.query,
+            "history": list(r.history)[-20:],
+            "ai_answer": r.ai_response,
+            "user_key": r.user_key,
+            "session_id": r.session_id,
+        }
+        for r in reqs
+    ]
+    mix = {
+        "train_days": train_days,
+        "known_queries": len(n_succ),
+        "transitions": len(rows),
+        "requests": n,
+        "distinct_queries": len({normalize_query(r.query) for r in reqs}),
+        **{f"share_{k}": round(v / n, 4) for k, v in sorted(kinds.items())},
+    }
+    return bodies, mix
 
 
 # -- orchestration -----------------------------------------------------------------------------
@@ -311,6 +431,15 @@ def make_parser() -> argparse.ArgumentParser:
     ap.add_argument("--save", type=Path, help="Write the result JSON here.")
     ap.add_argument("--compare", type=Path, help="A saved result: print after/before ratios.")
     ap.add_argument("--gateway-src", type=Path, help="Run the gateway from this serving/ tree.")
+    ap.add_argument("--mix", choices=("sim", "single"), default="sim", help="Query mix.")
+    ap.add_argument("--train-days", type=int, default=14, help="Sim days COR is built from.")
+    ap.add_argument("--seed", type=int, default=0, help="Sim world seed.")
+    ap.add_argument(
+        "--gateway-arg",
+        action="append",
+        default=[],
+        help="Extra gateway flag, e.g. --gateway-arg=--cor-timeout-s=0.01 (repeatable).",
+    )
     return ap
 
 
@@ -320,7 +449,14 @@ def main() -> None:
         return
     args = make_parser().parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gw-"))
-    publish_cor(tmp / "artifacts")
+    n_bodies = 50 + int(args.rate * args.seconds) + 20000
+    if args.mix == "sim":
+        print(f"building COR from {args.train_days} simulated days ...", file=sys.stderr)
+        bodies, mix = sim_workload(tmp / "artifacts", args.train_days, n_bodies, args.seed)
+    else:
+        publish_cor(tmp / "artifacts")
+        bodies, mix = [REQ] * n_bodies, {"requests": n_bodies, "distinct_queries": 1}
+    (tmp / "bodies.json").write_text(json.dumps(bodies))
     ports = {k: free_port() for k in ("tgi", "milvus", "ctr", "gw")}
     procs = [start([PY, "-c", INSTANT_TGI, str(ports["tgi"])], tmp / "tgi.log")]
     if not args.no_milvus:
@@ -338,6 +474,7 @@ def main() -> None:
     ]
     if not args.no_milvus:
         gw_args += ["--milvus-uri", f"http://127.0.0.1:{ports['milvus']}"]
+    gw_args += args.gateway_arg
     env = {}
     if args.gateway_src is not None:
         env["PYTHONPATH"] = f"{args.gateway_src.resolve()}:{os.environ.get('PYTHONPATH', '')}"
@@ -354,15 +491,24 @@ def main() -> None:
             gw_args += ["--ctr-url", f"http://127.0.0.1:{ports['ctr']}"]
         gw = start([PY, "-m", "gqr_serving.gateway.cli", *gw_args], tmp / "gw.log", env)
         procs.append(gw)
-        wait_http(f"http://127.0.0.1:{ports['gw']}/readyz", gw)
+        wait_http(f"http://127.0.0.1:{ports['gw']}/readyz", gw, timeout=600)
         print(
             f"gateway up (pid {gw.pid}); {args.rate:g} req/s for {args.seconds:g}s ...",
             file=sys.stderr,
         )
+        pids = {"gateway": [gw.pid]}
+        if not args.no_milvus:
+            pids["milvus"] = [procs[1].pid]
+        if args.ctr:
+            pids["ctr"] = [procs[-2].pid]
         lg = [PY, __file__, "_loadgen", str(ports["gw"]), str(args.rate), str(args.seconds)]
-        out = subprocess.run([*lg, str(gw.pid)], capture_output=True, text=True, check=False)
+        lg += [json.dumps(pids), str(tmp / "bodies.json")]
+        load0 = os.getloadavg()[0]
+        out = subprocess.run(lg, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
+        if out.stderr:
+            print(out.stderr[-3000:], file=sys.stderr, end="")
         result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         for p in procs:
@@ -372,8 +518,12 @@ def main() -> None:
         "rerank": args.ctr,
         "milvus": not args.no_milvus,
         "gateway_src": str(args.gateway_src or "this tree"),
+        "gateway_args": args.gateway_arg,
         "rate_rps": args.rate,
         "seconds": args.seconds,
+        "mix": mix,
+        "loadavg_1m_before": round(load0, 2),
+        "loadavg_1m_after": round(os.getloadavg()[0], 2),
         **result,
     }
     print(
@@ -381,7 +531,16 @@ def main() -> None:
         f"p99 {result['p99_ms']:.2f} ms (gateway histogram: p99 <= "
         f"{result['server_p99_ms_le']:g} ms), errors {result['errors']}, "
         f"{result['gateway_cpu_ms_per_request']:.2f} ms gateway CPU/request; "
-        f"max {result['max_throughput_rps']:.1f} req/s",
+        f"max {result['max_throughput_rps']:.1f} req/s; load average {load0:.2f}",
+        file=sys.stderr,
+    )
+    others = [k for k in ("milvus", "ctr") if f"{k}_cpu_ms_per_request" in result]
+    if others:
+        cpu = ", ".join(f"{k} {result[f'{k}_cpu_ms_per_request']:.2f} ms" for k in others)
+        print(f"CPU per request of the other servers: {cpu}", file=sys.stderr)
+    print(f"query mix: {json.dumps(mix)}", file=sys.stderr)
+    print(
+        f"COR answers (shares of the measured requests): {json.dumps(result['cor'])}",
         file=sys.stderr,
     )
     if args.save is not None:
