@@ -46,11 +46,10 @@ class Versions:
 
 
 def model_version(spec: GQRDeploymentSpec, version: str, artifact_uri: str) -> ModelVersion:
-    """A trained version is a LoRA adapter on the spec's base model, or full weights."""
+    """A trained version is full weights: dpo-iterate merges its LoRA adapters after every
+    round (so each round's reference is the last policy), and reports the merged model."""
     if version == INITIAL_VERSION or not artifact_uri:
         return ModelVersion(version, spec.llm.model)
-    if spec.training.dpo.lora:
-        return ModelVersion(version, spec.llm.model, adapter_uri=artifact_uri)
     return ModelVersion(version, artifact_uri)
 
 

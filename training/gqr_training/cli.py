@@ -154,12 +154,36 @@ def _run_align_table(args: argparse.Namespace) -> int:
     return 0
 
 
+# The pipeline entrypoints, also reachable as `gqr <step>` (what the operator's Jobs run): their
+# own parsers take every argument, `gqr <step> --help` included.
+ENTRYPOINTS: dict[str, tuple[str, str]] = {
+    "cor-build": ("gqr_training.cor.build", "Session logs -> versioned COR artifact + index."),
+    "ctr-train": ("gqr_training.ctr.train", "Train the CTR predictor on a log window."),
+    "sft": ("gqr_training.align.sft", "Supervised fine-tuning on {prompt, completion} rows."),
+    "dpo-iterate": ("gqr_training.align.iterate", "Iterative DPO guided by the CTR predictor."),
+}
+
+
+def _register_entrypoints(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for name, (_, summary) in ENTRYPOINTS.items():
+        sub.add_parser(name, help=summary, add_help=False)
+
+
+def run_entrypoint(name: str, argv: Sequence[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(ENTRYPOINTS[name][0])
+    code: int = module.main(list(argv))
+    return code
+
+
 # Subcommands, in help order. Add one: write a _register_<name> function and list it here.
 SUBCOMMANDS: list[Register] = [
     _register_sim,
     _register_demo,
     _register_annotate,
     _register_align_table,
+    _register_entrypoints,
 ]
 
 
@@ -172,6 +196,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ENTRYPOINTS:
+        return run_entrypoint(argv[0], argv[1:])
     parser = make_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

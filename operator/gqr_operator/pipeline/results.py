@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gqr_operator.resources.storage import uri_for_path
+
 AEC = "aec"
 """dpo-iterate metric: the candidate's average expected CTR on the test set."""
 AEC_STABLE = "aec_stable"
@@ -100,7 +102,7 @@ def parse_result(text: str | None, step: str) -> JobResult:
         job=step,
         status=status,
         version=strings["version"],
-        artifact_uri=strings["artifact_uri"],
+        artifact_uri=uri_for_path(strings["artifact_uri"]),
         metrics=_metrics(doc.get("metrics", {})),
         message=strings["message"][:_MAX_MESSAGE],
     )

@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import defaults
-from gqr_operator.resources.ctr import ctr_predict_url
-from gqr_operator.resources.milvus import cor_collection, milvus_uri
+from gqr_operator.resources.milvus import milvus_uri
 from gqr_operator.resources.naming import (
     RUN_LABEL,
     STEP_LABEL,
@@ -41,27 +40,35 @@ def _args(
     inputs: Mapping[str, str],
     mounts: Mounts,
 ) -> list[str]:
+    """The real entrypoints' own flags (`gqr <step> --help`); every step writes its JobResult to
+    the termination-message file and names its artifact after the run."""
     t, task = spec.training, spec.task
     logs = storage_uri(spec.logs.uri, mounts, read_only=True)
     out = storage_uri(spec.artifacts.uri, mounts).rstrip("/")
-    common = ["--logs-uri", logs, "--task", task.type, "--result-file", RESULT_PATH]
+    common = ["--version", run_id, "--result-file", RESULT_PATH, "--no-progress"]
     if step == "cor-build":
         return [
-            *common,
+            "--source",
+            "logstore",
+            "--input",
+            logs,
             "--window-days",
             str(t.cor.window_days),
-            "--min-cooccurring",
+            "--min-count",
             str(spec.cooccurrence.min_cooccurring),
+            "--artifact-root",
+            out,
+            "--index",
             "--milvus-uri",
             milvus_uri(name, namespace, spec),
-            "--collection",
-            cor_collection(name, run_id),
-            "--out-uri",
-            f"{out}/cor/{run_id}",
+            *common,
         ]
     if step == "ctr-train":
         return [
-            *common,
+            "--logs",
+            logs,
+            "--out",
+            f"{out}/ctr",
             "--window-days",
             str(t.ctr.window_days),
             "--epochs",
@@ -70,29 +77,25 @@ def _args(
             spec.ctr_predictor.backbone,
             "--variant",
             spec.ctr_predictor.variant,
-            "--component",
-            task.component,
-            "--out-uri",
-            f"{out}/ctr/{run_id}",
+            *common,
         ]
     missing = [k for k in DPO_INPUTS if not inputs.get(k)]
     if missing:
         raise ValueError(f"dpo-iterate needs inputs {missing} (accepted keys: {DPO_INPUTS})")
     d = t.dpo
     return [
-        *common,
-        "--base-model",
+        "--model",
         storage_uri(inputs["base_model"], mounts, read_only=True),
-        "--ctr-uri",
+        "--ctr",
         storage_uri(inputs["ctr_uri"], mounts, read_only=True),
-        "--cor-uri",
-        storage_uri(inputs["cor_uri"], mounts, read_only=True),
-        "--ctr-url",
-        ctr_predict_url(name, namespace),
-        "--num-queries",
-        str(task.num_queries),
-        "--component",
-        task.component,
+        "--logs",
+        logs,
+        "--window-days",
+        str(t.ctr.window_days),
+        "--cor",
+        out,
+        "--task",
+        task.type,
         "--beta",
         str(d.beta),
         "--delta",
@@ -103,13 +106,10 @@ def _args(
         str(d.beam_size),
         "--candidates",
         str(d.candidates),
-        "--lora" if d.lora else "--no-lora",
-        "--min-aec-gain",
-        str(t.gate.min_aec_gain),
-        "--out-uri",
+        *(["--lora"] if d.lora else []),
+        "--out",
         f"{out}/llm/{run_id}",
-        "--report-uri",
-        f"{out}/reports/{run_id}.json",
+        *common,
     ]
 
 
@@ -131,7 +131,7 @@ def build_pipeline_job(
     container: dict[str, Any] = {
         "name": "step",
         "image": t.image or defaults.IMAGES["trainer"],
-        "command": ["gqr", step],
+        "command": ["gqr", step],  # the same as the step's own console script
         "args": args,
         "env": [*defaults.scratch_env(), {"name": "GQR_RUN_ID", "value": run_id}],
         "resources": defaults.resources("pipeline", t.resources),

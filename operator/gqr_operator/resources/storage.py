@@ -40,6 +40,18 @@ def pvc_path(uri: str, mounts: Mounts, *, read_only: bool = True) -> str:
     return f"{PVC_DIR}/{claim}/{path}".rstrip("/")
 
 
+def uri_for_path(path: str) -> str:
+    """The inverse of `pvc_path` for what a Job reports: a path under a mounted claim becomes
+    its pvc://<claim>/<path> URI, so other pods (LLM servers, the predictor) can mount it;
+    anything else (s3://, hf://, ...) passes through."""
+    prefix = PVC_DIR + "/"
+    if path.startswith(prefix) and "://" not in path:
+        claim, _, rest = path[len(prefix) :].partition("/")
+        if claim:
+            return f"pvc://{claim}/{rest}".rstrip("/")
+    return path
+
+
 def storage_uri(uri: str, mounts: Mounts, *, read_only: bool = False) -> str:
     """For code that reads URIs itself (gqr images): pvc:// becomes a mounted local path,
     everything else passes through."""

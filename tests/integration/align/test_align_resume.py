@@ -73,3 +73,54 @@ def test_dpo_iterate_resumes_after_sigkill(inputs: dict[str, Path], tmp_path: Pa
     iters = json.loads(state.read_text())["iterations"]
     assert [m["iteration"] for m in iters] == [0, 1, 2]
     assert (out / "final" / "config.json").exists()
+
+
+def test_dpo_iterate_takes_its_prompts_from_the_log_store(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """What the operator's Job runs: prompts from a log window (no JSONL files), a result file
+    (the termination message) holding the JobResult with the gate's two AECs."""
+    from gqr_training.cli import main as gqr
+
+    logs = tmp_path / "logs"
+    assert gqr(
+        ["sim", "--policy", "annotator", "--days", "2", "--impressions-per-day", "300",
+         "--eval-requests", "10", "--out", str(logs), "--start-date", "2025-03-01",
+         "--no-progress"]
+    ) == 0  # fmt: skip
+    cmd = [a for a in _cmd(inputs, tmp_path / "out") if a]
+    i = cmd.index("--prompts")
+    cmd[i : i + 4] = ["--logs", str(logs), "--end", "2025-03-03", "--window-days", "2"]
+    cmd += ["--max-iterations", "1", "--version", "7", "--result-file", str(tmp_path / "term")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "prompts from 600 impressions" in proc.stderr
+    result = json.loads((tmp_path / "term").read_text())
+    assert result == json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "succeeded" and result["version"] == "7"
+    assert {"aec", "aec_stable"} <= set(result["metrics"])
+    assert result["artifact_uri"] == str(tmp_path / "out" / "final")
+
+
+def test_log_prompts_keep_a_fixed_disjoint_test_set(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from gqr_training.align.logprompts import prompts_from_logs
+    from gqr_training.cli import main as gqr
+
+    logs = tmp_path / "logs"
+    assert gqr(
+        ["sim", "--policy", "annotator", "--days", "2", "--impressions-per-day", "400",
+         "--eval-requests", "10", "--out", str(logs), "--start-date", "2025-03-01",
+         "--no-progress"]
+    ) == 0  # fmt: skip
+    start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC)
+    a = prompts_from_logs(str(logs), start, end, "suggestion", seed=1)
+    b = prompts_from_logs(str(logs), start, end, "suggestion", seed=2)
+    c = prompts_from_logs(str(logs), datetime(2025, 3, 2, tzinfo=UTC), end, "suggestion")
+    assert a.impressions == 800 and a.train and a.test
+    assert [r.query for r in a.test] == [r.query for r in b.test]  # the seed shuffles training
+    assert {r.query for r in a.test}.isdisjoint(r.query for r in a.train)
+    assert {r.query for r in c.test} <= {r.query for r in a.test}  # a shifted window agrees
+    with pytest.raises(ValueError, match="no 'hint' impressions"):
+        prompts_from_logs(str(logs), start, end, "hint")

@@ -5,9 +5,15 @@ checkpointed, so a killed job resumes after the last finished iteration.
 
     dpo-iterate --model /artifacts/llm/sft-v1 --ctr /artifacts/ctr/v3 \\
         --prompts train.jsonl --test-prompts test.jsonl --out /artifacts/llm/dpo-v1
+    dpo-iterate --model /artifacts/llm/stable --ctr /artifacts/ctr/run-1 --logs /logs \\
+        --window-days 14 --cor /artifacts --out /artifacts/llm/run-1 --version run-1
 
-``--prompts``/``--test-prompts`` are JSON Lines of ``PromptRequest`` objects. The last stdout
-line is a JobResult JSON; the full per-iteration report is ``<out>/report.json``.
+``--prompts``/``--test-prompts`` are JSON Lines of ``PromptRequest`` objects; ``--logs`` takes
+them from the log store instead (``gqr_training.align.logprompts``: the distinct user queries of
+the window, a fixed hashed tenth as the test set). The last stdout line is a JobResult JSON with
+``aec`` (the selected iteration) and ``aec_stable`` (the starting model, i.e. the stable one,
+on the same test set and predictor): the operator's gate compares the two. The full
+per-iteration report is ``<out>/report.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from gqr_training.align.metrics import TrueCTR, evaluate
 from gqr_training.align.overlap import Method, OverlapFilter
 from gqr_training.align.pairs import PairConfig, build_pairs
 from gqr_training.align.scoring import ListScorer
+from gqr_training.window import add_result_file_arg, add_window_args
 
 STATE = "state.json"
 
@@ -183,9 +190,15 @@ def make_parser() -> argparse.ArgumentParser:
         help="CTR predictor artifact folder (ctr-train's output), or py:MODULE:FACTORY for a "
         "ListScorer factory (tests, custom reward services).",
     )
-    a("--prompts", required=True, type=Path, help="Training PromptRequests (JSON Lines).")
-    a("--test-prompts", required=True, type=Path, help="Fixed test PromptRequests (AEC).")
+    a("--prompts", type=Path, help="Training PromptRequests (JSON Lines); or --logs.")
+    a("--test-prompts", type=Path, help="Fixed test PromptRequests (AEC); or --logs.")
+    a("--logs", help="Log store root: prompts from the window's impressions (see --window-days).")
+    add_window_args(p)
+    a("--cor", help="COR artifact root: refresh the prompts' co-occurring queries (with --logs).")
+    a("--max-prompts", type=int, default=2000, help="Training prompts kept from --logs (2000).")
+    a("--test-size", type=int, default=256, help="Test prompts kept from --logs (256).")
     a("--out", required=True, type=Path, help="Output folder: iter-<i>/, final/, report.json.")
+    a("--version", default=None, help="Model version reported (default: the --out folder name).")
     a("--task", default="suggestion", help="Task preset (suggestion).")
     a("--max-iterations", type=int, default=3)
     a("--delta", type=float, default=0.005)
@@ -204,6 +217,7 @@ def make_parser() -> argparse.ArgumentParser:
     a("--bf16", action="store_true", help="bf16 mixed precision for the DPO rounds (CUDA).")
     a("--seed", type=int, default=0)
     a("--no-progress", action="store_true")
+    add_result_file_arg(p)
     return p
 
 
@@ -259,8 +273,34 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> dict[str, Any]:
         preset = load_preset(args.task)
-        train = [make_task(preset, request_from_row(r)) for r in read_jsonl(args.prompts)]
-        test = [make_task(preset, request_from_row(r)) for r in read_jsonl(args.test_prompts)]
+        if args.logs:
+            from gqr_training.align.logprompts import prompts_from_logs
+            from gqr_training.window import resolve_window
+
+            start, end = resolve_window(args, args.logs)
+            got = prompts_from_logs(
+                args.logs,
+                start,
+                end,
+                args.task,
+                max_train=args.max_prompts,
+                max_test=args.test_size,
+                cor_root=args.cor,
+                seed=args.seed,
+            )
+            train_reqs, test_reqs = got.train, got.test
+            print(
+                f"prompts from {got.impressions} impressions: {len(train_reqs)} training, "
+                f"{len(test_reqs)} test",
+                file=sys.stderr,
+            )
+        elif args.prompts and args.test_prompts:
+            train_reqs = [request_from_row(r) for r in read_jsonl(args.prompts)]
+            test_reqs = [request_from_row(r) for r in read_jsonl(args.test_prompts)]
+        else:
+            raise ValueError("give --logs, or both --prompts and --test-prompts")
+        train = [make_task(preset, r) for r in train_reqs]
+        test = [make_task(preset, r) for r in test_reqs]
         scorer = load_scorer(args.ctr, args.device)
         model, tok = tinylm.load(args.model, args.device)
         res = iterate(model, tok, preset, train, test, scorer, args.out, config_from_args(args))
@@ -278,17 +318,18 @@ def main(argv: list[str] | None = None) -> int:
         best = res.iterations[res.selected]
         metrics = {
             "aec": best["aec"],
-            "aec_start": res.iterations[0]["aec"],
+            "aec_stable": res.iterations[0]["aec"],
             "iterations": float(len(res.iterations) - 1),
             "selected": float(res.selected),
         }
         return {
-            "artifact_uri": str(final.resolve()),
+            "version": args.version or args.out.name,
+            "artifact_uri": str(final.absolute()),
             "metrics": {k: round(v, 6) for k, v in metrics.items()},
             "message": res.stopped[:1000],
         }
 
-    return report("dpo-iterate", body)
+    return report("dpo-iterate", body, args.result_file)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gqr_training.window import add_result_file_arg
+
 
 @dataclass
 class SFTOptions:
@@ -121,6 +123,7 @@ def make_parser() -> argparse.ArgumentParser:
     a("--bf16", action="store_true", help="bf16 mixed precision (CUDA).")
     a("--seed", type=int, default=0)
     a("--no-progress", action="store_true")
+    add_result_file_arg(p)
     return p
 
 
@@ -163,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         model, metrics = train_sft(model, tok, rows, args.out / ".trainer", opts)
         tinylm.save(model, tok, args.out)
         return {
-            "artifact_uri": str(args.out.resolve()),
+            "artifact_uri": str(args.out.absolute()),
             "metrics": {k: round(v, 6) for k, v in metrics.items()},
         }
 
-    return report("sft", body)
+    return report("sft", body, args.result_file)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Examples::
     cor-build --source logstore --input logs/ --start 2025-01-01 --end 2025-01-15 \
         --artifact-root artifacts --index --milvus-uri artifacts/cor/milvus.db
     cor-build --source tsv --input sessions.tsv --artifact-root artifacts --max-gap-minutes 0
+    cor-build --source logstore --input /logs --window-days 14 --artifact-root /artifacts \
+        --version run-1 --index --milvus-uri http://milvus:19530 --result-file /dev/termination-log
 
 The last stdout line is the :class:`gqr_serving.records.JobResult` JSON; progress goes to
 stderr. Exit status 0 on success, 1 on failure (the job result then says why).
@@ -15,14 +17,16 @@ stderr. Exit status 0 on success, 1 on failure (the job result then says why).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from gqr_training.cor.extract import ExtractConfig, Session
+from gqr_training.window import add_result_file_arg
 
 SOURCES = ("logstore", "tsv", "trec")
 
@@ -33,6 +37,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="Log store root, TSV file, or TREC XML(.gz).")
     p.add_argument("--start", type=_utc, help="Log store window start (ISO 8601, UTC).")
     p.add_argument("--end", type=_utc, help="Log store window end, exclusive (ISO 8601, UTC).")
+    p.add_argument(
+        "--window-days",
+        type=int,
+        default=None,
+        help="Log store window of this many days ending at --end (default: now); instead of "
+        "--start.",
+    )
     p.add_argument("--artifact-root", required=True, type=Path, help="Writes <root>/cor/<ver>/.")
     p.add_argument("--version", help="Version name (default: vYYYYmmddTHHMMSSZ, UTC now).")
     p.add_argument(
@@ -46,10 +57,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-publish", action="store_true", help="Write, but leave CURRENT as is.")
     p.add_argument("--index", action="store_true", help="Also build and switch the Milvus index.")
     p.add_argument("--milvus-uri", help="milvus-lite .db folder or server URI (with --index).")
-    p.add_argument("--milvus-token", default="", help="Milvus token (user:password or API key).")
+    p.add_argument(
+        "--milvus-token",
+        default=os.environ.get("MILVUS_TOKEN", ""),
+        help="Milvus token (user:password or API key; default: $MILVUS_TOKEN).",
+    )
     p.add_argument("--prefix", default="gqr_cor", help="Collection/alias prefix (gqr_cor).")
     p.add_argument("--encoder", default="minilm", help="minilm | hashing[:DIM] | model folder.")
     p.add_argument("--keep-versions", type=int, default=2, help="Milvus versions kept (2).")
+    p.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
+    add_result_file_arg(p)
     return p
 
 
@@ -78,12 +95,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gqr_training.cor.artifact_writer import new_version, publish, write_artifact
     from gqr_training.cor.extract import extract
 
+    if args.window_days is not None:
+        if args.start is not None:
+            raise ValueError("give --start or --window-days, not both")
+        if args.window_days < 1:
+            raise ValueError(f"--window-days {args.window_days}: must be at least 1")
+        args.end = args.end or datetime.now(UTC)
+        args.start = args.end - timedelta(days=args.window_days)
     if args.index and not args.milvus_uri:
         raise ValueError("--index needs --milvus-uri (a milvus-lite .db folder or server URI)")
     gap = args.max_gap_minutes * 60.0 if args.max_gap_minutes > 0 else None
     config = ExtractConfig(max_gap_s=gap, top_m=args.top_m, min_count=args.min_count)
     t0 = time.perf_counter()
-    sessions = tqdm(read_sessions(args), desc="sessions", unit="session", file=sys.stderr)
+    quiet = getattr(args, "no_progress", False)
+    sessions = tqdm(
+        read_sessions(args), desc="sessions", unit="session", file=sys.stderr, disable=quiet
+    )
     rows, stats = extract(sessions, config)
     extract_s = time.perf_counter() - t0
     version = args.version or new_version(args.artifact_root)
@@ -113,7 +140,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         t1 = time.perf_counter()
         index = MilvusQueryIndex(args.milvus_uri, token=args.milvus_token, prefix=args.prefix)
-        bar = tqdm(total=manifest["counts"]["known_queries"], desc="index", file=sys.stderr)
+        bar = tqdm(
+            total=manifest["counts"]["known_queries"], desc="index", file=sys.stderr, disable=quiet
+        )
         index_artifact(
             index, load_artifact(args.artifact_root, version), encoder, progress=bar.update
         )
@@ -126,14 +155,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             index.prune(args.keep_versions)
     if index is not None:
         index.close()
-    return {"version": version, "artifact_uri": str(folder.resolve()), "metrics": metrics}
+    return {"version": version, "artifact_uri": str(folder.absolute()), "metrics": metrics}
 
 
 def main(argv: list[str] | None = None) -> int:
     from gqr_training.jobresult import report
 
     args = make_parser().parse_args(argv)
-    return report("cor-build", lambda: run(args))
+    return report("cor-build", lambda: run(args), args.result_file)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ import logging
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gqr_training.window import add_result_file_arg, add_window_args, resolve_window
 
 if TYPE_CHECKING:
     from gqr_training.ctr.data import WindowData
@@ -31,12 +33,8 @@ def make_parser() -> argparse.ArgumentParser:
     a("--logs", required=True, help="Log store root (local path or fsspec URL).")
     a("--out", required=True, type=Path, help="Artifact root; the artifact is <out>/<version>/.")
     a("--version", default=None, help="Artifact version (default: UTC timestamp).")
-    a("--window-days", type=int, default=14, help="Days of logs to read, ending at --end.")
-    a(
-        "--end",
-        default="now",
-        help="Window end: ISO date/time (UTC), 'now', or 'latest' (end of the newest log day).",
-    )
+    add_window_args(p)
+    add_result_file_arg(p)
     a("--backbone", choices=["bert", "albert", "roberta"], default="bert")
     a("--variant", choices=["base", "pid", "ctx"], default="ctx")
     a("--pretrained", default=None, help="Local pretrained encoder dir (weights+tokenizer).")
@@ -80,25 +78,6 @@ class TrainOutcome:
     test_probs: list[float]
 
 
-def resolve_end(value: str, logs: str) -> datetime:
-    if value == "now":
-        return datetime.now(UTC)
-    if value == "latest":
-        from gqr_serving.logstore import LogReader
-        from gqr_serving.logstore.layout import parse_day
-
-        days = [
-            parse_day(f.rsplit("/", 2)[-2]) for f in LogReader(logs).segment_files("impression")
-        ]
-        found = [d for d in days if d is not None]
-        if not found:
-            raise ValueError(f"--end latest: no impression segments under {logs}")
-        newest = max(found)
-        return datetime(newest.year, newest.month, newest.day, tzinfo=UTC) + timedelta(days=1)
-    ts = datetime.fromisoformat(value)
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def seed_everything(seed: int) -> None:
     import random
 
@@ -112,8 +91,7 @@ def read_data(args: argparse.Namespace) -> WindowData:
     """The window of ``args`` read from the log store and split (training / held-out day)."""
     from gqr_training.ctr.data import load_window
 
-    end = resolve_end(args.end, args.logs)
-    start = end - timedelta(days=args.window_days)
+    start, end = resolve_window(args, args.logs)
     data = load_window(args.logs, start, end, args.max_positions, args.max_train_impressions)
     if not data.train or not data.test:
         raise ValueError(
@@ -250,11 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run(args)
         return {
             "version": outcome.version,
-            "artifact_uri": str(outcome.artifact.resolve()),
+            "artifact_uri": str(outcome.artifact.absolute()),
             "metrics": _finite(outcome.metrics),
         }
 
-    return report("ctr-train", body)
+    return report("ctr-train", body, args.result_file)
 
 
 if __name__ == "__main__":
