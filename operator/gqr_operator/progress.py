@@ -83,14 +83,17 @@ def observe_job(kube: Kube, namespace: str, name: str) -> JobObservation:
 def stats_url(name: str, namespace: str, spec: GQRDeploymentSpec) -> str:
     if spec.rollout.analysis.stats_url:
         return spec.rollout.analysis.stats_url
-    # A window far longer than any rollout: the machine keeps its own per-step baselines.
+    # The gateway's longest window (14 days), far longer than a rollout: the machine keeps its
+    # own per-step baselines.
     host = f"{gateway.gateway_name(name)}.{namespace}.svc.cluster.local"
-    return f"http://{host}/v1/stats?window=30d"
+    return f"http://{host}/v1/stats?window=14d"
 
 
 def parse_stats(doc: Any, stable: str, canary: str) -> Stats:
-    """Counts per arm from /v1/stats: rows of {arm, model_version, impressions, clicks}
-    (under "arms" or "rows"); only rows of the versions under test count."""
+    """Counts per arm from /v1/stats: rows of {arm, model_version, impressions, clicks,
+    clicked_impressions} (under "arms" or "rows"); only rows of the versions under test count.
+    A success is an impression with at least one click (``clicked_impressions``, the list CTR
+    the analysis tests as a Bernoulli rate); rows without it fall back to ``clicks``."""
     rows = doc.get("arms", doc.get("rows", [])) if isinstance(doc, dict) else doc
     if isinstance(rows, dict):  # {"stable": {...}, "canary": {...}}
         rows = [{"arm": k, **v} for k, v in rows.items()]
@@ -102,7 +105,7 @@ def parse_stats(doc: Any, stable: str, canary: str) -> Stats:
         if want is None or (version is not None and str(version) != want):
             continue
         totals[arm][0] += int(row.get("impressions", 0))
-        totals[arm][1] += int(row.get("clicks", 0))
+        totals[arm][1] += int(row.get("clicked_impressions", row.get("clicks", 0)))
     return Stats(ArmCounts(*totals["stable"]), ArmCounts(*totals["canary"]))
 
 

@@ -39,6 +39,7 @@ def _args(
     run_id: str,
     inputs: Mapping[str, str],
     mounts: Mounts,
+    gpus: int = 0,
 ) -> list[str]:
     """The real entrypoints' own flags (`gqr <step> --help`); every step writes its JobResult to
     the termination-message file and names its artifact after the run."""
@@ -46,6 +47,7 @@ def _args(
     logs = storage_uri(spec.logs.uri, mounts, read_only=True)
     out = storage_uri(spec.artifacts.uri, mounts).rstrip("/")
     common = ["--version", run_id, "--result-file", RESULT_PATH, "--no-progress"]
+    device = ["--device", "cuda" if gpus else "cpu"]
     if step == "cor-build":
         return [
             "--source",
@@ -77,6 +79,8 @@ def _args(
             spec.ctr_predictor.backbone,
             "--variant",
             spec.ctr_predictor.variant,
+            "--resume",  # a retried pod continues from the last epoch's checkpoint
+            *device,
             *common,
         ]
     missing = [k for k in DPO_INPUTS if not inputs.get(k)]
@@ -109,6 +113,8 @@ def _args(
         *(["--lora"] if d.lora else []),
         "--out",
         f"{out}/llm/{run_id}",
+        *device,
+        *(["--bf16"] if gpus else []),
         *common,
     ]
 
@@ -127,14 +133,16 @@ def build_pipeline_job(
     t = spec.training
     volumes, scratch = defaults.scratch_volumes(cache_size="100Gi")
     mounts = Mounts(volumes=volumes, mounts=scratch)
-    args = _args(name, namespace, spec, step, run_id, inputs or {}, mounts)
+    resources = defaults.resources("pipeline", t.resources)
+    gpus = defaults.gpu_count(resources) if step != "cor-build" else 0
+    args = _args(name, namespace, spec, step, run_id, inputs or {}, mounts, gpus)
     container: dict[str, Any] = {
         "name": "step",
         "image": t.image or defaults.IMAGES["trainer"],
         "command": ["gqr", step],  # the same as the step's own console script
         "args": args,
         "env": [*defaults.scratch_env(), {"name": "GQR_RUN_ID", "value": run_id}],
-        "resources": defaults.resources("pipeline", t.resources),
+        "resources": resources,
         "securityContext": defaults.container_security_context(),
         "volumeMounts": mounts.mounts,
         "terminationMessagePath": RESULT_PATH,

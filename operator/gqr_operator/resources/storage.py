@@ -24,9 +24,20 @@ class Mounts:
     init_containers: list[dict[str, Any]] = field(default_factory=list)
 
     def add_volume(self, volume: dict[str, Any], mount: dict[str, Any]) -> None:
-        if all(v["name"] != volume["name"] for v in self.volumes):
+        """Add a volume once; a claim asked for again read-write (logs and artifacts on one
+        claim, say) is mounted read-write, since a pod mounts each volume once."""
+        known = next((v for v in self.volumes if v["name"] == volume["name"]), None)
+        if known is None:
             self.volumes.append(volume)
             self.mounts.append(mount)
+            return
+        if not mount.get("readOnly", False):
+            for m in self.mounts:
+                if m["name"] == volume["name"]:
+                    m["readOnly"] = False
+            claim = known.get("persistentVolumeClaim")
+            if claim is not None:
+                claim["readOnly"] = False
 
 
 def pvc_path(uri: str, mounts: Mounts, *, read_only: bool = True) -> str:

@@ -61,6 +61,9 @@ def test_job_args_parse_with_the_real_entrypoint(
     def out(path: Path) -> bool:
         return not mounted_artifacts or local(str(path))
 
+    gpus = int(container["resources"]["limits"].get("nvidia.com/gpu", "0"))
+    if step != "cor-build":  # the trainers use the GPU the Job asks for
+        assert args.device == ("cuda" if gpus else "cpu")
     if step == "cor-build":
         assert args.source == "logstore" and local(args.input) and args.window_days >= 1
         assert args.index and args.milvus_uri and out(args.artifact_root)
@@ -99,3 +102,19 @@ def test_reported_mount_paths_become_pvc_uris() -> None:
         "metrics": {"auc": 0.7},
     }
     assert parse_result(json.dumps(line), "ctr-train").artifact_uri == "pvc://store/artifacts/ctr/7"
+
+
+def test_logs_and_artifacts_on_one_claim_are_mounted_read_write() -> None:
+    from tests.unit.operator.cases import patched
+
+    spec = parse_spec(
+        patched(logs={"uri": "pvc://store/logs"}, artifacts={"uri": "pvc://store/artifacts"})
+    )
+    job = build_pipeline_job("demo", "ns", spec, step="ctr-train", run_id="1")
+    pod = job["spec"]["template"]["spec"]
+    claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert [v["persistentVolumeClaim"] for v in claims] == [
+        {"claimName": "store", "readOnly": False}
+    ]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == claims[0]["name"])
+    assert mount["readOnly"] is False

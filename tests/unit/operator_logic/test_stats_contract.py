@@ -1,0 +1,30 @@
+"""The operator's default stats query is one the gateway it deploys accepts, and the analysis
+counts impressions with a click (a Bernoulli rate), not raw clicks."""
+
+from __future__ import annotations
+
+import inspect
+from urllib.parse import parse_qs, urlparse
+
+from gqr_operator.models import parse_spec
+from gqr_operator.progress import parse_stats, stats_url
+from gqr_serving.gateway.stats import LogStats, parse_window
+from tests.unit.operator.cases import MINIMAL
+
+
+def test_default_stats_window_is_within_the_gateways_limit() -> None:
+    url = stats_url("demo", "ns", parse_spec(MINIMAL))
+    window = parse_qs(urlparse(url).query)["window"][0]
+    limit = inspect.signature(LogStats.__init__).parameters["max_window_s"].default
+    assert 0 < parse_window(window) <= limit
+
+
+def test_successes_are_clicked_impressions() -> None:
+    rows = [
+        {"arm": "stable", "model_version": "a", "impressions": 100, "clicks": 30,
+         "clicked_impressions": 20},
+        {"arm": "canary", "model_version": "b", "impressions": 50, "clicks": 12},
+    ]  # fmt: skip
+    stats = parse_stats({"arms": rows}, "a", "b")
+    assert (stats.stable.impressions, stats.stable.clicks) == (100, 20)
+    assert (stats.canary.impressions, stats.canary.clicks) == (50, 12)  # older gateways
