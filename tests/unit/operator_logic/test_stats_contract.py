@@ -6,10 +6,11 @@ from __future__ import annotations
 import inspect
 from urllib.parse import parse_qs, urlparse
 
+from tests.unit.operator.cases import MINIMAL
+
 from gqr_operator.models import parse_spec
 from gqr_operator.progress import parse_stats, stats_url
 from gqr_serving.gateway.stats import LogStats, parse_window
-from tests.unit.operator.cases import MINIMAL
 
 
 def test_default_stats_window_is_within_the_gateways_limit() -> None:
