@@ -123,13 +123,23 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
             out.events.append(("Warning", reason, message))
         phase = "Degraded" if phase == "Ready" else phase
     else:
-        degraded = next(
+        from_rollout: dict[str, Any] | None = next(
             (
                 conditions.condition(c.type, c.status, c.reason, c.message, generation)
                 for c in moved.conditions
                 if c.type == "Degraded"
             ),
-            conditions.condition("Degraded", "False", "AllChildrenApplied", "", generation),
+            None,
+        )
+        # The rollout sets Degraded only when its view changes: between its changes keep what it
+        # said (e.g. CanaryRolledBack), or the condition would flip on every other tick.
+        prev = _find(conds, "Degraded")
+        if from_rollout is None and prev.get("reason") not in (None, "ChildrenFailed"):
+            from_rollout = conditions.condition(
+                "Degraded", prev["status"], prev["reason"], prev.get("message", ""), generation
+            )
+        degraded = from_rollout or conditions.condition(
+            "Degraded", "False", "AllChildrenApplied", "", generation
         )
     if result.changed:
         out.events.append(
