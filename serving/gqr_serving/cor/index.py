@@ -209,6 +209,24 @@ class MilvusQueryIndex:
             )
         return [[(h["entity"]["query"], float(h["distance"])) for h in row] for row in hits]
 
+    def fetch(
+        self, collection: str, ids: Sequence[int], *, batch_size: int = 1000
+    ) -> dict[int, tuple[str, np.ndarray]]:
+        """Stored (query, vector) of the rows ``ids`` (those that exist), by id."""
+        out: dict[int, tuple[str, np.ndarray]] = {}
+        with self._guard(f"fetch vectors from {collection}"):
+            for start in range(0, len(ids), batch_size):
+                rows = self.client.get(
+                    collection,
+                    ids=[int(i) for i in ids[start : start + batch_size]],
+                    output_fields=["query", "vector"],
+                    timeout=max(self.timeout, 60.0),
+                )
+                for row in rows:
+                    vec = np.asarray(row["vector"], dtype=np.float32)
+                    out[int(row["id"])] = (str(row["query"]), vec)
+        return out
+
 
 class VersionSearch:
     """Searches one fixed collection, whatever the alias does meanwhile."""
@@ -218,6 +236,13 @@ class VersionSearch:
 
     def search(self, vectors: np.ndarray, k: int) -> Neighbours:
         return self.index.search(self.collection, vectors, k)
+
+    def stored_vectors(self, wanted: dict[int, str]) -> dict[str, np.ndarray]:
+        """The vectors stored for rows ``wanted`` (id -> query; :meth:`MilvusQueryIndex.build`
+        gives a query the id of its position in the list it was built from), where the stored
+        query text matches: known queries need not be encoded again."""
+        rows = self.index.fetch(self.collection, list(wanted))
+        return {q: rows[i][1] for i, q in wanted.items() if i in rows and rows[i][0] == _clip(q)}
 
 
 def _clip(query: str) -> str:

@@ -7,9 +7,11 @@ known queries (by the query encoder and the ANN index) lend theirs, weighted by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
+
+import numpy as np
 
 from gqr_serving.cor.artifact import Successors
 from gqr_serving.cor.cache import LRUCache
@@ -136,13 +138,16 @@ class CORRetriever:
         *,
         limit: int | None = None,
         batch_size: int = 256,
+        vectors: Mapping[str, np.ndarray] | None = None,
     ) -> int:
         """Cache the answers of those ``queries`` that need the index, searched in batches
         (one index call per ``batch_size`` queries: far cheaper per query than one call each).
 
         ``queries`` come most important first; at most ``limit`` (and the cache's size) are
-        warmed, and the most important end up the most recently used. Returns how many were
-        cached; a failing index raises :class:`CORUnavailable` (what was cached stays).
+        warmed, and the most important end up the most recently used. ``vectors`` may hold
+        already known vectors by normalised query (the index's stored ones); the others are
+        encoded. Returns how many were cached; a failing index raises :class:`CORUnavailable`
+        (what was cached stays).
         """
         k = self.config.k if k is None else k
         cap = self.cache.maxsize if limit is None else min(limit, self.cache.maxsize)
@@ -160,9 +165,17 @@ class CORRetriever:
                 if len(todo) == cap:
                     break
         todo.reverse()  # least important first: the LRU evicts those first
+        known = vectors or {}
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            rows = self.index.search(self.encoder.encode(chunk), self.config.neighbours + 1)
+            vecs = np.zeros((len(chunk), self.encoder.dim), dtype=np.float32)
+            new = [i for i, nq in enumerate(chunk) if nq not in known]
+            if new:
+                vecs[new] = self.encoder.encode([chunk[i] for i in new])
+            for i, nq in enumerate(chunk):
+                if nq in known:
+                    vecs[i] = known[nq]
+            rows = self.index.search(vecs, self.config.neighbours + 1)
             for nq, hits in zip(chunk, rows, strict=True):
                 self.cache.put((nq, k), self._compute(nq, nq, k, use_index=True, hits=hits))
         return len(todo)

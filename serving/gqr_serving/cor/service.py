@@ -25,7 +25,7 @@ from collections.abc import Callable
 from gqr_serving.cor.artifact import CORArtifact, load_artifact, read_current
 from gqr_serving.cor.encoders import QueryEncoder
 from gqr_serving.cor.errors import IndexMismatch
-from gqr_serving.cor.index import MilvusQueryIndex
+from gqr_serving.cor.index import MilvusQueryIndex, VersionSearch
 from gqr_serving.cor.retrieve import CORRetriever, RetrievalConfig, RetrievalResult
 
 log = logging.getLogger("gqr_serving.cor")
@@ -114,7 +114,7 @@ class CORService:
                 cache_size=self.cache_size,
             )
             if searcher is not None and self.cache_size and self.warm_on_switch:
-                _warm(retriever, self._retriever, artifact, self.warm_on_switch)
+                _warm(retriever, self._retriever, artifact, searcher, self.warm_on_switch)
             self._retriever = retriever  # the one atomic swap readers observe
             if self.index is not None:
                 self.index.prune(self.keep_versions)
@@ -137,22 +137,36 @@ class CORService:
         return retriever.retrieve_from_memory(query, k)
 
 
-def _warm(new: CORRetriever, old: CORRetriever | None, artifact: CORArtifact, limit: int) -> None:
-    """Fill the new version's cache before it serves (best effort: a failure only logs)."""
+def _warm(
+    new: CORRetriever,
+    old: CORRetriever | None,
+    artifact: CORArtifact,
+    searcher: VersionSearch,
+    limit: int,
+) -> None:
+    """Fill the new version's cache before it serves (best effort: a failure only logs).
+
+    Known queries are searched with the vectors their collection stores (fetched, not
+    encoded again: index_artifact builds it from ``artifact.queries``, in that order).
+    """
     k = new.config.k
     recent = [] if old is None else [q for q, kk in old.cache.hottest(limit) if kk == k]
     n = new.config.min_cooccurring
     sparse = [q for q, succ in artifact.successors.items() if len(succ) < n]
     sparse.sort(key=lambda q: (-artifact.totals.get(q, 0), q))
+    todo = [q for q in dict.fromkeys([*recent, *sparse]) if new.needs_index(q)][:limit]
     started = time.monotonic()
     try:
-        warmed = new.warm([*recent, *sparse[:limit]], k, limit=limit)
+        row = {q: i for i, q in enumerate(artifact.queries)}
+        stored = searcher.stored_vectors({row[q]: q for q in todo if q in row})
+        warmed = new.warm(todo, k, limit=limit, vectors=stored)
     except Exception as exc:  # the switch must not depend on warming
         log.warning("COR cache warm-up failed: %s: %s", type(exc).__name__, exc)
         return
     log.info(
-        "COR %s: cache warmed with %d queries in %.1f s",
+        "COR %s: cache warmed with %d queries (%d stored vectors) in %.1f s",
         new.version,
         warmed,
+        len(stored),
         time.monotonic() - started,
     )

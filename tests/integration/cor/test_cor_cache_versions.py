@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from tests.integration.cor.conftest import ROWS_V1, ROWS_V2, make_version
 
 from gqr_serving.cor import CORService, HashingEncoder, MilvusQueryIndex, RetrievalConfig
@@ -12,11 +14,23 @@ CFG = RetrievalConfig(k=5, min_similarity=0.2)  # min_cooccurring 5: all probes 
 PROBE = "pocono mountain resort"  # unseen: its answer comes from neighbours only
 
 
-def _service(root: Path, uri: str, warm: int) -> CORService:
+class CountingEncoder(HashingEncoder):
+    """Records every text it encodes."""
+
+    def __init__(self) -> None:
+        super().__init__(128)
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        return super().encode(texts)
+
+
+def _service(root: Path, uri: str, warm: int, encoder: HashingEncoder | None = None) -> CORService:
     return CORService(
         root,
         index=MilvusQueryIndex(uri),
-        encoder=HashingEncoder(128),
+        encoder=encoder or HashingEncoder(128),
         config=CFG,
         cache_size=100,
         warm_on_switch=warm,
@@ -49,15 +63,20 @@ def test_switch_warms_the_new_version_with_recent_and_sparse_queries(
 ) -> None:
     root = tmp_path / "art"
     make_version(root, "v1", ROWS_V1)
-    svc = _service(root, milvus_uri, warm=50)
+    encoder = CountingEncoder()
+    svc = _service(root, milvus_uri, warm=50, encoder=encoder)
     assert svc.refresh()
-    # Loading warms the known queries with too few successors (all of them here) ...
+    # Loading warms the known queries with too few successors (all of them here), with the
+    # vectors their collection stores: encoded once, to build it, not again to warm.
     known = svc.retrieve_from_memory("403b retirement plan", 5)
     assert known is not None and known.cached and known.version == "v1"
+    assert sorted(encoder.seen) == sorted({r[0] for r in ROWS_V1})
     svc.retrieve(PROBE, 5)  # ... and serving caches an unseen one
 
     make_version(root, "v2", ROWS_V2)
+    encoder.seen.clear()
     assert svc.refresh()
+    assert sorted(encoder.seen) == sorted([*{r[0] for r in ROWS_V2}, PROBE])  # build + unseen
     warmed = svc.retrieve_from_memory(PROBE, 5)  # searched again, under v2, before the swap
     assert warmed is not None and warmed.cached and warmed.version == "v2"
     assert "camelback lodge" in [i.query for i in warmed.items]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,21 @@ def test_warm_respects_its_limit_and_keeps_the_first_queries_hottest() -> None:
     r, _ = retriever(cache_size=10)
     assert r.warm(["glass art", "403b plan", "pocono mountain resort"], 5, limit=2) == 2
     assert r.cache.hottest(10) == [("glass art", 5), ("403b plan", 5)]
+
+
+def test_warm_uses_given_vectors_instead_of_encoding() -> None:
+    r, _ = retriever()
+    fresh, _ = retriever()
+    assert r.encoder is not None
+    stored = {"glass art": r.encoder.encode(["glass art"])[0]}
+
+    class NoEncoder(HashingEncoder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            assert list(texts) == ["403b plan"], texts  # only the one without a vector
+            return super().encode(texts)
+
+    r.encoder = NoEncoder(256)
+    assert r.warm(["glass art", "403b plan"], 5, vectors=stored) == 2
+    for q in ("glass art", "403b plan"):
+        hit = r.retrieve_from_memory(q, 5)
+        assert hit is not None and hit.items == fresh.retrieve(q, 5).items
