@@ -49,12 +49,16 @@ bench-operator: dev testenv ## 100 GQRDeployments at once against the test contr
 
 ##@ Quality
 .PHONY: test
-test: dev testenv ## Run all tests (unit + integration against the real control plane).
+test: dev testenv ## Run all tests (unit + integration + the end-to-end loop, on the real control plane).
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: dev ## Run only the fast unit tests.
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: dev testenv ## Run only the end-to-end loop (helm, operator, Jobs, canary, users; ~10 min).
+	$(VENV)/bin/pytest -m e2e -s $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: dev ## ruff (lint + format check) and the import-linter layering contracts.

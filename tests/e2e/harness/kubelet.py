@@ -111,6 +111,7 @@ class PodRun:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     paths: dict[str, str] = field(default_factory=dict)
+    path_map: PathMap | None = None
     container: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     started_at: str = ""
@@ -263,6 +264,7 @@ class LocalKubelet(Poller):
         run.termination_path.write_bytes(b"")  # the kubelet creates it empty
         paths.add(term, run.termination_path)
         run.paths = dict(paths.prefixes)
+        run.path_map = paths
 
         own = self._container_env(container, pod)
         env = self._process_env(own, pod, paths)
@@ -370,6 +372,8 @@ class LocalKubelet(Poller):
         policy = run.container.get("terminationMessagePolicy") or "File"
         if not message and code != 0 and policy == "FallbackToLogsOnError":
             message = tail_text(run.log_path, MAX_LOG_MESSAGE, MAX_LOG_LINES)
+        if run.path_map is not None:  # inside a container the paths were the mount paths
+            message = run.path_map.reverse(message)
         if code < 0:  # killed by a signal: what a runtime reports as 128 + signal
             code = 128 - code
         self.note(f"pod {run.pod}: exited {code}")

@@ -55,6 +55,16 @@ class PathMap:
         """The local path of one container path (unchanged when no mount covers it)."""
         return Path(self.rewrite(container_path))
 
+    def reverse(self, text: str) -> str:
+        """Local paths back to the container's (longest local path first): what a process
+        inside the container would have written, e.g. an artifact path in its result."""
+        if not self.prefixes or "/" not in text:
+            return text
+        back = {local: cpath for cpath, local in self.prefixes.items() if cpath != "/"}
+        keys = sorted(back, key=len, reverse=True)
+        pattern = _BEFORE + "(" + "|".join(re.escape(k) for k in keys) + ")" + _AFTER
+        return re.sub(pattern, lambda m: back[m.group(1)], text)
+
 
 def pvc_host_path(api_client: Any, namespace: str, claim: str) -> Path | None:
     """The hostPath directory of the PV bound to ``claim`` (created), or None while unbound."""

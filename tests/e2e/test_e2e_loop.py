@@ -1,0 +1,412 @@
+"""The whole loop on the test control plane, with everything that can be real being real.
+
+helm installs the chart (the operator Deployment becomes Available on the kwok node, though no
+container runs here, so the operator itself runs as a local process against the same
+apiserver); a GQRDeployment is applied; the operator creates its children. A retrain annotation
+starts the pipeline: its Jobs' pods are run by a local kubelet stand-in (tests/e2e/harness),
+i.e. the real `gqr cor-build`, `gqr ctr-train` and `gqr dpo-iterate` entrypoints on tiny
+models, whose result JSON reaches the pod status as a termination message. The gate passes,
+the operator starts a canary and writes the routing ConfigMap; a real gateway process
+(`gqr-gateway`) follows that ConfigMap and calls the operator's LLM Services, which are served
+by TGI stand-ins running the real models (stable: the seeded SFT model; canary: the model
+dpo-iterate wrote). Simulated users (the world) send requests and clicks through the gateway;
+the operator's analysis reads the gateway's /v1/stats and decides.
+
+The test asserts that the loop closes: a decision, taken on the gateway's counts, that agrees
+with them (promoted only if the canary was not worse, rolled back only if it was), routing
+that follows it, and the Events. It does not yet assert that the aligned model wins: on this
+CPU-sized loop (3 days of logs, a tiny LM, one DPO round) the candidate's AEC rises while its
+true CTR usually falls (reward hacking of a weak CTR predictor; issue 6), and the operator
+rightly rolls it back. The measured lift is printed.
+
+Stand-ins (named in each harness module): the kubelet, TGI, cluster DNS and the ConfigMap
+volume. Everything else is real: apiserver, controller-manager (Jobs), scheduler, kwok nodes,
+helm, the operator, the entrypoints, milvus-lite, the gateway, the log store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+from tests.e2e.harness import ConfigMapFile, HostsFile, LocalKubelet, LocalLLMServers
+from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+from tests.unit.helm.helm_render import CHART, helm
+
+NAME = "followup"
+DAYS = 3
+PER_DAY = 1000
+MAX_DROP = 0.0  # the canary must not be worse than stable
+MAX_REQUESTS = 8000
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _first_day() -> date:
+    return datetime.now(UTC).date() - timedelta(days=DAYS - 1)
+
+
+def _seed(store: Path) -> None:
+    """The logs of the last days (what the stable model served, played by the world's
+    annotator) and the stable model (a tiny LM fine-tuned on annotator lists)."""
+    import torch
+
+    from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+    from gqr_training.align import tinylm
+    from gqr_training.align.data import sft_examples
+    from gqr_training.align.sft import SFTOptions, train_sft
+    from gqr_training.cli import main as gqr
+    from gqr_training.sim import World
+    from gqr_training.sim.policies import AnnotatorPolicy
+
+    argv = ["sim", "--policy", "annotator", "--days", str(DAYS), "--out", str(store / "logs")]
+    argv += ["--impressions-per-day", str(PER_DAY), "--start-date", _first_day().isoformat()]
+    argv += ["--eval-requests", "10", "--model-version", "initial", "--no-progress"]
+    assert gqr(argv) == 0
+    torch.manual_seed(0)
+    preset = load_preset("suggestion")
+    world = World(0)
+    annotator = AnnotatorPolicy(world.universe, seed=1)
+    reqs = world.sample_requests(_first_day() - timedelta(days=7), 400)
+    prompts = [
+        PromptRequest(
+            task="suggestion",
+            query=r.query,
+            side_info=SideInfo(history=list(r.history), ai_response=r.ai_response),
+        )
+        for r in reqs
+    ]
+    rows = sft_examples(preset, prompts, [annotator(r) for r in reqs], augment=1)
+    tok = tinylm.train_tokenizer(
+        [r["prompt"] + "\n" + r["completion"] for r in rows],
+        tinylm.constant_lines([r["prompt"] for r in rows]),
+    )
+    model = tinylm.build_model(
+        tok, tinylm.TinyLMConfig(hidden=64, layers=2, heads=2, intermediate=128)
+    )
+    opts = SFTOptions(epochs=4.0, lr=5e-3, batch_size=32, progress=False, logging_steps=100)
+    model, _ = train_sft(model, tok, rows, store / ".sft-trainer", opts)
+    tinylm.save(model, tok, store / "llm" / "stable")
+
+
+def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GQRDeployment",
+        "metadata": {"name": NAME},
+        "spec": {
+            "task": {"type": "suggestion", "numQueries": 3},
+            "llm": {
+                "model": "pvc://store/llm/stable",
+                "modelStorage": {"pvc": {"claimName": "store"}},
+            },
+            "logs": {"uri": "pvc://store/logs"},
+            "artifacts": {"uri": "pvc://store/artifacts"},
+            "cooccurrence": {
+                "minCooccurring": 1,
+                "milvus": {"mode": "external", "uri": milvus_url},
+            },
+            "training": {
+                "podLabels": {"testenv.gqr.dev/complete": "manual"},
+                "cor": {"windowDays": DAYS},
+                "ctr": {"windowDays": DAYS, "epochs": 2},
+                "dpo": {"maxIterations": 1, "beamSize": 2, "candidates": 4, "lora": False},
+                "gate": {"minAecGain": -1.0},
+                "resources": {"limits": {"nvidia.com/gpu": "0", "cpu": "2", "memory": "4Gi"}},
+            },
+            "rollout": {
+                "steps": [{"weight": 50, "minImpressions": 300}],
+                "analysis": {
+                    "statsUrl": stats_url,
+                    "confidence": 0.9,
+                    "maxRelativeDrop": MAX_DROP,
+                },
+                "drainSeconds": 0,
+            },
+        },
+    }
+
+
+class Users:
+    """Simulated users of the world, through the gateway: request, look, click."""
+
+    def __init__(self, url: str) -> None:
+        from gqr_training.sim import World
+
+        self.url = url
+        self.world = World(0)
+        self.rng = random.Random(7)
+        self.day = datetime.now(UTC).date()
+        self.sent = 0
+        self.clicks = 0
+        self.errors: list[str] = []
+        self.unavailable = 0
+
+    def one(self, req: Any, http: httpx.Client) -> None:
+        body = {
+            "task": "suggestion",
+            "query": req.query,
+            "history": list(req.history)[-5:],
+            "ai_answer": req.ai_response,
+            "user_key": req.user_key,
+            "session_id": req.session_id,
+        }
+        r = http.post(f"{self.url}/v1/recommend", json=body)
+        if r.status_code == 503 and r.json().get("error") == "unavailable":
+            self.unavailable += 1  # the tiny LLM gave nothing usable and COR knew nothing
+            return
+        if r.status_code != 200:
+            self.errors.append(f"{r.status_code}: {r.text[:200]}")
+            return
+        got = r.json()
+        clicked = self.world.show(req, got["queries"], self.rng)
+        if clicked:
+            fb = {"impression_id": got["impression_id"], "positions": clicked}
+            assert http.post(f"{self.url}/v1/feedback", json=fb).status_code == 200
+            self.clicks += 1
+
+    def send(self, n: int) -> None:
+        reqs = self.world.sample_requests(self.day, n)
+        with httpx.Client(timeout=30) as http, ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda q: self.one(q, http), reqs))
+        self.sent += n
+
+
+@pytest.fixture
+def store(kube_client: Any, namespace: str) -> Path:
+    """A claim the test provisioner binds to a hostPath PV: logs, models and artifacts."""
+    core = client.CoreV1Api(kube_client)
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": "store"},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    pvc = wait_for(
+        lambda: (
+            (c := core.read_namespaced_persistent_volume_claim("store", namespace)).status.phase
+            == "Bound"
+            and c
+        ),
+        "store claim bound",
+        timeout=60,
+    )
+    path = Path(core.read_persistent_volume(pvc.spec.volume_name).spec.host_path.path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def loop(
+    crds: list[str], testenv: Any, kube_client: Any, namespace: str, store: Path, tmp_path: Path
+) -> Iterator[dict[str, Any]]:
+    env = {
+        f"HELM_{d}_HOME": str(tmp_path / f"helm-{d.lower()}") for d in ("CACHE", "CONFIG", "DATA")
+    }
+    kube = ["--kubeconfig", testenv.kubeconfig, "-n", namespace]
+    helm("install", "gqr", str(CHART), *kube, "--set", "crds.install=false", "--wait",
+         "--timeout", "90s", env=env)  # fmt: skip
+    _seed(store)
+    hosts = HostsFile(tmp_path / "hosts.json")
+    kubelet = LocalKubelet(kube_client, namespace, tmp_path / "kubelet", extra_env=hosts.env())
+    llms = LocalLLMServers(kube_client, namespace, hosts, tmp_path / "llm", instance=NAME)
+    routing = ConfigMapFile(
+        kube_client, namespace, f"{NAME}-routing", "routing.json", tmp_path / "routing.json"
+    )
+    port, milvus_port = _free_port(), _free_port()
+    gw_url = f"http://127.0.0.1:{port}"
+    milvus_url = f"http://127.0.0.1:{milvus_port}"
+    with open(tmp_path / "milvus.log", "ab") as mlog:  # the real milvus-lite as a gRPC server
+        milvus = subprocess.Popen(
+            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "milvus"),
+             "--host", "127.0.0.1", "--port", str(milvus_port)],
+            stdout=mlog, stderr=mlog,
+        )  # fmt: skip
+    op = OperatorProcess(namespace, testenv.kubeconfig, tmp_path / "operator.log")
+    gateway: subprocess.Popen[bytes] | None = None
+    gw_log = tmp_path / "gateway.log"
+    kubelet.start()
+    llms.start()
+    routing.start()
+    op.start()
+    try:
+        client.CustomObjectsApi(kube_client).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL,
+            _doc(store, f"{gw_url}/v1/stats?window=1d", milvus_url),
+        )  # fmt: skip
+        routing.wait_written(timeout=120)
+        gw_bin = str(Path(sys.executable).parent / "gqr-gateway")
+        argv = [gw_bin, "--routing-file", str(routing.path), "--log-root", str(store / "logs"),
+                "--deployment", NAME, "--cor-root", str(store / "artifacts"),
+                "--milvus-uri", milvus_url,
+                "--routing-poll-s", "0.5", "--stats-refresh-s", "0.5",
+                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        with open(gw_log, "ab") as fh:
+            gateway = subprocess.Popen(argv, env=hosts.env(dict(os.environ)), stdout=fh, stderr=fh)
+        wait_for(lambda: _ok(f"{gw_url}/readyz"), "gateway ready", timeout=120)
+        llms.wait_ready(timeout=180)
+        yield {"gw": gw_url, "store": store, "kubelet": kubelet, "llms": llms, "routing": routing}
+    finally:
+        if gateway is not None:
+            gateway.terminate()
+            gateway.wait(20)
+        op.stop()
+        milvus.terminate()
+        milvus.wait(20)
+        for part in (routing, llms, kubelet):
+            part.stop()
+        print("--- operator\n" + op.log.read_text(errors="replace")[-6000:])
+        print(
+            "--- gateway\n"
+            + (gw_log.read_text(errors="replace")[-3000:] if gw_log.exists() else "")
+        )
+        print("--- kubelet\n" + str(kubelet.logs())[-6000:])
+        print("--- llm servers\n" + str(llms.logs())[-3000:])
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _status(api: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
+    obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, NAME)
+    return dict(obj.get("status") or {})
+
+
+@pytest.mark.timeout(1500)
+def test_retrain_canary_and_promotion(
+    loop: dict[str, Any], kube_client: Any, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(kube_client)
+    gw = loop["gw"]
+    users = Users(gw)
+    users.send(100)  # the stable model serves through the gateway before any retraining
+    assert not users.errors, users.errors[:3]
+    assert users.unavailable < 20, f"{users.unavailable} of 100 requests got no list"
+
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, NAME,
+        {"metadata": {"annotations": {"gqr.dev/retrain": "e2e-1"}}},
+    )  # fmt: skip
+    pipe = wait_for(
+        lambda: (
+            (p := _status(api, namespace).get("pipeline") or {}).get("phase")
+            in ("Succeeded", "Failed", "NotPromoted")
+            and p
+        ),
+        "pipeline finished",
+        timeout=900,
+    )
+    assert pipe["phase"] == "Succeeded", pipe
+    steps = {s["name"]: s for s in pipe["steps"]}
+    assert steps["cor-build"]["result"]["artifactUri"].startswith("pvc://store/artifacts/cor/")
+    assert steps["cor-build"]["result"]["metrics"]["pairs"] > 0
+    assert 0.0 <= steps["ctr-train"]["result"]["metrics"]["auc"] <= 1.0  # quality: Table 2
+    dpo = steps["dpo-iterate"]["result"]
+    candidate = dpo["version"]
+    assert dpo["artifactUri"] == f"pvc://store/artifacts/llm/{pipe['runId']}/final"
+
+    # The canary: its server, the routing file with both arms, traffic through the gateway.
+    wait_for(
+        lambda: (_status(api, namespace).get("rollout") or {}).get("phase") == "Progressing",
+        "canary progressing",
+        timeout=300,
+    )
+    loop["llms"].wait_ready(timeout=180)
+    while users.sent < MAX_REQUESTS:
+        users.send(200)
+        phase = (_status(api, namespace).get("rollout") or {}).get("phase")
+        if phase in ("Promoted", "RolledBack", "Promoting", "RollingBack"):
+            break
+    ro = wait_for(
+        lambda: (
+            (r := _status(api, namespace).get("rollout") or {}).get("phase")
+            in ("Promoted", "RolledBack", "Failed")
+            and r
+        ),
+        "rollout decided",
+        timeout=120,
+    )
+    stats = httpx.get(f"{gw}/v1/stats", params={"window": "1d"}).json()
+    rows = {(r["arm"], r["model_version"]): r for r in stats["arms"]}
+    canary = rows[("canary", candidate)]
+    stable = rows[("stable", "initial")]
+    ctr_c = canary["clicked_impressions"] / canary["impressions"]
+    ctr_s = stable["clicked_impressions"] / stable["impressions"]
+    print(
+        f"e2e: {users.sent} requests ({users.unavailable} without a list); "
+        f"stable CTR {ctr_s:.4f} ({stable['impressions']} imp), "
+        f"canary CTR {ctr_c:.4f} ({canary['impressions']} imp), lift {ctr_c / ctr_s - 1:+.1%}; "
+        f"rollout {ro['phase']}: {ro.get('message')}"
+    )
+    assert not users.errors, users.errors[:3]
+    assert users.unavailable < 0.1 * users.sent, f"{users.unavailable} requests got no list"
+    # The decision agrees with the gateway's counts over the step (the operator's baseline).
+    base = ro["baseline"]
+    n_c = canary["impressions"] - base["canary"]["impressions"]
+    n_s = stable["impressions"] - base["stable"]["impressions"]
+    k_c = canary["clicked_impressions"] - base["canary"]["clicks"]
+    k_s = stable["clicked_impressions"] - base["stable"]["clicks"]
+    assert n_c > 0 and n_s > 0
+    step_c, step_s = k_c / n_c, k_s / n_s
+    print(f"e2e step: stable CTR {step_s:.4f} ({n_s} imp), canary {step_c:.4f} ({n_c} imp)")
+    events = client.CoreV1Api(kube_client).list_namespaced_event(namespace).items
+    reasons = {e.reason for e in events if e.involved_object.name == NAME}
+    assert {
+        "PipelineRunStarted",
+        "CandidateReady",
+        "RolloutStarted",
+        "CanaryStepStarted",
+    } <= reasons
+    if ro["phase"] == "Promoted":
+        assert step_c >= (1 - MAX_DROP) * step_s * 0.9  # not worse (sampling noise aside)
+        assert ro["stable"]["version"] == candidate
+        assert "CanaryPromoted" in reasons
+        wait_for(
+            lambda: (
+                json.loads(loop["routing"].path.read_text())["arms"][0]["model_version"]
+                == candidate
+            ),
+            "routing serves the promoted model",
+            timeout=60,
+        )
+    else:
+        assert ro["phase"] == "RolledBack", ro
+        assert step_c < step_s  # rolled back only because the canary measured worse
+        assert ro["stable"]["version"] == "initial"
+        assert {"CanaryRollingBack", "CanaryRolledBack"} <= reasons
+        wait_for(
+            lambda: (
+                [
+                    (a["name"], a["model_version"], a["weight"])
+                    for a in json.loads(loop["routing"].path.read_text())["arms"]
+                ]
+                == [("stable", "initial", 100)]
+            ),
+            "routing back to stable only",
+            timeout=60,
+        )
