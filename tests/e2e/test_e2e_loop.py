@@ -326,6 +326,8 @@ def test_retrain_canary_and_promotion(
     assert steps["cor-build"]["result"]["artifactUri"].startswith("pvc://store/artifacts/cor/")
     assert steps["cor-build"]["result"]["metrics"]["pairs"] > 0
     assert 0.0 <= steps["ctr-train"]["result"]["metrics"]["auc"] <= 1.0  # quality: Table 2
+    for name, step in steps.items():
+        print(f"e2e {name}: {step['result'].get('metrics')}")
     dpo = steps["dpo-iterate"]["result"]
     candidate = dpo["version"]
     assert dpo["artifactUri"] == f"pvc://store/artifacts/llm/{pipe['runId']}/final"
