@@ -146,10 +146,11 @@ def test_job_pods_run_locally_with_mapped_volumes(
         assert (term.exit_code, term.reason) == (0, "Completed")
         result = json.loads(term.message)
         run = kubelet.run_of_job("ok")[0]
-        # The PVC path is the PV's hostPath, /tmp an emptyDir of this pod.
-        assert result["out"] == str(host / "run1" / "out.txt")
+        # The PVC path is the PV's hostPath, /tmp an emptyDir of this pod; what the process
+        # reports names the container's paths again, as it would inside a container.
+        assert result["out"] == "/mnt/pvc/artifacts/run1/out.txt"
         assert (host / "run1" / "out.txt").read_text() == "data cor-build"
-        assert result["home"] == run.paths["/tmp"]
+        assert result["home"] == "/tmp" and Path(run.paths["/tmp"]).is_dir()
         assert (Path(run.paths["/scratch"]) / "x").read_text() == "scratch"
 
         failed = _terminated(core, namespace, "bad")
