@@ -75,19 +75,22 @@ def test_dpo_iterate_resumes_after_sigkill(inputs: dict[str, Path], tmp_path: Pa
     assert (out / "final" / "config.json").exists()
 
 
+def _sim_logs(logs: Path, per_day: int) -> Path:
+    """Two days (2025-03-01, 02) of the world's annotator traffic in a log store."""
+    from gqr_training.cli import main as gqr
+
+    argv = ["sim", "--policy", "annotator", "--days", "2", "--out", str(logs)]
+    argv += ["--impressions-per-day", str(per_day), "--start-date", "2025-03-01"]
+    assert gqr([*argv, "--eval-requests", "10", "--no-progress"]) == 0
+    return logs
+
+
 def test_dpo_iterate_takes_its_prompts_from_the_log_store(
     inputs: dict[str, Path], tmp_path: Path
 ) -> None:
     """What the operator's Job runs: prompts from a log window (no JSONL files), a result file
     (the termination message) holding the JobResult with the gate's two AECs."""
-    from gqr_training.cli import main as gqr
-
-    logs = tmp_path / "logs"
-    assert gqr(
-        ["sim", "--policy", "annotator", "--days", "2", "--impressions-per-day", "300",
-         "--eval-requests", "10", "--out", str(logs), "--start-date", "2025-03-01",
-         "--no-progress"]
-    ) == 0  # fmt: skip
+    logs = _sim_logs(tmp_path / "logs", per_day=300)
     cmd = [a for a in _cmd(inputs, tmp_path / "out") if a]
     i = cmd.index("--prompts")
     cmd[i : i + 4] = ["--logs", str(logs), "--end", "2025-03-03", "--window-days", "2"]
@@ -106,14 +109,8 @@ def test_log_prompts_keep_a_fixed_disjoint_test_set(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from gqr_training.align.logprompts import prompts_from_logs
-    from gqr_training.cli import main as gqr
 
-    logs = tmp_path / "logs"
-    assert gqr(
-        ["sim", "--policy", "annotator", "--days", "2", "--impressions-per-day", "400",
-         "--eval-requests", "10", "--out", str(logs), "--start-date", "2025-03-01",
-         "--no-progress"]
-    ) == 0  # fmt: skip
+    logs = _sim_logs(tmp_path / "logs", per_day=400)
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC)
     a = prompts_from_logs(str(logs), start, end, "suggestion", seed=1)
     b = prompts_from_logs(str(logs), start, end, "suggestion", seed=2)
