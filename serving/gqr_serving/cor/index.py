@@ -28,6 +28,7 @@ _CODES = {"_": "_0", ".": "_1", "-": "_2"}
 _CHARS = {v[1]: k for k, v in _CODES.items()}
 _ESCAPE = re.compile(r"[_.-]")
 _UNESCAPE = re.compile(r"_(.)")
+_NO_KEEPALIVE = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 
 
 class MilvusQueryIndex:
@@ -66,8 +67,14 @@ class MilvusQueryIndex:
         if self._client is None:
             from pymilvus import MilvusClient
 
+            # milvus-lite serves from this process; its gRPC server answers keepalive pings
+            # during a long call (create_index on 300k rows) with GOAWAY "too_many_pings", and
+            # pymilvus then retries the call, which fails. No pings for it, then.
+            lite = {"grpc_options": _NO_KEEPALIVE} if self.uri.endswith(".db") else {}
             with self._guard("connect"):
-                self._client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+                self._client = MilvusClient(
+                    uri=self.uri, token=self.token, timeout=self.timeout, **lite
+                )
         return self._client
 
     def close(self) -> None:
@@ -120,14 +127,11 @@ class MilvusQueryIndex:
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("query", DataType.VARCHAR, max_length=MAX_QUERY_BYTES)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-            params = client.prepare_index_params()
-            params.add_index(
-                field_name="vector",
-                index_type="HNSW",
-                metric_type="COSINE",
-                params={"M": self.hnsw_m, "efConstruction": self.ef_construction},
-            )
-            client.create_collection(name, schema=schema, index_params=params, timeout=self.timeout)
+            # The index is created after the rows are in: milvus-lite (3.x) builds it then, per
+            # segment, inside create_index. Created with the collection, it is loaded at once and
+            # segments get their index from a background thread after load returns, so the first
+            # searches after a switch scan unindexed segments while that build takes the CPU.
+            client.create_collection(name, schema=schema, timeout=self.timeout)
             vecs = np.ascontiguousarray(vectors, dtype=np.float32)
             for start in range(0, len(queries), batch_size):
                 stop = min(start + batch_size, len(queries))
@@ -139,7 +143,19 @@ class MilvusQueryIndex:
                 if progress is not None:
                     progress(stop - start)
             client.flush(name, timeout=max(self.timeout, 600.0))
-            client.load_collection(name, timeout=max(self.timeout, 600.0))
+            # Build parameters nested under "params" (the classic wire form, which Milvus also
+            # takes): milvus-lite 3.x reads only that key and silently drops the flat "M" and
+            # "efConstruction" that add_index(params=...) would send, building with its defaults.
+            hnsw = {"M": self.hnsw_m, "efConstruction": self.ef_construction}
+            params = client.prepare_index_params()
+            params.add_index(
+                field_name="vector",
+                index_type="HNSW",
+                metric_type="COSINE",
+                params={"params": hnsw},
+            )
+            client.create_index(name, params, timeout=max(self.timeout, 3600.0))
+            client.load_collection(name, timeout=max(self.timeout, 3600.0))
             count = int(client.get_collection_stats(name)["row_count"])
         if count != len(queries):
             raise CORUnavailable(f"collection {name} holds {count} rows, expected {len(queries)}")
