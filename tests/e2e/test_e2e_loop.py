@@ -40,7 +40,13 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
-from tests.e2e.harness import ConfigMapFile, HostsFile, LocalKubelet, LocalLLMServers
+from tests.e2e.harness import (
+    ConfigMapFile,
+    HostsFile,
+    LocalKubelet,
+    LocalLLMServers,
+    free_port,
+)
 from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 from tests.unit.helm.helm_render import CHART, helm
 
@@ -49,14 +55,6 @@ DAYS = 3
 PER_DAY = 1000
 MAX_DROP = 0.0  # the canary must not be worse than stable
 MAX_REQUESTS = 8000
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _first_day() -> date:
@@ -234,7 +232,7 @@ def loop(
     routing = ConfigMapFile(
         kube_client, namespace, f"{NAME}-routing", "routing.json", tmp_path / "routing.json"
     )
-    port, milvus_port = _free_port(), _free_port()
+    port, milvus_port = free_port(), free_port()
     gw_url = f"http://127.0.0.1:{port}"
     milvus_url = f"http://127.0.0.1:{milvus_port}"
     with open(tmp_path / "milvus.log", "ab") as mlog:  # the real milvus-lite as a gRPC server

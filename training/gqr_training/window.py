@@ -56,9 +56,13 @@ def resolve_end(value: str, logs: str) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def days_before(end: datetime, days: int) -> tuple[datetime, datetime]:
+    """``[end - days, end)``; ``days`` (``--window-days``) must be at least 1."""
+    if days < 1:
+        raise ValueError(f"--window-days {days}: must be at least 1")
+    return end - timedelta(days=days), end
+
+
 def resolve_window(args: argparse.Namespace, logs: str) -> tuple[datetime, datetime]:
     """``[end - window_days, end)`` from ``--window-days`` and ``--end``."""
-    if args.window_days < 1:
-        raise ValueError(f"--window-days {args.window_days}: must be at least 1")
-    end = resolve_end(args.end, logs)
-    return end - timedelta(days=args.window_days), end
+    return days_before(resolve_end(args.end, logs), args.window_days)

@@ -21,12 +21,12 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gqr_training.cor.extract import ExtractConfig, Session
-from gqr_training.window import add_result_file_arg
+from gqr_training.window import add_result_file_arg, days_before
 
 SOURCES = ("logstore", "tsv", "trec")
 
@@ -98,10 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.window_days is not None:
         if args.start is not None:
             raise ValueError("give --start or --window-days, not both")
-        if args.window_days < 1:
-            raise ValueError(f"--window-days {args.window_days}: must be at least 1")
-        args.end = args.end or datetime.now(UTC)
-        args.start = args.end - timedelta(days=args.window_days)
+        args.start, args.end = days_before(args.end or datetime.now(UTC), args.window_days)
     if args.index and not args.milvus_uri:
         raise ValueError("--index needs --milvus-uri (a milvus-lite .db folder or server URI)")
     gap = args.max_gap_minutes * 60.0 if args.max_gap_minutes > 0 else None
