@@ -35,3 +35,15 @@ def test_embedding_overlap_filter_catches_paraphrases() -> None:
 
 def test_no_filter_keeps_everything() -> None:
     assert OverlapFilter("none").keep("a b", ["a b", "a b"])
+
+
+def test_several_pairs_per_prompt_are_disjoint_and_length_matched() -> None:
+    from gqr_training.align.pairs import select_pairs
+
+    chosen = [("a" * 30, 0.9), ("a" * 50, 0.8), ("a" * 12, 0.7)]
+    rejected = [("b" * 10, 0.1), ("b" * 48, 0.2), ("b" * 31, 0.05)]
+    got = select_pairs(chosen, rejected, min_margin=0.02, k=3)
+    assert [(len(c), len(r)) for (c, _), (r, _) in got] == [(30, 31), (50, 48), (12, 10)]
+    assert select_pairs(chosen, rejected, 0.02, k=1) == got[:1]
+    one_chosen = select_pairs([("x", 0.3)], [("y", 0.1), ("z", 0.2)], 0.02, k=2)
+    assert one_chosen == [(("x", 0.3), ("y", 0.1))]

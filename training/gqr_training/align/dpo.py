@@ -42,6 +42,10 @@ class PrefOptions:
     """cpu or cuda."""
     bf16: bool = False
     """bf16 mixed precision (CUDA with bf16 support only)."""
+    sft_weight: float = 0.0
+    """DPO only: weight of an NLL (SFT) term on the chosen response beside the DPO loss (TRL's
+    ``loss_type=["sigmoid", "sft"]``, RPO); keeps the chosen likelihood from falling with the
+    rejected one, which is how pure DPO collapses a small policy at a high learning rate."""
     seed: int = 0
     """Data order seed."""
     progress: bool = True
@@ -54,6 +58,12 @@ def frozen_copy(model: Any) -> Any:
     for p in ref.parameters():
         p.requires_grad_(False)
     return ref
+
+
+def _dpo_loss(opts: PrefOptions) -> dict[str, Any]:
+    if opts.sft_weight <= 0:
+        return {}
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, opts.sft_weight]}
 
 
 def _common(opts: PrefOptions, out_dir: Path) -> dict[str, Any]:
@@ -99,7 +109,7 @@ def train_preferences(
         trainer: Any = trl.DPOTrainer(
             model=model,
             ref_model=ref,
-            args=trl.DPOConfig(beta=opts.beta, **common),
+            args=trl.DPOConfig(beta=opts.beta, **_dpo_loss(opts), **common),
             train_dataset=data,
             processing_class=tokenizer,
             peft_config=peft,

@@ -43,7 +43,13 @@ def next_query_candidates(
 ) -> list[list[str]]:
     """C candidate next queries per text (prompt + prefix), duplicates kept (the caller dedups)."""
     out: list[list[str]] = [[] for _ in texts]
-    for temp, n in spread(c, temperatures):
+    plan = spread(c, temperatures)
+    mixed = getattr(engine, "complete_mixed", None)
+    if mixed is not None:  # one prefill per text for all C samples
+        temps = [t for t, n in plan for _ in range(n)]
+        got = mixed(texts, temps, max_new_tokens, True)
+        return [[x.split(SEP_TOKEN)[0].strip() for x in conts] for conts in got]
+    for temp, n in plan:
         got = engine.complete(texts, n, temp, max_new_tokens, stop_at_sep=True)
         for i, conts in enumerate(got):
             out[i].extend(x.split(SEP_TOKEN)[0].strip() for x in conts)
@@ -51,11 +57,14 @@ def next_query_candidates(
 
 
 class HFEngine:
-    """In-process ``model.generate``: left-padded batches, KV cache during decoding.
+    """In-process sampling from a transformers causal LM, batched, reusing each text's KV cache.
 
-    ``num_return_sequences`` expands each prompt before the prefill, so the prompt's KV cache is
-    reused across decoding steps but recomputed per sample (cheap for short prompts on a small
-    model; a server engine with prefix caching does better at scale).
+    Every text is prefilled once; its KV cache is then copied to the ``n`` samples drawn from
+    it (``DynamicCache.batch_repeat_interleave``), which may each use their own temperature
+    (:meth:`complete_mixed`: the C candidates of a beam over several temperatures share one
+    prefill). Finished rows leave the batch. Sampling is plain softmax sampling at the
+    temperature (no top-k/top-p); temperature 0 is greedy. When a stop marker is not a single
+    token of the model's vocabulary, ``model.generate`` with ``stop_strings`` is used instead.
     """
 
     def __init__(
@@ -76,49 +85,150 @@ class HFEngine:
         max_new_tokens: int,
         stop_at_sep: bool,
     ) -> list[list[str]]:
+        return self.complete_mixed(texts, [temperature] * n, max_new_tokens, stop_at_sep)
+
+    def complete_mixed(
+        self,
+        texts: Sequence[str],
+        temperatures: Sequence[float],
+        max_new_tokens: int,
+        stop_at_sep: bool,
+    ) -> list[list[str]]:
+        """``len(temperatures)`` samples per text, sample j drawn at ``temperatures[j]``."""
         import torch
 
+        n = len(temperatures)
+        if n == 0:
+            return [[] for _ in texts]
+        if stop_at_sep and self._sep_id is None:
+            return self._generate_fallback(texts, temperatures, max_new_tokens)
         tok, model = self.tokenizer, self.model
-        tok.padding_side = "left"
-        eos: list[int] = [tok.eos_token_id]
-        extra: dict[str, Any] = {}
-        if stop_at_sep:
-            if self._sep_id is not None:
-                eos.append(self._sep_id)
-            else:
-                extra = {"stop_strings": [SEP_TOKEN], "tokenizer": tok}
-        sampling = temperature > 0
-        if sampling:
-            extra.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
-        else:
-            extra.update(do_sample=False)
-        per = max(1, self.batch_size // max(1, n))
+        stops = [tok.eos_token_id, *([self._sep_id] if stop_at_sep else [])]
+        per = max(1, self.batch_size // n)
         out: list[list[str]] = []
         was_training = model.training
         model.eval()
         self._calls += 1
-        torch.manual_seed(self.seed * 1_000_003 + self._calls)
-        with torch.no_grad():
-            for lo in range(0, len(texts), per):
-                chunk = list(texts[lo : lo + per])
-                enc = tok(chunk, return_tensors="pt", padding=True, return_token_type_ids=False).to(
-                    self.device
-                )
-                gen = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    num_return_sequences=n,
-                    eos_token_id=eos,
-                    pad_token_id=tok.pad_token_id,
-                    **extra,
-                )
-                new = gen[:, enc["input_ids"].shape[1] :]
-                decoded = tok.batch_decode(new, skip_special_tokens=True)
-                for i in range(len(chunk)):
-                    out.append([d.strip() for d in decoded[i * n : (i + 1) * n]])
-        if was_training:
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self.seed * 1_000_003 + self._calls)
+        try:
+            with torch.no_grad():
+                for lo in range(0, len(texts), per):
+                    chunk = list(texts[lo : lo + per])
+                    rows = self._sample(chunk, temperatures, max_new_tokens, stops, gen)
+                    out.extend(rows[i * n : (i + 1) * n] for i in range(len(chunk)))
+        finally:
+            if was_training:
+                model.train()
+        return out
+
+    def _sample(
+        self,
+        texts: list[str],
+        temperatures: Sequence[float],
+        max_new_tokens: int,
+        stops: list[int],
+        gen: Any,
+    ) -> list[str]:
+        import torch
+
+        tok, model, dev = self.tokenizer, self.model, self.device
+        n = len(temperatures)
+        tok.padding_side = "left"
+        enc = tok(texts, return_tensors="pt", padding=True, return_token_type_ids=False).to(dev)
+        mask = enc["attention_mask"]
+        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        first = model(
+            input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos, use_cache=True
+        )
+        cache = first.past_key_values
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        logits = first.logits[:, -1, :].float().repeat_interleave(n, dim=0)
+        mask = mask.repeat_interleave(n, dim=0)
+        last = pos[:, -1].repeat_interleave(n, dim=0)
+        temps = torch.tensor(list(temperatures) * len(texts), device=dev, dtype=torch.float32)
+        stop_ids = torch.tensor(stops, device=dev)
+        rows = len(texts) * n
+        alive = torch.arange(rows, device=dev)  # original row of each batch row
+        produced: list[list[int]] = [[] for _ in range(rows)]
+        for _ in range(max_new_tokens):
+            greedy = temps <= 0
+            scaled = logits / torch.where(greedy, 1.0, temps).unsqueeze(-1)
+            nxt = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen).squeeze(-1)
+            if bool(greedy.any()):
+                nxt = torch.where(greedy, logits.argmax(-1), nxt)
+            for r, t in zip(alive.tolist(), nxt.tolist(), strict=True):
+                produced[r].append(t)
+            going = ~torch.isin(nxt, stop_ids)
+            if not bool(going.any()):
+                break
+            if not bool(going.all()):
+                keep = going.nonzero().squeeze(-1)
+                cache.batch_select_indices(keep)
+                alive, nxt, mask, last, temps = (x[keep] for x in (alive, nxt, mask, last, temps))
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+            last = last + 1
+            step = model(
+                input_ids=nxt.unsqueeze(-1),
+                attention_mask=mask,
+                position_ids=last.unsqueeze(-1),
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = step.past_key_values
+            logits = step.logits[:, -1, :].float()
+        return [d.strip() for d in tok.batch_decode(produced, skip_special_tokens=True)]
+
+    def _generate_fallback(
+        self, texts: Sequence[str], temperatures: Sequence[float], max_new_tokens: int
+    ) -> list[list[str]]:
+        """``model.generate`` with ``stop_strings`` (a stop marker of several tokens)."""
+        import torch
+
+        tok, model = self.tokenizer, self.model
+        tok.padding_side = "left"
+        out: list[list[str]] = [[] for _ in texts]
+        model_was_training = model.training
+        model.eval()
+        for temp, n in spread_counts(temperatures):
+            self._calls += 1
+            torch.manual_seed(self.seed * 1_000_003 + self._calls)
+            extra: dict[str, Any] = {"stop_strings": [SEP_TOKEN], "tokenizer": tok}
+            if temp > 0:
+                extra.update(do_sample=True, temperature=temp, top_k=0, top_p=1.0)
+            else:
+                extra.update(do_sample=False)
+            per = max(1, self.batch_size // n)
+            with torch.no_grad():
+                for lo in range(0, len(texts), per):
+                    chunk = list(texts[lo : lo + per])
+                    enc = tok(
+                        chunk, return_tensors="pt", padding=True, return_token_type_ids=False
+                    ).to(self.device)
+                    gen = model.generate(
+                        **enc,
+                        max_new_tokens=max_new_tokens,
+                        num_return_sequences=n,
+                        eos_token_id=[tok.eos_token_id],
+                        pad_token_id=tok.pad_token_id,
+                        **extra,
+                    )
+                    new = gen[:, enc["input_ids"].shape[1] :]
+                    decoded = tok.batch_decode(new, skip_special_tokens=True)
+                    for i in range(len(chunk)):
+                        out[lo + i].extend(d.strip() for d in decoded[i * n : (i + 1) * n])
+        if model_was_training:
             model.train()
         return out
+
+
+def spread_counts(temperatures: Sequence[float]) -> list[tuple[float, int]]:
+    """Group a per-sample temperature list into (temperature, count), in first-seen order."""
+    counts: dict[float, int] = {}
+    for t in temperatures:
+        counts[t] = counts.get(t, 0) + 1
+    return list(counts.items())
 
 
 class OpenAIEngine:

@@ -47,6 +47,9 @@ class PairConfig:
     """False: the -BS ablation, chosen = best of the random samples instead."""
     max_new_tokens: int = 48
     """Longest sampled response, in tokens."""
+    pairs_per_prompt: int = 1
+    """Pairs kept per prompt: eq. 6 is applied again to the candidates not yet used (the
+    paper keeps 1; more pairs reuse the same generation for more DPO signal)."""
 
 
 @dataclass
@@ -87,6 +90,25 @@ def select_pair(
     if best is None:
         return None
     return chosen[best[2]], rejected[best[3]]
+
+
+def select_pairs(
+    chosen: Sequence[tuple[str, float]],
+    rejected: Sequence[tuple[str, float]],
+    min_margin: float,
+    k: int,
+) -> list[tuple[tuple[str, float], tuple[str, float]]]:
+    """Up to ``k`` disjoint pairs, each the eq. 6 choice among the candidates still unused."""
+    left_c, left_r = list(chosen), list(rejected)
+    out: list[tuple[tuple[str, float], tuple[str, float]]] = []
+    while len(out) < k:
+        picked = select_pair(left_c, left_r, min_margin)
+        if picked is None:
+            break
+        out.append(picked)
+        left_c.remove(picked[0])
+        left_r.remove(picked[1])
+    return out
 
 
 def sample_responses(
@@ -137,16 +159,16 @@ def build_pairs(
         low = sorted(pool, key=lambda s: s.reward)[: cfg.rejected_keep]
         rejected = [s for s in low if flt.keep(task.query, s.queries)]
         stats.filtered_rejected += len(low) - len(rejected)
-        picked = select_pair(
+        picked = select_pairs(
             [(completion_text(c.queries), c.reward) for c in chosen],
             [(completion_text(r.queries), r.reward) for r in rejected],
             cfg.min_margin,
+            cfg.pairs_per_prompt,
         )
-        if picked is None:
+        if not picked:
             stats.no_pair += 1
-            continue
-        (c_text, c_r), (r_text, r_r) = picked
-        pairs.append(Pair(task.prompt, c_text, r_text, c_r, r_r))
+        for (c_text, c_r), (r_text, r_r) in picked:
+            pairs.append(Pair(task.prompt, c_text, r_text, c_r, r_r))
     if pairs:
         n = len(pairs)
         stats.pairs = n
