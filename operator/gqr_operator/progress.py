@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -24,7 +25,13 @@ from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.pipeline.config import JobObservation, PipelineConfig
 from gqr_operator.resources import gateway, jobs
 from gqr_operator.resources.llm import llm_name
-from gqr_operator.rollout.actions import CreateJob, Event, SetCondition, StartRollout
+from gqr_operator.rollout.actions import (
+    CreateJob,
+    Event,
+    SetCondition,
+    StartRollout,
+    iso,
+)
 from gqr_operator.rollout.analysis import AnalysisConfig, ArmCounts
 from gqr_operator.rollout.config import (
     Controls,
@@ -83,18 +90,31 @@ def observe_job(kube: Kube, namespace: str, name: str) -> JobObservation:
 def stats_url(name: str, namespace: str, spec: GQRDeploymentSpec) -> str:
     if spec.rollout.analysis.stats_url:
         return spec.rollout.analysis.stats_url
-    # The gateway's longest window (14 days), far longer than a rollout: the machine keeps its
-    # own per-step baselines.
+    # The gateway's longest window (14 days): with `since` = the step's start, the counts are
+    # the step's own until a step outlasts it.
     host = f"{gateway.gateway_name(name)}.{namespace}.svc.cluster.local"
     return f"http://{host}/v1/stats?window=14d"
 
 
+class StatsUnavailable(Exception):
+    """The stats endpoint could not be read, or its answer cannot be attributed to a step."""
+
+
 def parse_stats(doc: Any, stable: str, canary: str) -> Stats:
-    """Counts per arm from /v1/stats: rows of {arm, model_version, impressions, clicks,
-    clicked_impressions} (under "arms" or "rows"); only rows of the versions under test count.
-    A success is an impression with at least one click (``clicked_impressions``, the list CTR
-    the analysis tests as a Bernoulli rate); rows without it fall back to ``clicks``."""
-    rows = doc.get("arms", doc.get("rows", [])) if isinstance(doc, dict) else doc
+    """Counts per arm from /v1/stats?since=...: rows of {arm, model_version, impressions,
+    clicks, clicked_impressions} under "arms", and ``start``, the Unix time counting began.
+    Only rows of the versions under test count. A success is an impression with at least one
+    click (``clicked_impressions``, the list CTR the analysis tests as a Bernoulli rate); rows
+    without it fall back to ``clicks``. An answer without ``start`` comes from an endpoint that
+    ignores ``since`` (a gateway before it was added): its counts may hold traffic from before
+    the step, so they are refused."""
+    start = doc.get("start") if isinstance(doc, dict) else None
+    if isinstance(start, bool) or not isinstance(start, int | float) or not 0 <= start < 1e11:
+        raise StatsUnavailable(
+            "the answer has no `start`: the endpoint ignores `since`, so its counts cannot be "
+            "limited to the step; upgrade the gateway (or the statsUrl service)"
+        )
+    rows = doc.get("arms", doc.get("rows", []))
     if isinstance(rows, dict):  # {"stable": {...}, "canary": {...}}
         rows = [{"arm": k, **v} for k, v in rows.items()]
     totals = {"stable": [0, 0], "canary": [0, 0]}
@@ -106,18 +126,39 @@ def parse_stats(doc: Any, stable: str, canary: str) -> Stats:
             continue
         totals[arm][0] += int(row.get("impressions", 0))
         totals[arm][1] += int(row.get("clicked_impressions", row.get("clicks", 0)))
-    return Stats(ArmCounts(*totals["stable"]), ArmCounts(*totals["canary"]))
+    when = datetime.fromtimestamp(float(start), UTC)
+    return Stats(ArmCounts(*totals["stable"]), ArmCounts(*totals["canary"]), when)
 
 
-def fetch_stats(url: str, stable: str, canary: str) -> Stats | None:
-    """None when the gateway cannot be reached or answers garbage (the rollout then holds)."""
+def fetch_stats(url: str, stable: str, canary: str, since: str | None) -> Stats:
+    """Counts since `since` (the step's start, ISO 8601; None before a step: the window);
+    `since` joins the URL's own query. Raises StatsUnavailable when the gateway cannot be
+    reached or answers garbage (the rollout then holds)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "since"]
+    if since:
+        query.append(("since", since))
+    full = urlunsplit(parts._replace(query=urlencode(query)))
     try:
-        resp = httpx.get(url, timeout=3.0)
+        resp = httpx.get(full, timeout=3.0)
         resp.raise_for_status()
         return parse_stats(resp.json(), stable, canary)
-    except (httpx.HTTPError, ValueError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-        log.warning("stats from %s unavailable: %s", url, exc)
-        return None
+    except StatsUnavailable as exc:
+        log.warning("stats from %s refused: %s", full, exc)
+        raise
+    except (
+        httpx.HTTPError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        json.JSONDecodeError,
+    ) as exc:
+        log.warning("stats from %s unavailable: %s", full, exc)
+        raise StatsUnavailable(f"{type(exc).__name__}: {exc}"[:200]) from exc
+
+
+def _iso(t: datetime | None) -> str | None:
+    return iso(t) if t else None
 
 
 def rollout_config(spec: GQRDeploymentSpec) -> RolloutConfig:
@@ -189,19 +230,28 @@ def advance(kube: Kube, body: dict[str, Any], spec: GQRDeploymentSpec, now: date
     # The canary rollout.
     candidate = (rollout_status.get("candidate") or {}).get("version")
     active = rollout_status.get("phase") in ACTIVE or rollout_status.get("pending")
-    stats = None
+    stats, stats_error = None, ""
     ready = False
     if candidate or active:
         cand = candidate or (rollout_status.get("pending") or {}).get("version")
         if cand:
             ready = _available(kube.get(DEPLOYMENT, namespace, llm_name(name, cand)))
-        # Also while waiting for readiness: the step's baseline is taken when it starts.
+        # Also in the phases that may enter or resume a step within this tick; counts from
+        # before the step began are not analysed (the machine compares `start`).
         if candidate and rollout_status.get("phase") in (
             "WaitingForCanaryReady",
             "Progressing",
             "Paused",
         ):
-            stats = fetch_stats(stats_url(name, namespace, spec), stable.version, candidate)
+            try:
+                stats = fetch_stats(
+                    stats_url(name, namespace, spec),
+                    stable.version,
+                    candidate,
+                    _iso(rollout_machine.counts_since(rollout_status)),
+                )
+            except StatsUnavailable as exc:
+                stats_error = str(exc)
     controls = Controls(
         paused=spec.rollout.paused,
         promote_now=spec.rollout.promote_now,
@@ -209,7 +259,12 @@ def advance(kube: Kube, body: dict[str, Any], spec: GQRDeploymentSpec, now: date
         resume=annotations.get(RESUME_ANNOTATION),
     )
     decision = rollout_machine.tick(
-        rollout_status, rollout_config(spec), Observation(ready, stats), controls, now, conds
+        rollout_status,
+        rollout_config(spec),
+        Observation(ready, stats, stats_error),
+        controls,
+        now,
+        conds,
     )
     out.status["rollout"] = decision.status
     for action in decision.actions:

@@ -50,6 +50,8 @@ from tests.e2e.harness import (
 from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 from tests.unit.helm.helm_render import CHART, helm
 
+from gqr_operator.rollout import counts_since
+
 NAME = "followup"
 DAYS = 3
 PER_DAY = 1000
@@ -365,12 +367,16 @@ def test_retrain_canary_and_promotion(
     )
     assert not users.errors, users.errors[:3]
     assert users.unavailable < 0.1 * users.sent, f"{users.unavailable} requests got no list"
-    # The decision agrees with the gateway's counts over the step (the operator's baseline).
-    base = ro["baseline"]
-    n_c = canary["impressions"] - base["canary"]["impressions"]
-    n_s = stable["impressions"] - base["stable"]["impressions"]
-    k_c = canary["clicked_impressions"] - base["canary"]["clicks"]
-    k_s = stable["clicked_impressions"] - base["stable"]["clicks"]
+    # The decision agrees with the gateway's counts over the step (what the operator asks for).
+    since = counts_since(ro)
+    assert since is not None
+    step = httpx.get(f"{gw}/v1/stats", params={"window": "1d", "since": since.isoformat()}).json()
+    step_rows = {(r["arm"], r["model_version"]): r for r in step["arms"]}
+    none = {"impressions": 0, "clicked_impressions": 0}
+    canary_step = step_rows.get(("canary", candidate), none)
+    stable_step = step_rows.get(("stable", "initial"), none)
+    n_c, k_c = canary_step["impressions"], canary_step["clicked_impressions"]
+    n_s, k_s = stable_step["impressions"], stable_step["clicked_impressions"]
     assert n_c > 0 and n_s > 0
     step_c, step_s = k_c / n_c, k_s / n_s
     print(f"e2e step: stable CTR {step_s:.4f} ({n_s} imp), canary {step_c:.4f} ({n_c} imp)")

@@ -25,7 +25,12 @@ from gqr_operator.rollout.config import (
     Step,
 )
 from gqr_operator.rollout.machine import start, tick
-from gqr_operator.rollout.status import desired_conditions, desired_routing, summary
+from gqr_operator.rollout.status import (
+    counts_since,
+    desired_conditions,
+    desired_routing,
+    summary,
+)
 
 __all__ = [
     "Action",
@@ -47,6 +52,7 @@ __all__ = [
     "Stats",
     "Step",
     "analyse",
+    "counts_since",
     "desired_conditions",
     "desired_routing",
     "start",

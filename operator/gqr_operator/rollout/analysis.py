@@ -26,9 +26,9 @@ tau (`tau_relative`, default 0.1): the mixing standard deviation as a fraction o
 CTR, i.e. the size of relative lifts we expect. Smaller detects small lifts sooner and large
 ones later; the false-positive guarantee holds for any fixed value.
 
-Counts: the caller passes counts since the current rollout step started (the machine keeps a
-baseline), so each step is one experiment at one traffic split (no Simpson's paradox across
-splits) and `minImpressions` means "new impressions at this weight".
+Counts: the caller passes counts since the current rollout step started (the gateway's
+`/v1/stats?since=`), so each step is one experiment at one traffic split (no Simpson's paradox
+across splits) and `minImpressions` means "new impressions at this weight".
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from gqr_operator.rollout.analysis import AnalysisConfig, ArmCounts
 
@@ -63,12 +64,15 @@ class Controls:
 
 @dataclass(frozen=True)
 class Stats:
-    """The gateway's `GET /v1/stats`: cumulative counts per arm."""
+    """The gateway's `GET /v1/stats?since=<step start>`: counts per arm from `start` on."""
 
     stable: ArmCounts
     """Stable arm."""
     canary: ArmCounts
     """Canary arm."""
+    start: datetime
+    """The first instant the counts cover (the gateway's `start`). A step analyses them only
+    when it is not before the step's own start: earlier counts mix two traffic splits."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class Observation:
     """The candidate's LLM Deployment has all replicas ready."""
     stats: Stats | None
     """None when the gateway could not be reached (the machine then holds still)."""
+    stats_error: str = ""
+    """Why `stats` is None, for the `StatsUnavailable` Event."""
 
 
 @dataclass(frozen=True)

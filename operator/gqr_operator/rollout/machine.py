@@ -24,8 +24,8 @@ from gqr_operator.rollout.actions import (
     parse_iso,
 )
 from gqr_operator.rollout.analysis import ArmCounts, analyse
-from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig, Stats
-from gqr_operator.rollout.status import RESTING, counts, desired_conditions, ref_dict
+from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig
+from gqr_operator.rollout.status import RESTING, counts_since, desired_conditions, ref_dict
 
 _HISTORY_MAX = 30
 _MAX_TRANSITIONS = 8
@@ -132,16 +132,15 @@ class _Tick:
 
     def _enter_step(self, index: int) -> None:
         step = self.cfg.steps[index]
-        stats = self.obs.stats
         self.st.update(
             phase="Progressing",
             pauseReason=None,
             stepIndex=index,
             weight=step.weight,
             stepStarted=iso(self.now),
-            baseline=_stats_dict(stats) if stats else None,
             lastAnalysis=None,
         )
+        self.st.pop("baseline", None)  # written by operators before counts came `since`
         self.actions.append(
             SetRouting(self.st["stable"]["version"], self.st["candidate"]["version"], step.weight)
         )
@@ -167,7 +166,8 @@ class _Tick:
         if stats is None:
             if not self.st.get("statsUnavailableSince"):
                 self.st["statsUnavailableSince"] = iso(self.now)
-                msg = "gateway /v1/stats unreachable; holding the current weight"
+                why = f" ({self.obs.stats_error})" if self.obs.stats_error else ""
+                msg = f"gateway /v1/stats unavailable{why}; holding the current weight"
                 self._event("StatsUnavailable", msg, warning=True)
             return
         self.st["statsUnavailableSince"] = None
@@ -177,13 +177,15 @@ class _Tick:
                 self._event("CanaryNotReady", "canary pods not ready; holding", warning=True)
         if not self.obs.canary_ready:
             return
-        base = self.st.get("baseline")
-        if base is None or _regressed(stats, base):
-            # First stats at this step, or the gateway restarted and its counters with it.
-            self.st["baseline"] = base = _stats_dict(stats) if base is None else _zero()
-        stable = _minus(stats.stable, base["stable"])
-        canary = _minus(stats.canary, base["canary"])
-        self._analyse(stable, canary)
+        since = counts_since(self.st)
+        if since is None or not since <= stats.start <= self.now:
+            # Counts that begin before the step hold traffic at another split (they were asked
+            # for an earlier step, e.g. the one that passed in this tick; the next tick asks
+            # from this step's start). Counts that begin after now hold nothing yet (the step's
+            # first, partial minute). Never a baseline subtracted from cumulative window counts:
+            # when old impressions left the window, such a step counted the whole window.
+            return
+        self._analyse(stats.stable, stats.canary)
 
     def _analyse(self, stable: ArmCounts, canary: ArmCounts) -> None:
         # min(): the spec may have lost steps since this one began.
@@ -266,20 +268,3 @@ class _Tick:
             **(analysis or {}),
         }
         self.st["history"] = [*self.st.get("history", []), entry][-_HISTORY_MAX:]
-
-
-def _stats_dict(s: Stats) -> dict[str, Any]:
-    return {"stable": counts(s.stable), "canary": counts(s.canary)}
-
-
-def _zero() -> dict[str, Any]:
-    return {"stable": counts(ArmCounts(0, 0)), "canary": counts(ArmCounts(0, 0))}
-
-
-def _regressed(s: Stats, base: Mapping[str, Any]) -> bool:
-    pairs = ((s.stable, base["stable"]), (s.canary, base["canary"]))
-    return any(a.impressions < b["impressions"] or a.clicks < b["clicks"] for a, b in pairs)
-
-
-def _minus(a: ArmCounts, base: Mapping[str, Any]) -> ArmCounts:
-    return ArmCounts(a.impressions - int(base["impressions"]), a.clicks - int(base["clicks"]))

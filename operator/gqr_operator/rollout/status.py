@@ -7,9 +7,10 @@ Both are level functions of the status alone, so a handler may re-apply them on 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from gqr_operator.rollout.actions import SetCondition, SetRouting
+from gqr_operator.rollout.actions import SetCondition, SetRouting, parse_iso
 from gqr_operator.rollout.analysis import ArmCounts
 from gqr_operator.rollout.config import ModelRef
 
@@ -20,6 +21,14 @@ ACTIVE = ("WaitingForCanaryReady", "Progressing", "Paused", "Promoting", "Rollin
 def counts(a: ArmCounts) -> dict[str, int]:
     """Counts as status stores them."""
     return {"impressions": a.impressions, "clicks": a.clicks}
+
+
+def counts_since(status: Mapping[str, Any]) -> datetime | None:
+    """Where the current step's counts begin: the second after `stepStarted` (which is cut to
+    the second; the step began within it). The operator asks `/v1/stats` from here, and the
+    machine analyses only counts that begin here or later. None outside a step."""
+    started = parse_iso(status.get("stepStarted"))
+    return started + timedelta(seconds=1) if started else None
 
 
 def ref_dict(m: ModelRef) -> dict[str, str]:
@@ -85,7 +94,7 @@ def desired_conditions(status: Mapping[str, Any]) -> list[SetCondition]:
 
     if unavailable and phase in ACTIVE:
         degraded = SetCondition(
-            "Degraded", "True", "StatsUnavailable", "gateway /v1/stats unreachable; weight held"
+            "Degraded", "True", "StatsUnavailable", "gateway /v1/stats unavailable; weight held"
         )
     elif status.get("outcome") == "RolledBack" and phase in ("RollingBack", "RolledBack"):
         degraded = SetCondition("Degraded", "True", "CanaryRolledBack", msg)

@@ -30,7 +30,7 @@ from gqr_serving.gateway.schemas import (
 )
 from gqr_serving.gateway.service import Gateway, GatewayParts
 from gqr_serving.gateway.settings import GatewaySettings
-from gqr_serving.gateway.stats import parse_window
+from gqr_serving.gateway.stats import parse_since, parse_window
 from gqr_serving.records import ClickRecord, utcnow
 
 Scope = MutableMapping[str, Any]
@@ -188,24 +188,44 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
 
     @app.get("/v1/stats", response_model=StatsResponse)
     async def stats(
-        window: str = Query("1h", max_length=32, description="e.g. 900, 15m, 2h, 7d"),
+        window: str | None = Query(
+            None,
+            max_length=32,
+            description="e.g. 900, 15m, 2h, 7d (default: 1h, or everything kept with since)",
+        ),
+        since: str | None = Query(
+            None,
+            max_length=40,
+            description="Count only impressions shown at or after this time: ISO 8601 "
+            "(2025-03-01T12:00:00Z; UTC without an offset) or Unix seconds. Rounded up to the "
+            "next whole minute (the counts' resolution); `start` in the answer says where "
+            "counting began. A canary step asks from its start.",
+        ),
         fresh: bool = Query(False, description="Re-read the log store now."),
     ) -> StatsResponse:
         """Impressions and clicks per arm and model version (from the shared log store)."""
         try:
-            seconds = parse_window(window)
+            seconds = parse_window(window) if window is not None else None
         except ValueError as exc:
             raise _invalid(("query", "window"), str(exc), window) from None
-        if seconds > gw.stats.max_window_s:
+        if seconds is not None and seconds > gw.stats.max_window_s:
             raise _invalid(
                 ("query", "window"), f"window is over the {gw.stats.max_window_s:g}s kept", window
             )
-        rows = await asyncio.to_thread(gw.stats.query, seconds, fresh=fresh)
+        try:
+            start_at = parse_since(since) if since is not None else None
+        except ValueError as exc:
+            raise _invalid(("query", "since"), str(exc), since) from None
+        if seconds is None:
+            seconds = gw.stats.max_window_s if start_at is not None else 3600.0
+        start, rows = await asyncio.to_thread(gw.stats.query, seconds, since=start_at, fresh=fresh)
         arms = [
             ArmStatsOut(**vars(r), ctr=r.clicks / r.impressions if r.impressions else 0.0)
             for r in rows
         ]
-        return StatsResponse(window_s=seconds, arms=arms, refreshed_at=gw.stats.refreshed_at)
+        return StatsResponse(
+            window_s=seconds, start=start, arms=arms, refreshed_at=gw.stats.refreshed_at
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -119,7 +119,11 @@ class ArmStatsOut(BaseModel):
 
 
 class StatsResponse(BaseModel):
-    window_s: float
+    window_s: float = Field(description="The window asked for, in seconds.")
+    start: float = Field(
+        description="Unix time of the first minute counted: the later of the window's start, "
+        "since rounded up to a whole minute, and the oldest minute kept."
+    )
     arms: list[ArmStatsOut]
     refreshed_at: float | None = Field(description="Unix time the log store was last read.")
 

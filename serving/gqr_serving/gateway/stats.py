@@ -5,6 +5,10 @@ and a restart loses nothing. Reading is incremental: each segment file is read f
 last refresh stopped, up to its last complete line (a torn or still-growing tail waits).
 Impressions are bucketed by minute; a click counts for the impression it is on (attributed
 from the impression id), once per (impression, position) however often it was sent.
+A query covers whole minutes: the last ``window`` seconds (its first, partial minute
+included), or from ``since`` on, rounded up to the next whole minute so that no impression
+shown before ``since`` is counted (a canary step asks from its start: traffic at the
+previous split must not enter its analysis).
 
 Local roots only; for an object-store root this re-reads the window (cached) via LogReader.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -51,15 +56,22 @@ class LogStats:
         self.bad_lines = 0
         self.refreshed_at: float | None = None
 
-    def query(self, window_s: float, *, fresh: bool = False) -> list[ArmStats]:
-        """Counts for impressions shown in the last ``window_s`` seconds, and their clicks."""
+    def query(
+        self, window_s: float, *, since: float | None = None, fresh: bool = False
+    ) -> tuple[float, list[ArmStats]]:
+        """Counts for impressions shown in the last ``window_s`` seconds and, with ``since``
+        (Unix time), not before it; and their clicks. Returns the Unix time of the first
+        minute counted (the later of the two bounds and of what is kept) and the rows."""
         with self._lock:
             if fresh or time.monotonic() - self._last >= self.refresh_s:
                 self._refresh()
-            now_min = int(time.time() // 60)
-            first = int((time.time() - window_s) // 60)
+            now = time.time()
+            now_min = int(now // 60)
+            first = max(int((now - window_s) // 60), now_min - int(self.max_window_s // 60))
+            if since is not None:
+                first = max(first, math.ceil(since / 60))
             out: dict[Key, ArmStats] = {}
-            for minute in range(max(first, now_min - int(self.max_window_s // 60)), now_min + 2):
+            for minute in range(first, now_min + 2):
                 for key, (n, fb) in self._imps.get(minute, {}).items():
                     s = out.setdefault(key, ArmStats(*key))
                     s.impressions += n
@@ -71,7 +83,7 @@ class LogStats:
                     if ref is not None:
                         key = (ref.arm, ref.model_version)
                         out.setdefault(key, ArmStats(*key)).clicked_impressions += 1
-            return sorted(out.values(), key=lambda s: (s.arm, s.model_version))
+            return first * 60.0, sorted(out.values(), key=lambda s: (s.arm, s.model_version))
 
     # -- reading -----------------------------------------------------------------------
 
@@ -177,4 +189,24 @@ def parse_window(text: str) -> float:
         value = -1.0
     if not value > 0 or value != value:
         raise ValueError(f"window={text!r}: expected a positive duration like 900, 15m, 2h, 7d")
+    return value
+
+
+def parse_since(text: str) -> float:
+    """ISO 8601 (UTC unless it has an offset) or Unix seconds -> Unix seconds; ValueError
+    names the format."""
+    t = text.strip()
+    try:
+        value = float(t)
+    except ValueError:
+        try:
+            ts = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            value = math.nan
+        else:
+            value = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+    if not math.isfinite(value) or not 0 <= value < 1e11:
+        raise ValueError(
+            f"since={text!r}: expected a time like 2025-03-01T12:00:00Z or Unix seconds"
+        )
     return value

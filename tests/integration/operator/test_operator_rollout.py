@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from kubernetes import client
@@ -25,17 +27,22 @@ CANDIDATE = "run1-dpo"
 
 
 class StatsServer:
-    """GET /v1/stats answers whatever rows the test sets."""
+    """GET /v1/stats as the gateway answers it: the counts since `since` (the operator asks from
+    the step's start) and `start`. The test sets cumulative totals; the server answers the
+    latest totals minus those it had at `since`."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        zero = {"stable": (0, 0), "canary": (0, 0)}
+        self.totals: list[tuple[float, dict[str, tuple[int, int]]]] = [(0.0, zero)]
         self.hits = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.hits += 1
-                body = json.dumps({"arms": outer.rows}).encode()
+                since = parse_qs(urlsplit(self.path).query).get("since", [None])[0]
+                start = datetime.fromisoformat(since).timestamp() if since else 0.0
+                body = json.dumps({"arms": outer.rows(start), "start": start}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -51,12 +58,20 @@ class StatsServer:
         self.thread.start()
 
     def set(self, stable: tuple[int, int], canary: tuple[int, int]) -> None:
-        self.rows = [
-            {"arm": arm, "model_version": version, "impressions": imp, "clicks": clk}
-            for arm, version, (imp, clk) in (
-                ("stable", "initial", stable),
-                ("canary", CANDIDATE, canary),
-            )
+        """Cumulative totals from now on (impressions, clicked impressions) per arm."""
+        self.totals.append((time.time(), {"stable": stable, "canary": canary}))
+
+    def rows(self, start: float) -> list[dict[str, Any]]:
+        now = self.totals[-1][1]
+        then = [t for at, t in self.totals if at <= start][-1]
+        return [
+            {
+                "arm": arm,
+                "model_version": version,
+                "impressions": now[arm][0] - then[arm][0],
+                "clicks": now[arm][1] - then[arm][1],
+            }
+            for arm, version in (("stable", "initial"), ("canary", CANDIDATE))
         ]
 
     def close(self) -> None:
@@ -212,6 +227,13 @@ def _until(cluster: Cluster, what: str, pred: Callable[[dict[str, Any]], bool]) 
         raise AssertionError(f"{exc}\nstatus: {json.dumps(detail, indent=1)[:6000]}") from None
 
 
+def _into_the_step(cluster: Cluster) -> None:
+    """Wait until traffic set now falls after the current step's start (the operator counts
+    from the second after `stepStarted`, which is cut to the second)."""
+    started = datetime.fromisoformat(cluster.status()["rollout"]["stepStarted"]).timestamp()
+    time.sleep(max(0.0, started + 1.5 - time.time()))
+
+
 def _pipeline_to_canary(cluster: Cluster, op: OperatorProcess) -> None:
     """Annotation -> three Jobs -> gate -> canary at the first step, killing the operator at
     every phase boundary."""
@@ -255,9 +277,15 @@ def test_pipeline_then_canary_promoted_across_operator_kills(
     assert cluster.llm_deployments() == {f"{NAME}-llm-initial", f"{NAME}-llm-{CANDIDATE}"}
 
     # Step 1: canary clearly better (7.5% vs 5%) -> step 2 at 50%.
+    _into_the_step(cluster)
     stats.set((40000, 2000), (12000, 900))
     _until(cluster, "step 2", lambda s: (s.get("rollout") or {}).get("weight") == 50)
     operator_process.restart()  # 9: at step 2, before its analysis
+    # Step 2 counts from its own start: the 40000 of step 1 are not in its analysis.
+    assert ((cluster.status()["rollout"].get("lastAnalysis") or {}).get("stable") or {}).get(
+        "impressions", 0
+    ) == 0
+    _into_the_step(cluster)
     stats.set((60000, 3000), (32000, 2400))  # +20000 impressions per arm at step 2
     final = _until(
         cluster, "promotion", lambda s: (s.get("rollout") or {}).get("phase") == "Promoted"
@@ -277,6 +305,7 @@ def test_pipeline_then_canary_promoted_across_operator_kills(
     assert any(h.get("decision") == "pass" for h in history)
     last = final["rollout"]["lastAnalysis"]
     assert last["canaryCtr"] > last["stableCtr"]  # the measured lift is in status
+    assert last["stable"]["impressions"] == last["canary"]["impressions"] == 20000  # step 2's
     # No duplicates although the operator was killed at every phase.
     assert cluster.jobs() == sorted(
         f"{NAME}-{s}-1" for s in ("cor-build", "ctr-train", "dpo-iterate")
@@ -292,6 +321,7 @@ def test_worse_canary_is_rolled_back_and_stable_keeps_serving(
     cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc(stats.url))
     stats.set((0, 0), (0, 0))
     _pipeline_to_canary(cluster, operator_process)
+    _into_the_step(cluster)
     stats.set((40000, 2400), (12000, 360))  # canary 3% vs stable 6%
     final = _until(
         cluster,

@@ -28,10 +28,12 @@ from gqr_operator.rollout import (
     SetRouting,
     Stats,
     Step,
+    counts_since,
     desired_routing,
     start,
     tick,
 )
+from gqr_operator.rollout.actions import parse_iso
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NO_CONTROLS = Controls()
@@ -43,8 +45,12 @@ CFG = RolloutConfig(
 )
 
 
-def stats(si: int, sc: int, ci: int, cc: int) -> Stats:
-    return Stats(ArmCounts(si, sc), ArmCounts(ci, cc))
+Counts = tuple[ArmCounts, ArmCounts]
+
+
+def stats(si: int, sc: int, ci: int, cc: int) -> Counts:
+    """What the gateway counted since the current step started (stable, canary)."""
+    return ArmCounts(si, sc), ArmCounts(ci, cc)
 
 
 class Cluster:
@@ -66,13 +72,16 @@ class Cluster:
 
     def tick(
         self,
-        stats: Stats | None = None,
+        counts: Counts | None = None,
         ready: bool = True,
         controls: Controls = NO_CONTROLS,
         advance: float = 10,
+        start: datetime | None = None,
     ) -> list[Action]:
         self.now += timedelta(seconds=advance)
-        obs = Observation(ready, stats)
+        # As the operator asks: counts since the step's start (before a step: the window's).
+        since = counts_since(self.status) or self.now - timedelta(days=14)
+        obs = Observation(ready, None if counts is None else Stats(*counts, start or since))
         restored = json.loads(json.dumps(self.status, allow_nan=False))
         d = tick(restored, self.cfg, obs, controls, self.now, self.conditions)
         # Deciding twice from the same status (a crash before acting) gives the same answer.
@@ -137,16 +146,16 @@ def test_idle_without_candidate_does_nothing_and_reports_no_canary() -> None:
 
 def test_full_scripted_promote() -> None:
     c = at_step_one()
-    # Counts are since the step started: the 1000 stable impressions before it do not count.
-    c.tick(stats(2000, 100, 1500, 90))
+    c.tick(stats(1000, 50, 1500, 90))
     assert c.status["lastAnalysis"]["decision"] == "wait"
     assert c.status["lastAnalysis"]["stable"]["impressions"] == 1000
     assert c.condition("CanaryHealthy")["reason"] == "Collecting"
-    c.tick(stats(40_000, 2000, 5_000, 400))  # 8% vs 5%: clearly better
+    c.tick(stats(39_000, 1950, 5_000, 400))  # 8% vs 5%: clearly better
     assert c.phase == "Progressing" and c.status["stepIndex"] == 1
     assert c.routing == SetRouting("v1", "v2", 50)
-    assert c.status["baseline"]["canary"]["impressions"] == 5000
-    c.tick(stats(60_000, 3000, 25_000, 1900))
+    # The counts in hand are step 1's: step 2 waits for counts from its own start.
+    assert c.status["lastAnalysis"] is None and "baseline" not in c.status
+    c.tick(stats(20_000, 1000, 20_000, 1500))
     assert c.phase == "Promoting" and c.routing == SetRouting("v2", None, 0)
     assert c.llms == {"v1", "v2"}, "the old stable drains before it is deleted"
     c.tick(stats(60_000, 3000, 25_000, 1900), advance=35)
@@ -256,11 +265,42 @@ def test_without_auto_promote_the_last_step_waits_for_promote_now() -> None:
     assert c.phase == "Promoting"
 
 
-def test_gateway_restart_rebaselines_the_step() -> None:
+def test_counts_from_before_the_step_are_never_analysed() -> None:
     c = at_step_one()
-    c.tick(stats(300, 15, 20, 1))  # counters went backwards
-    assert c.status["baseline"]["stable"] == {"impressions": 0, "clicks": 0}
+    started = parse_iso(c.status["stepStarted"])
+    assert started is not None
+    # Decisive counts, but they began with the step's first second (maybe before the step).
+    c.tick(stats(40_000, 2000, 5_000, 400), start=started)
+    assert c.status["lastAnalysis"] is None and c.status["stepIndex"] == 0
+    c.tick(stats(300, 15, 20, 1), start=started + timedelta(seconds=5))  # rounded up
     assert c.status["lastAnalysis"]["canary"]["impressions"] == 20
+
+
+def test_a_step_entered_within_the_second_of_the_last_waits_for_its_own_counts() -> None:
+    c = Cluster(RolloutConfig(steps=(Step(10, 1000), Step(50, 1000))))
+    c.start()
+    c.tick(stats(0, 0, 0, 0), advance=0.1)
+    assert c.status["stepIndex"] == 0
+    # Counts asked for step 1 (they begin a second after its start, i.e. after now) arrive
+    # in the same second: whatever they hold, they are not analysed, neither for step 1 nor
+    # for a step 2 that would start in this second.
+    c.tick(stats(40_000, 2000, 5_000, 400), advance=0.1)
+    assert c.status["stepIndex"] == 0 and c.status["lastAnalysis"] is None
+
+
+def test_counts_that_go_down_are_taken_as_they_are() -> None:
+    c = at_step_one()
+    c.tick(stats(3000, 150, 400, 20))
+    c.tick(stats(300, 15, 20, 1))  # fewer (e.g. the log store was replaced): no re-baseline
+    assert c.status["lastAnalysis"]["stable"]["impressions"] == 300
+    assert c.status["lastAnalysis"]["canary"]["impressions"] == 20
+
+
+def test_an_old_baseline_in_status_is_dropped_at_the_next_step() -> None:
+    c = at_step_one()
+    c.status["baseline"] = {"stable": {"impressions": 9, "clicks": 1}}  # an older operator's
+    c.tick(stats(39_000, 1950, 5_000, 400))
+    assert c.status["stepIndex"] == 1 and "baseline" not in c.status
 
 
 def test_a_weight_100_step_is_a_bake_step() -> None:
