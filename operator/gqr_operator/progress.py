@@ -25,6 +25,7 @@ from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.pipeline.config import JobObservation, PipelineConfig
 from gqr_operator.resources import gateway, jobs
 from gqr_operator.resources.llm import llm_name
+from gqr_operator.resources.milvus import cor_collection, cor_prefix
 from gqr_operator.rollout.actions import (
     CreateJob,
     Event,
@@ -225,7 +226,7 @@ def advance(kube: Kube, body: dict[str, Any], spec: GQRDeploymentSpec, now: date
             out.conditions.append(action)
         elif isinstance(action, Event):
             out.events.append(action)
-    out.status.update(_trained_artifacts(decision.status, status))
+    out.status.update(_trained_artifacts(decision.status, status, cor_prefix(name, namespace)))
 
     # The canary rollout.
     candidate = (rollout_status.get("candidate") or {}).get("version")
@@ -276,9 +277,10 @@ def advance(kube: Kube, body: dict[str, Any], spec: GQRDeploymentSpec, now: date
     return out
 
 
-def _trained_artifacts(pipe: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+def _trained_artifacts(pipe: dict[str, Any], status: dict[str, Any], prefix: str) -> dict[str, Any]:
     """After a run whose training steps succeeded, serve its CTR predictor and COR index
-    (they do not wait for the LLM's canary: the gate concerns the LLM only)."""
+    (they do not wait for the LLM's canary: the gate concerns the LLM only). `prefix`: this
+    deployment's Milvus prefix, which cor-build was given."""
     if pipe.get("phase") not in ("Succeeded", "NotPromoted"):
         return {}
     results = {s["name"]: s.get("result") or {} for s in pipe.get("steps", [])}
@@ -291,5 +293,8 @@ def _trained_artifacts(pipe: dict[str, Any], status: dict[str, Any]) -> dict[str
             out["ctr"]["auc"] = auc
     cor = results.get("cor-build") or {}
     if cor.get("version") and (status.get("cor") or {}).get("version") != cor["version"]:
-        out["cor"] = {"version": cor["version"], "collection": f"cor_{cor['version']}"}
+        out["cor"] = {
+            "version": cor["version"],
+            "collection": cor_collection(prefix, cor["version"]),
+        }
     return out

@@ -50,6 +50,7 @@ from tests.e2e.harness import (
 from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 from tests.unit.helm.helm_render import CHART, helm
 
+from gqr_operator.resources.milvus import cor_prefix
 from gqr_operator.rollout import counts_since
 
 NAME = "followup"
@@ -259,7 +260,7 @@ def loop(
         gw_bin = str(Path(sys.executable).parent / "gqr-gateway")
         argv = [gw_bin, "--routing-file", str(routing.path), "--log-root", str(store / "logs"),
                 "--deployment", NAME, "--cor-root", str(store / "artifacts"),
-                "--milvus-uri", milvus_url,
+                "--milvus-uri", milvus_url, "--milvus-prefix", cor_prefix(NAME, namespace),
                 "--routing-poll-s", "0.5", "--stats-refresh-s", "0.5",
                 "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
         with open(gw_log, "ab") as fh:

@@ -7,7 +7,7 @@ from typing import Any
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import defaults
 from gqr_operator.resources.ctr import ctr_base_url
-from gqr_operator.resources.milvus import milvus_uri
+from gqr_operator.resources.milvus import cor_prefix, milvus_uri
 from gqr_operator.resources.naming import child_name, labels, metadata, selector_labels
 from gqr_operator.resources.routing import ROUTING_FILE, routing_name
 from gqr_operator.resources.storage import Mounts, storage_uri
@@ -50,6 +50,7 @@ def _args(
         "--deployment", name,
         "--cor-root", cor_root,
         "--milvus-uri", milvus_uri(name, namespace, spec),
+        "--milvus-prefix", cor_prefix(name, namespace),
         "--cor-k", str(spec.cooccurrence.neighbours),
         "--ctr-url", ctr_base_url(name, namespace),
         "--rerank", "true" if spec.gateway.rerank else "false",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import defaults
-from gqr_operator.resources.milvus import milvus_uri
+from gqr_operator.resources.milvus import cor_prefix, milvus_uri
 from gqr_operator.resources.naming import (
     RUN_LABEL,
     STEP_LABEL,
@@ -63,6 +63,8 @@ def _args(
             "--index",
             "--milvus-uri",
             milvus_uri(name, namespace, spec),
+            "--collection-prefix",
+            cor_prefix(name, namespace),
             *common,
         ]
     if step == "ctr-train":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -9,6 +10,9 @@ from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import defaults
 from gqr_operator.resources.naming import child_name, labels, metadata, selector_labels
 
+COR_PREFIX_MAX = 64
+_PREFIX_HASH = 8
+_VERSION_CODES = {"_": "_0", ".": "_1", "-": "_2"}
 GRPC_PORT = 19530
 METRICS_PORT = 9091
 _MAX_NAME = 52  # StatefulSet pods get a controller-revision-hash label of name + 11 chars
@@ -33,9 +37,27 @@ def milvus_uri(name: str, namespace: str, spec: GQRDeploymentSpec) -> str:
     return f"http://{milvus_name(name)}.{namespace}.svc.cluster.local:{GRPC_PORT}"
 
 
-def cor_collection(cr_name: str, version: str) -> str:
-    """Milvus collection of one COR index version ([A-Za-z0-9_], at most 255)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"gqr_{cr_name}_{version}")[:255]
+def cor_prefix(cr_name: str, namespace: str) -> str:
+    """The Milvus collection/alias prefix of one GQRDeployment's COR index, given to cor-build
+    (`--collection-prefix`) and the gateway (`--milvus-prefix`), so deployments sharing one
+    Milvus never switch or prune each other's collections: `gqr_<namespace>_<name>_<hash>`.
+
+    Milvus names hold letters, digits and '_' and start with a letter or '_'; the index keeps
+    '__' for its version separator. Namespace and name lose their '-' and '.', so a hash of
+    both keeps `a-b`/`c` and `a`/`b-c` apart. At most COR_PREFIX_MAX characters, so that with
+    '__' and any escaped version (a DNS label, at most 126 once escaped) a collection name stays
+    within Milvus's 255."""
+    digest = hashlib.sha256(f"{namespace}/{cr_name}".encode()).hexdigest()[:_PREFIX_HASH]
+    readable = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9]", "_", f"{namespace}_{cr_name}"))
+    readable = readable.strip("_")[: COR_PREFIX_MAX - len("gqr__") - _PREFIX_HASH].rstrip("_")
+    return f"gqr_{readable}_{digest}" if readable else f"gqr_{digest}"
+
+
+def cor_collection(prefix: str, version: str) -> str:
+    """The Milvus collection of one COR version: `<prefix>__<version>` with '_', '.', '-' in the
+    version escaped as '_0', '_1', '_2' (as gqr_serving.cor.index names it; a test holds the
+    two to the same answer)."""
+    return f"{prefix}__" + re.sub(r"[_.-]", lambda m: _VERSION_CODES[m.group()], version)
 
 
 def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """Versioned Milvus collections of known-query vectors, with an atomic alias switch.
 
 Each COR version gets its own collection ``<prefix>__<version>``; the alias ``<prefix>``
-names the serving one. A collection is filled, flushed, indexed and loaded before the alias
+names the serving one. One prefix per deployment (the operator derives it from the namespace
+and name): deployments sharing a Milvus must not share a prefix, or each would switch and
+prune the other's collections. A collection is filled, flushed, indexed and loaded before the alias
 moves, so a search through the alias never meets a half-built index; readers that resolved
 the old version keep working until it is pruned (``keep`` versions stay).
 
@@ -31,6 +33,20 @@ _UNESCAPE = re.compile(r"_(.)")
 _NO_KEEPALIVE = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 
 
+DEFAULT_PREFIX = "gqr_cor"
+
+
+def check_prefix(prefix: str) -> str:
+    """A valid collection/alias prefix, or ValueError naming the rule: a letter or '_' first,
+    then letters, digits and single underscores ('__' separates the version), 1-101 long."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,100}", prefix) or _SEP in prefix:
+        raise ValueError(
+            f"prefix {prefix!r} must start with a letter or '_', hold only letters, digits and "
+            "single underscores, and be at most 101 characters"
+        )
+    return prefix
+
+
 class MilvusQueryIndex:
     """Client for the COR vector collections of one deployment (``prefix``)."""
 
@@ -39,15 +55,13 @@ class MilvusQueryIndex:
         uri: str,
         *,
         token: str = "",
-        prefix: str = "gqr_cor",
+        prefix: str = DEFAULT_PREFIX,
         timeout: float = 10.0,
         hnsw_m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 64,
     ) -> None:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,100}", prefix) or _SEP in prefix:
-            raise ValueError(f"prefix {prefix!r} must be letters, digits and single underscores")
-        self.uri, self.token, self.prefix, self.timeout = uri, token, prefix, timeout
+        self.uri, self.token, self.prefix, self.timeout = uri, token, check_prefix(prefix), timeout
         self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
         self._client: Any = None
 

@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "GQR_GATEWAY_"
 
@@ -46,6 +53,11 @@ class GatewaySettings(BaseModel):
         "", description="Milvus URI (http://host:19530 or a milvus-lite .db path); off if unset."
     )
     milvus_token_file: Path | None = Field(None, description="File holding the Milvus token.")
+    milvus_prefix: str = Field(
+        "gqr_cor",
+        description="Milvus collection/alias prefix of this deployment's COR index (the one "
+        "cor-build --collection-prefix wrote); deployments sharing a Milvus need their own.",
+    )
     cor_encoder: str = Field(
         "minilm", description="COR query encoder: minilm | hashing[:DIM] | dir."
     )
@@ -104,6 +116,13 @@ class GatewaySettings(BaseModel):
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8000, ge=0, le=65535, description="Listen port.")
     log_level: str = Field("info", description="Python log level.")
+
+    @field_validator("milvus_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        from gqr_serving.cor.index import check_prefix
+
+        return check_prefix(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:

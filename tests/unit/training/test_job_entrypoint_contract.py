@@ -21,6 +21,7 @@ from tests.unit.operator.openapi import SAMPLES, load_sample
 from gqr_operator.models import GQRDeploymentSpec, parse_spec
 from gqr_operator.pipeline.results import parse_result
 from gqr_operator.resources.jobs import RESULT_PATH, STEPS, build_pipeline_job
+from gqr_operator.resources.milvus import cor_prefix
 from gqr_operator.resources.storage import Mounts, pvc_path, uri_for_path
 from gqr_training import cli
 
@@ -67,6 +68,7 @@ def test_job_args_parse_with_the_real_entrypoint(
     if step == "cor-build":
         assert args.source == "logstore" and local(args.input) and args.window_days >= 1
         assert args.index and args.milvus_uri and out(args.artifact_root)
+        assert args.prefix == cor_prefix("demo", "ns")  # this deployment's own collections
     elif step == "ctr-train":
         assert local(args.logs) and out(args.out) and args.window_days >= 1
         assert (args.backbone, args.variant) == (

@@ -62,7 +62,14 @@ def make_parser() -> argparse.ArgumentParser:
         default=os.environ.get("MILVUS_TOKEN", ""),
         help="Milvus token (user:password or API key; default: $MILVUS_TOKEN).",
     )
-    p.add_argument("--prefix", default="gqr_cor", help="Collection/alias prefix (gqr_cor).")
+    p.add_argument(
+        "--collection-prefix",
+        "--prefix",
+        dest="prefix",
+        default="gqr_cor",
+        help="Milvus collection/alias prefix, one per deployment sharing a Milvus (gqr_cor); "
+        "collections are <prefix>__<version>. The operator passes gqr_<namespace>_<name>_<hash>.",
+    )
     p.add_argument("--encoder", default="minilm", help="minilm | hashing[:DIM] | model folder.")
     p.add_argument("--keep-versions", type=int, default=2, help="Milvus versions kept (2).")
     p.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
