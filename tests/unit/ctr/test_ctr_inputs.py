@@ -46,3 +46,15 @@ def test_pad_right_pads_with_mask() -> None:
     assert out["input_ids"][0] == [CLS, 10, 11, SEP, 30, SEP, PAD, PAD]
     assert out["attention_mask"][0] == [1, 1, 1, 1, 1, 1, 0, 0]
     assert out["domain_ids"][0][-2:] == [0, 0]
+
+
+def test_match_ids_mark_words_shared_with_the_user_query_and_the_context() -> None:
+    user, shown = [10, 11], [[10, 21], [30], [11, 21, 42]]
+    e = encode(LAYOUT, "ctx", user, shown, 2)
+    assert e.input_ids == [CLS, 10, 11, 10, 21, 30, SEP, 11, 21, 42, SEP]
+    # user side: 10 and 11 appear in the shown queries; context: 10 is the user's (+1), 21 is
+    # in q_k (+2); q_k: 11 is the user's (+1), 21 is in the context (+2); specials 0.
+    assert e.match_ids == [0, 1, 1, 1, 2, 0, 0, 1, 2, 0, 0]
+    base = encode(LAYOUT, "base", user, shown, 2)
+    assert base.match_ids == [0, 0, 1, 0, 1, 0, 0, 0]
+    assert len(pad([e, base], PAD)["match_ids"][1]) == len(e.input_ids)

@@ -1,5 +1,6 @@
 """The CTR predictor network: a BERT/ALBERT/RoBERTa encoder with a learned domain embedding
-added to its token embeddings, and a two-layer MLP head on [CLS] giving the click logit."""
+(and optionally an exact-match embedding) added to its token embeddings, and a two-layer MLP
+head on [CLS] giving the click logit."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gqr_training.ctr.inputs import Variant, check_variant
 Backbone = Literal["bert", "albert", "roberta"]
 BACKBONES: tuple[str, ...] = get_args(Backbone)
 CONFIG_FILE = "ctr_config.json"
+MATCH_IDS = 4  # 0 none, 1 shared with the user query side, 2 with the context side, 3 both
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -37,6 +39,9 @@ class CTRConfig:
     """Width of the MLP head's hidden layer."""
     negative_sampling_rate: float = 1.0
     """Share of negatives kept in training; predictions are corrected by it (calibration)."""
+    match_embedding: bool = False
+    """Add a learned exact-match embedding (token shared with the user query / the other
+    shown queries; see ``inputs``). False in artifacts saved before it existed."""
     backbone_config: dict[str, Any] = field(default_factory=dict)
     """The transformers config of the encoder (``PretrainedConfig.to_dict()``)."""
 
@@ -123,6 +128,10 @@ class CTRModel(nn.Module):
         width = width or bconf.hidden_size
         self.domain_embeddings = nn.Embedding(config.max_positions + 1, width)
         nn.init.normal_(self.domain_embeddings.weight, std=bconf.initializer_range)
+        self.match_embeddings: nn.Embedding | None = None
+        if config.match_embedding:
+            self.match_embeddings = nn.Embedding(MATCH_IDS, width)
+            nn.init.normal_(self.match_embeddings.weight, std=bconf.initializer_range)
         self.head = nn.Sequential(
             nn.Linear(bconf.hidden_size, config.head_hidden),
             nn.GELU(),
@@ -147,6 +156,7 @@ class CTRModel(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor,
         domain_ids: torch.Tensor,
+        match_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Click logits, shape (batch,). Add ``log(1/w)`` corrections outside (see scorer)."""
         if int(domain_ids.max()) > self.config.max_positions:
@@ -156,6 +166,10 @@ class CTRModel(nn.Module):
             )
         words = self.backbone.embeddings.word_embeddings(input_ids)
         embeds = words + self.domain_embeddings(domain_ids)
+        if self.match_embeddings is not None:
+            if match_ids is None:
+                raise ValueError("this model was trained with match ids; pass match_ids")
+            embeds = embeds + self.match_embeddings(match_ids)
         kwargs: dict[str, torch.Tensor] = {}
         if self.config.backbone == "roberta":
             # RoBERTa cannot derive position ids from inputs_embeds with padding in mind.

@@ -58,6 +58,12 @@ def make_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="Share of negatives kept per epoch; predictions are corrected for it.",
     )
+    a(
+        "--match-embedding",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Exact-match embedding: tokens shared with the user query / other shown queries.",
+    )
     a("--patience", type=int, default=1, help="Epochs without logloss gain before stopping.")
     a("--max-train-impressions", type=int, default=None, help="Keep the latest N for training.")
     a("--seed", type=int, default=0)
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
             max_query_tokens=args.max_query_tokens,
             head_hidden=args.hidden,
             negative_sampling_rate=args.negative_rate,
+            match_embedding=args.match_embedding,
         )
         if args.pretrained:
             model = CTRModel.from_pretrained(config, args.pretrained)
