@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import itertools
 import math
+import os
 import random
 import time
 from collections import Counter, defaultdict
@@ -46,28 +47,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--device", default="cpu", help="cpu or cuda.")
     a("--seed", type=int, default=0, help="World seed (0).")
     a("--days", type=int, default=14, help="Days of logged traffic (14).")
-    a("--impressions-per-day", type=int, default=3000, help="Logged impressions a day (3000).")
+    a("--impressions-per-day", type=int, default=10000, help="Logged impressions a day (10000).")
     a("--sft-requests", type=int, default=2000, help="Annotated requests for SFT (2000).")
     a("--sft-epochs", type=float, default=2.0, help="SFT epochs (2).")
-    a("--train-prompts", type=int, default=160, help="DPO prompts per iteration (160).")
+    a("--train-prompts", type=int, default=320, help="DPO prompts per iteration (320).")
     a("--test-prompts", type=int, default=300, help="Fixed AEC test set size (300).")
     a("--max-iterations", type=int, default=3, help="Most DPO iterations (3).")
     a("--delta", type=float, default=0.005, help="Stop when AEC gains less (0.005).")
     a("--ab-requests", type=int, default=3000, help="A/B requests, both arms together (3000).")
-    a("--ctr-epochs", type=int, default=2, help="CTR predictor epochs (2).")
+    a("--ctr-epochs", type=int, default=6, help="CTR predictor epochs (6).")
+    a("--ctr-hidden", type=int, default=64, help="CTR encoder width (64; 2 layers).")
+    a(
+        "--ctr-negative-rate",
+        type=float,
+        default=0.1,
+        help="Share of non-clicked examples the CTR predictor sees per epoch (0.1; corrected).",
+    )
     a(
         "--ctr-impressions",
         type=int,
-        default=42000,
-        help="Latest logged impressions the CTR predictor trains on (42000).",
+        default=None,
+        help="Latest logged impressions the CTR predictor trains on (default: all).",
     )
-    a("--dpo-lr", type=float, default=1e-4, help="DPO learning rate (1e-4).")
-    a("--candidates", type=int, default=4, help="C: next-query samples per beam (4).")
+    a("--dpo-lr", type=float, default=5e-4, help="DPO learning rate (5e-4).")
+    a("--dpo-epochs", type=float, default=2.0, help="Passes over each round's pairs (2).")
+    a(
+        "--sft-weight",
+        type=float,
+        default=1.0,
+        help="NLL term on the chosen response beside DPO's loss (RPO; 0 = pure DPO) (1.0).",
+    )
+    a("--candidates", type=int, default=8, help="C: next-query samples per beam (8).")
+    a("--pairs-per-prompt", type=int, default=3, help="Eq. 6 pairs kept per prompt (3).")
+    a(
+        "--max-length-gap",
+        type=_gap,
+        default=0.1,
+        help="Longest relative length difference inside a DPO pair (0.1; 'none').",
+    )
     a(
         "--beam-temperatures",
-        type=lambda v: tuple(float(x) for x in v.split(",")),
-        default=(0.8, 1.0, 1.3),
-        help="Temperatures the C samples are spread over (0.8,1.0,1.3).",
+        type=_floats,
+        default=(0.7, 1.0),
+        help="Temperatures the C samples are spread over (0.7,1.0).",
     )
     a(
         "--rejected-temperature",
@@ -77,8 +99,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     a("--lora", action="store_true", help="LoRA for SFT and DPO instead of full weights.")
     a("--overlap", choices=["token", "embedding", "none"], default="token")
-    a("--threads", type=int, default=1, help="torch CPU threads (1: shared cores).")
+    a(
+        "--threads",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="torch CPU threads (default: the machine's cores, at most 4).",
+    )
     a("--no-progress", action="store_true", help="Hide progress bars.")
+
+
+def _floats(value: str) -> tuple[float, ...]:
+    from gqr_training.align.iterate import parse_floats
+
+    return parse_floats(value)
+
+
+def _gap(value: str) -> float | None:
+    from gqr_training.align.iterate import parse_gap
+
+    return parse_gap(value)
 
 
 class Clock:
@@ -269,9 +308,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 args.device,
                 "--threads",
                 str(args.threads),
-                "--max-train-impressions",
-                str(args.ctr_impressions),
+                "--hidden",
+                str(args.ctr_hidden),
+                "--intermediate",
+                str(4 * args.ctr_hidden),
+                "--lr",
+                "1e-3",
+                "--batch-size",
+                "128",
+                "--patience",
+                "2",
+                "--negative-rate",
+                str(args.ctr_negative_rate),
             ]
+            + (
+                ["--max-train-impressions", str(args.ctr_impressions)]
+                if args.ctr_impressions
+                else []
+            )
             + (["--no-progress"] if not progress else [])
         )
         ctr_artifact = ctr_run(ctr_args).artifact
@@ -349,8 +403,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pairs=PairConfig(
             beam=BeamConfig(candidates=args.candidates, temperatures=args.beam_temperatures),
             temperature=args.rejected_temperature,
+            pairs_per_prompt=args.pairs_per_prompt,
+            max_length_gap=args.max_length_gap,
         ),
-        pref=PrefOptions(lr=args.dpo_lr, lora=args.lora, device=args.device, progress=progress),
+        pref=PrefOptions(
+            lr=args.dpo_lr,
+            epochs=args.dpo_epochs,
+            sft_weight=args.sft_weight,
+            lora=args.lora,
+            device=args.device,
+            progress=progress,
+        ),
         overlap=args.overlap,
         seed=args.seed,
     )

@@ -47,3 +47,32 @@ def test_several_pairs_per_prompt_are_disjoint_and_length_matched() -> None:
     assert select_pairs(chosen, rejected, 0.02, k=1) == got[:1]
     one_chosen = select_pairs([("x", 0.3)], [("y", 0.1), ("z", 0.2)], 0.02, k=2)
     assert one_chosen == [(("x", 0.3), ("y", 0.1))]
+
+
+def test_length_gap_refuses_pairs_that_would_teach_shorter_wins() -> None:
+    from gqr_training.align.pairs import select_pairs
+
+    # Every chosen list is much shorter than every rejected one: eq. 6 alone still pairs them
+    # (the closest of what is there), the gap guard does not.
+    chosen = [("a" * 40, 0.9), ("a" * 44, 0.8)]
+    rejected = [("b" * 60, 0.1), ("b" * 70, 0.2)]
+    assert select_pair(chosen, rejected, 0.02) == (("a" * 44, 0.8), ("b" * 60, 0.1))
+    assert select_pair(chosen, rejected, 0.02, max_gap=0.1) is None
+    # Within 10% of the longer response: 54 vs 60 is allowed, 53 is not.
+    assert select_pair([("a" * 54, 0.9)], rejected, 0.02, max_gap=0.1) is not None
+    assert select_pair([("a" * 53, 0.9)], rejected, 0.02, max_gap=0.1) is None
+    got = select_pairs([*chosen, ("a" * 58, 0.7), ("a" * 66, 0.6)], rejected, 0.02, 3, 0.1)
+    assert [(len(c), len(r)) for (c, _), (r, _) in got] == [(58, 60), (66, 70)]
+
+
+def test_length_gap_argument_names_what_is_accepted() -> None:
+    import argparse
+
+    import pytest
+
+    from gqr_training.align.iterate import parse_gap
+
+    assert parse_gap("0.15") == 0.15 and parse_gap("none") is None
+    for bad in ("2", "-0.1", "ten"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"\[0, 1\] or 'none'"):
+            parse_gap(bad)

@@ -98,8 +98,9 @@ def train_preferences(
 
     from datasets import Dataset
 
-    from gqr_training.align.sft import lora_config
+    from gqr_training.align.sft import datasets_bars, lora_config, quiet_trainer
 
+    datasets_bars(opts.progress)
     data = Dataset.from_list(list(rows))
     peft = lora_config(opts.lora_r) if opts.lora else None
     ref = None if (opts.lora or opts.algo == "simpo") else frozen_copy(model)
@@ -136,7 +137,7 @@ def train_preferences(
         )
     else:
         raise ValueError(f"algo={opts.algo!r}: expected dpo, kto or simpo")
-    result = trainer.train()
+    result = quiet_trainer(trainer, opts.progress).train()
     trained = trainer.model
     if opts.lora:
         trained = trained.merge_and_unload()

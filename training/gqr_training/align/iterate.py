@@ -204,13 +204,33 @@ def make_parser() -> argparse.ArgumentParser:
     a("--delta", type=float, default=0.005)
     a("--prompts-per-iteration", type=int, default=256)
     a("--beam-size", type=int, default=4)
-    a("--candidates", type=int, default=4)
+    a("--candidates", type=int, default=8, help="C: next-query samples per beam (8).")
+    a(
+        "--temperatures",
+        type=parse_floats,
+        default=(0.7, 1.0),
+        help="Temperatures the C samples are spread over (0.7,1.0).",
+    )
     a("--rejected-budget", type=int, default=8)
+    a("--pairs-per-prompt", type=int, default=3, help="Eq. 6 pairs kept per prompt (3).")
+    a(
+        "--max-length-gap",
+        type=parse_gap,
+        default=0.1,
+        help="Longest length difference inside a pair, relative to the longer response "
+        "(0.1; 'none': eq. 6 alone).",
+    )
     a("--overlap", choices=["token", "embedding", "none"], default="token")
     a("--no-beam", action="store_true", help="-BS ablation: best random sample is chosen.")
     a("--beta", type=float, default=0.1)
-    a("--lr", type=float, default=2e-4)
+    a("--lr", type=float, default=5e-4)
     a("--epochs", type=float, default=2.0)
+    a(
+        "--sft-weight",
+        type=float,
+        default=1.0,
+        help="Weight of the NLL term on the chosen response (RPO; 0 = pure DPO).",
+    )
     a("--batch-size", type=int, default=16)
     a("--lora", action="store_true", help="LoRA adapters; reference = adapters disabled.")
     a("--device", default="cpu", help="cpu or cuda.")
@@ -221,6 +241,34 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_floats(value: str) -> tuple[float, ...]:
+    """``"0.7,1.0"`` -> ``(0.7, 1.0)`` for temperature lists on command lines."""
+    try:
+        out = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected comma-separated numbers, e.g. 0.7,1.0"
+        ) from None
+    if not out or any(t < 0 for t in out):
+        raise argparse.ArgumentTypeError(f"{value!r}: temperatures must be >= 0")
+    return out
+
+
+def parse_gap(value: str) -> float | None:
+    """``"0.1"`` -> 0.1, ``"none"`` -> None (no length limit inside a pair)."""
+    if value.lower() == "none":
+        return None
+    try:
+        gap = float(value)
+    except ValueError:
+        gap = -1.0
+    if not 0.0 <= gap <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected a relative length gap in [0, 1] or 'none'"
+        )
+    return gap
+
+
 def config_from_args(args: argparse.Namespace) -> IterConfig:
     from gqr_training.align.beam import BeamConfig
 
@@ -229,14 +277,21 @@ def config_from_args(args: argparse.Namespace) -> IterConfig:
         delta=args.delta,
         prompts_per_iteration=args.prompts_per_iteration,
         pairs=PairConfig(
-            beam=BeamConfig(beam_size=args.beam_size, candidates=args.candidates),
+            beam=BeamConfig(
+                beam_size=args.beam_size,
+                candidates=args.candidates,
+                temperatures=args.temperatures,
+            ),
             rejected_budget=args.rejected_budget,
+            pairs_per_prompt=args.pairs_per_prompt,
+            max_length_gap=args.max_length_gap,
             use_beam=not args.no_beam,
         ),
         pref=PrefOptions(
             beta=args.beta,
             lr=args.lr,
             epochs=args.epochs,
+            sft_weight=args.sft_weight,
             batch_size=args.batch_size,
             lora=args.lora,
             device=args.device,

@@ -1,7 +1,10 @@
 """Preference pairs for CTR alignment (paper §3.2.2): chosen lists from CTR-guided beam search,
 rejected lists from N_r random full responses with the lowest list reward, the overlap filter
 on both, and eq. 6: among the surviving (chosen, rejected) candidates, keep the pair whose
-lengths are closest (guards against the reward model's length bias)."""
+lengths are closest (guards against the reward model's length bias). Eq. 6 only picks the
+closest of what is there: when every chosen list is shorter than every rejected one, the
+closest pair still teaches "shorter wins", so a pair whose lengths differ by more than
+``max_length_gap`` (relative) is not made at all."""
 
 from __future__ import annotations
 
@@ -47,6 +50,9 @@ class PairConfig:
     """False: the -BS ablation, chosen = best of the random samples instead."""
     max_new_tokens: int = 48
     """Longest sampled response, in tokens."""
+    max_length_gap: float | None = 0.1
+    """Longest allowed length difference inside a pair, relative to the longer response
+    (None: no limit, eq. 6 alone)."""
     pairs_per_prompt: int = 1
     """Pairs kept per prompt: eq. 6 is applied again to the candidates not yet used (the
     paper keeps 1; more pairs reuse the same generation for more DPO signal)."""
@@ -59,6 +65,8 @@ class PairStats:
     filtered_chosen: int = 0
     filtered_rejected: int = 0
     no_pair: int = 0
+    length_gap_refused: int = 0
+    """Prompts where pairs with enough reward margin existed but none within the length gap."""
     mean_chosen_reward: float = 0.0
     mean_rejected_reward: float = 0.0
     mean_chosen_len: float = 0.0
@@ -73,16 +81,28 @@ def length(text: str) -> int:
     return len(text)
 
 
+def within_gap(a: str, b: str, max_gap: float | None) -> bool:
+    """True when the lengths of ``a`` and ``b`` differ by at most ``max_gap`` of the longer."""
+    if max_gap is None:
+        return True
+    la, lb = length(a), length(b)
+    return abs(la - lb) <= max_gap * max(la, lb, 1)
+
+
 def select_pair(
-    chosen: Sequence[tuple[str, float]], rejected: Sequence[tuple[str, float]], min_margin: float
+    chosen: Sequence[tuple[str, float]],
+    rejected: Sequence[tuple[str, float]],
+    min_margin: float,
+    max_gap: float | None = None,
 ) -> tuple[tuple[str, float], tuple[str, float]] | None:
     """Eq. 6: the (chosen, rejected) candidates with the closest lengths among those whose
-    reward gap is at least ``min_margin``; ties go to the larger gap."""
+    reward gap is at least ``min_margin`` (and lengths within ``max_gap``, relative); ties go
+    to the larger gap."""
     best: tuple[int, float, int, int] | None = None
     for i, (c, rc) in enumerate(chosen):
         for j, (r, rr) in enumerate(rejected):
             gap = rc - rr
-            if gap < min_margin:
+            if gap < min_margin or not within_gap(c, r, max_gap):
                 continue
             key = (abs(length(c) - length(r)), -gap, i, j)
             if best is None or key < best:
@@ -97,12 +117,13 @@ def select_pairs(
     rejected: Sequence[tuple[str, float]],
     min_margin: float,
     k: int,
+    max_gap: float | None = None,
 ) -> list[tuple[tuple[str, float], tuple[str, float]]]:
     """Up to ``k`` disjoint pairs, each the eq. 6 choice among the candidates still unused."""
     left_c, left_r = list(chosen), list(rejected)
     out: list[tuple[tuple[str, float], tuple[str, float]]] = []
     while len(out) < k:
-        picked = select_pair(left_c, left_r, min_margin)
+        picked = select_pair(left_c, left_r, min_margin, max_gap)
         if picked is None:
             break
         out.append(picked)
@@ -159,14 +180,15 @@ def build_pairs(
         low = sorted(pool, key=lambda s: s.reward)[: cfg.rejected_keep]
         rejected = [s for s in low if flt.keep(task.query, s.queries)]
         stats.filtered_rejected += len(low) - len(rejected)
+        c_cands = [(completion_text(c.queries), c.reward) for c in chosen]
+        r_cands = [(completion_text(r.queries), r.reward) for r in rejected]
         picked = select_pairs(
-            [(completion_text(c.queries), c.reward) for c in chosen],
-            [(completion_text(r.queries), r.reward) for r in rejected],
-            cfg.min_margin,
-            cfg.pairs_per_prompt,
+            c_cands, r_cands, cfg.min_margin, cfg.pairs_per_prompt, cfg.max_length_gap
         )
         if not picked:
             stats.no_pair += 1
+            if select_pair(c_cands, r_cands, cfg.min_margin) is not None:
+                stats.length_gap_refused += 1
         for (c_text, c_r), (r_text, r_r) in picked:
             pairs.append(Pair(task.prompt, c_text, r_text, c_r, r_r))
     if pairs:

@@ -59,6 +59,25 @@ def lora_config(r: int) -> Any:
     )
 
 
+def quiet_trainer(trainer: Any, progress: bool) -> Any:
+    """Without progress bars, also drop the per-step log dicts transformers then prints
+    (``PrinterCallback``) and the datasets ``map`` bars: ``--no-progress`` means quiet."""
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def datasets_bars(progress: bool) -> None:
+    import datasets
+
+    if progress:
+        datasets.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars()
+
+
 def train_sft(
     model: Any, tokenizer: Any, rows: list[dict[str, str]], out_dir: str | Path, opts: SFTOptions
 ) -> tuple[Any, dict[str, float]]:
@@ -68,6 +87,7 @@ def train_sft(
     from datasets import Dataset
 
     trl: Any = importlib.import_module("trl")
+    datasets_bars(opts.progress)
     args = trl.SFTConfig(
         output_dir=str(out_dir),
         num_train_epochs=opts.epochs,
@@ -93,7 +113,7 @@ def train_sft(
         processing_class=tokenizer,
         peft_config=lora_config(opts.lora_r) if opts.lora else None,
     )
-    result = trainer.train()
+    result = quiet_trainer(trainer, opts.progress).train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     trained: Any = trainer.model
     if opts.lora:

@@ -1,0 +1,59 @@
+"""``gqr demo`` end to end at toy size: every stage runs for real (simulated logs, the CTR
+predictor, SFT and DPO with TRL on a tiny LM, the A/B test) and writes its report; a rerun on
+the same folder resumes from the finished stages instead of recomputing them.
+
+The demo's real size (and its < 15 minute budget) is measured in docs/demo.md, not here."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from gqr_training.demo import make_parser, run
+
+TOY = [
+    "--days", "2",
+    "--impressions-per-day", "300",
+    "--sft-requests", "60",
+    "--sft-epochs", "1",
+    "--train-prompts", "12",
+    "--test-prompts", "20",
+    "--max-iterations", "1",
+    "--delta", "-1",
+    "--ab-requests", "80",
+    "--ctr-epochs", "1",
+    "--ctr-hidden", "32",
+    "--candidates", "4",
+    "--threads", "1",
+    "--no-progress",
+]  # fmt: skip
+
+
+def test_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    report = run(make_parser().parse_args(["--out", str(out), *TOY]))
+    for name in ("report.json", "report.md", "iterations.png", "logs/.done"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["stages_s"].keys() >= {"logs", "cor", "ctr", "sft", "dpo", "ab"}
+    assert [it["iteration"] for it in saved["iterations"]] == [0.0, 1.0]
+    for it in saved["iterations"]:
+        assert 0.0 <= it["true_ctr"] <= 1.0 and 0.0 <= it["aec"] <= 1.0
+    # The world's best list is the ceiling of every policy, the annotator's included.
+    assert saved["oracle_true_ctr"] > max(saved["annotator"]["true_ctr"], saved["sft"]["true_ctr"])
+    arms = [k for k in saved["ab"] if k != "lift"]
+    assert sum(saved["ab"][a]["impressions"] for a in arms) == 80
+    lo, hi = saved["ab"]["lift"]["absolute_ci95"]
+    assert lo <= saved["ab"]["lift"]["absolute"] <= hi
+    md = (out / "report.md").read_text()
+    assert "| SFT |" in md and "A/B test" in md
+    assert math.isclose(report["sft"]["true_ctr"], saved["sft"]["true_ctr"])
+
+    # Rerun: logs, CTR artifact, SFT model and the finished DPO iteration are reused.
+    again = run(make_parser().parse_args(["--out", str(out), *TOY]))
+    assert len(again["iterations"]) == len(saved["iterations"])
+    for a, b in zip(again["iterations"], saved["iterations"], strict=True):
+        assert math.isclose(a["aec"], b["aec"], rel_tol=1e-6)
+    assert again["stages_s"]["ctr"] < saved["stages_s"]["ctr"]
+    assert again["stages_s"]["sft"] < saved["stages_s"]["sft"]
