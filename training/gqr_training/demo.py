@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="NLL term on the chosen response beside DPO's loss (RPO; 0 = pure DPO) (1.0).",
     )
     a("--candidates", type=int, default=8, help="C: next-query samples per beam (8).")
-    a("--pairs-per-prompt", type=int, default=3, help="Eq. 6 pairs kept per prompt (3).")
+    a("--pairs-per-prompt", type=int, default=1, help="Eq. 6 pairs kept per prompt (1).")
     a(
         "--max-length-gap",
         type=_gap,

@@ -66,3 +66,45 @@ def test_build_pairs_prefers_high_reward_and_matches_lengths() -> None:
     assert all(p.chosen_reward >= p.rejected_reward + 0.02 for p in pairs)
     assert abs(stats.mean_chosen_len - stats.mean_rejected_len) <= 0.1 * stats.mean_rejected_len
     assert flt.checked > 0
+
+
+class RepeatingEngine(PoolEngine):
+    """Like PoolEngine, but half of the whole responses write their first query twice."""
+
+    def complete(
+        self,
+        texts: Sequence[str],
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        stop_at_sep: bool,
+    ) -> list[list[str]]:
+        out = super().complete(texts, n, temperature, max_new_tokens, stop_at_sep)
+        if stop_at_sep:
+            return out
+        for xs in out:
+            for j, x in enumerate(xs):
+                if self.rng.random() < 0.5:
+                    first, *_, last = x.split(" <SEP> ")
+                    xs[j] = f"{first} <SEP> {first} <SEP> {last}"
+        return out
+
+
+def test_rejected_is_the_text_the_policy_wrote_repeats_included() -> None:
+    from gqr_training.align.data import read_response
+
+    tasks = [make_task(PRESET, r) for r in requests(16)]
+    engine: Any = RepeatingEngine(3)
+    pairs, _ = build_pairs(engine, PRESET, tasks, known_scorer, PairConfig(max_length_gap=None))
+    task_of = {t.prompt: t for t in tasks}
+    repeated = [p for p in pairs if len(read_response(PRESET, task_of[p.prompt], p.rejected)) < 3]
+    # A response that repeats a query shows only 2 queries, so it scores low and is rejected
+    # as written: DPO sees the repeat it must unlearn (before, it saw the cleaned 2-query list).
+    assert repeated, "no rejected response with a repeated query"
+    for p in repeated:
+        parts = [q.strip() for q in p.rejected.split("<SEP>")]
+        assert len(parts) == 3 and len(set(parts)) == 2
+    # Chosen lists come from the beam: never a repeat.
+    for p in pairs:
+        parts = [q.strip() for q in p.chosen.split("<SEP>")]
+        assert len(set(parts)) == len(parts) == 3

@@ -212,7 +212,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="Temperatures the C samples are spread over (0.7,1.0).",
     )
     a("--rejected-budget", type=int, default=8)
-    a("--pairs-per-prompt", type=int, default=3, help="Eq. 6 pairs kept per prompt (3).")
+    a("--pairs-per-prompt", type=int, default=1, help="Eq. 6 pairs kept per prompt (1).")
     a(
         "--max-length-gap",
         type=parse_gap,

@@ -1,13 +1,19 @@
 """What a policy's responses look like on a fixed test set: AEC (average estimated CTR, the
 CTR predictor's list reward), the true CTR when a caller can measure it, length, diversity
-(distinct-n), relatedness to the user query and exclusivity (no near-duplicates)."""
+(distinct-n), relatedness to the user query and exclusivity (no near-duplicates).
+
+Lists are measured as the gateway serves them: the model's queries that pass the post-filter,
+topped up from the prompt's co-occurring queries when fewer than N survive (a repeated or
+invalid query costs a slot only when COR has nothing to put there). ``llm_queries`` and
+``llm_full_lists`` say what the model wrote by itself, so a policy that leans on the top-up
+shows it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from gqr_serving.prompt import TaskPreset
-from gqr_training.align.data import Task, read_response
+from gqr_training.align.data import Task, clean_list, read_response
 from gqr_training.align.generate import Engine
 from gqr_training.align.overlap import jaccard
 from gqr_training.align.scoring import ListScorer
@@ -76,6 +82,27 @@ def describe(
     return out
 
 
+def served(preset: TaskPreset, task: Task, queries: Sequence[str]) -> list[str]:
+    """What the gateway shows for the model's (post-filtered) queries: topped up from the
+    prompt's co-occurring queries when fewer than N survived (``gateway.pipeline``)."""
+    if len(queries) >= task.n_queries:
+        return list(queries)
+    return clean_list(preset, task, [*queries, *task.request.side_info.cooccurring])
+
+
+def model_lists(
+    engine: Engine,
+    preset: TaskPreset,
+    tasks: Sequence[Task],
+    temperature: float = 0.7,
+    max_new_tokens: int = 48,
+) -> list[list[str]]:
+    """One response per task from the model alone (sampled at the serving temperature; 0 =
+    greedy), post-filtered, not topped up."""
+    raw = engine.complete([t.prompt for t in tasks], 1, temperature, max_new_tokens, False)
+    return [read_response(preset, t, xs[0]) for t, xs in zip(tasks, raw, strict=True)]
+
+
 def policy_lists(
     engine: Engine,
     preset: TaskPreset,
@@ -83,9 +110,9 @@ def policy_lists(
     temperature: float = 0.7,
     max_new_tokens: int = 48,
 ) -> list[list[str]]:
-    """One served response per task (sampled at the serving temperature; 0 = greedy)."""
-    raw = engine.complete([t.prompt for t in tasks], 1, temperature, max_new_tokens, False)
-    return [read_response(preset, t, xs[0]) for t, xs in zip(tasks, raw, strict=True)]
+    """One served response per task: the model's, topped up from COR like the gateway does."""
+    own = model_lists(engine, preset, tasks, temperature, max_new_tokens)
+    return [served(preset, t, q) for t, q in zip(tasks, own, strict=True)]
 
 
 def evaluate(
@@ -96,5 +123,12 @@ def evaluate(
     true_ctr: TrueCTR | None = None,
     temperature: float = 0.7,
 ) -> dict[str, float]:
-    """AEC (and the rest) of the policy behind ``engine`` on the test tasks."""
-    return describe(tasks, policy_lists(engine, preset, tasks, temperature), scorer, true_ctr)
+    """AEC (and the rest) of the policy behind ``engine`` on the test tasks, as served; plus
+    what the model wrote by itself (``llm_queries``, ``llm_full_lists``)."""
+    own = model_lists(engine, preset, tasks, temperature)
+    lists = [served(preset, t, q) for t, q in zip(tasks, own, strict=True)]
+    out = describe(tasks, lists, scorer, true_ctr)
+    n = max(1, len(own))
+    out["llm_queries"] = sum(len(q) for q in own) / n
+    out["llm_full_lists"] = sum(len(q) == t.n_queries for t, q in zip(tasks, own, strict=True)) / n
+    return out

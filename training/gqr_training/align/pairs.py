@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gqr_serving.prompt import TaskPreset
+from gqr_serving.prompt import SEP, TaskPreset
 from gqr_training.align.beam import BeamConfig, Scored, beam_search
 from gqr_training.align.data import Task, completion_text, read_response
 from gqr_training.align.generate import Engine
@@ -141,8 +141,33 @@ def sample_responses(
     max_new_tokens: int = 48,
 ) -> list[list[list[str]]]:
     """``n`` random full responses per task, as the queries serving would show."""
+    return [
+        [q for _, q in xs]
+        for xs in sample_raw(engine, preset, tasks, n, temperature, max_new_tokens)
+    ]
+
+
+def sample_raw(
+    engine: Engine,
+    preset: TaskPreset,
+    tasks: Sequence[Task],
+    n: int,
+    temperature: float,
+    max_new_tokens: int = 48,
+) -> list[list[tuple[str, list[str]]]]:
+    """``n`` random full responses per task: (the text the model wrote, the queries serving
+    would show from it)."""
     raw = engine.complete([t.prompt for t in tasks], n, temperature, max_new_tokens, False)
-    return [[read_response(preset, t, x) for x in xs] for t, xs in zip(tasks, raw, strict=True)]
+    return [
+        [(x.strip(), read_response(preset, t, x)) for x in xs]
+        for t, xs in zip(tasks, raw, strict=True)
+    ]
+
+
+def written_items(text: str) -> int:
+    """How many queries the model wrote (non-blank parts between separators), duplicates and
+    rejects included: what makes a response "complete" as text."""
+    return sum(1 for part in text.split(SEP) if part.strip())
 
 
 def build_pairs(
@@ -156,14 +181,16 @@ def build_pairs(
     """One (chosen, rejected) pair per task where a pair with enough margin exists."""
     cfg = config or PairConfig()
     flt = overlap or OverlapFilter("none")
-    samples = sample_responses(
+    samples = sample_raw(
         engine, preset, tasks, cfg.rejected_budget, cfg.temperature, cfg.max_new_tokens
     )
-    flat = [(i, s) for i, ss in enumerate(samples) for s in ss if s]
-    rewards = scorer([(tasks[i].query, s, tasks[i].component) for i, s in flat])
+    flat = [(i, text, s) for i, ss in enumerate(samples) for text, s in ss if s]
+    rewards = scorer([(tasks[i].query, s, tasks[i].component) for i, _, s in flat])
     sampled: list[list[Scored]] = [[] for _ in tasks]
-    for (i, s), r in zip(flat, rewards, strict=True):
+    written: list[dict[tuple[str, ...], str]] = [{} for _ in tasks]
+    for (i, text, s), r in zip(flat, rewards, strict=True):
         sampled[i].append(Scored(tuple(s), r))
+        written[i].setdefault(tuple(s), text)
     if cfg.use_beam:
         beams = beam_search(engine, preset, tasks, scorer, cfg.beam)
     else:
@@ -174,14 +201,19 @@ def build_pairs(
         full = [b for b in beams[i] if len(b.queries) == task.n_queries]
         chosen = [b for b in full if flt.keep(task.query, b.queries)]
         stats.filtered_chosen += len(full) - len(chosen)
-        # Complete lists first: a short rejected list would teach "write fewer queries" and
-        # unbalance lengths (eq. 6 can only pick among what is here).
-        pool = [s for s in sampled[i] if len(s.queries) == task.n_queries] or sampled[i]
+        # The rejected response is what the policy wrote (a repeated or invalid query
+        # included), scored as serving would show it: the policy must learn that writing the
+        # same query twice loses a slot. Complete texts first: a short rejected text would
+        # teach "write fewer queries" and unbalance lengths (eq. 6 picks among what is here).
+        texts = written[i]
+        pool = [
+            s for s in sampled[i] if written_items(texts[s.queries]) >= task.n_queries
+        ] or sampled[i]
         low = sorted(pool, key=lambda s: s.reward)[: cfg.rejected_keep]
         rejected = [s for s in low if flt.keep(task.query, s.queries)]
         stats.filtered_rejected += len(low) - len(rejected)
         c_cands = [(completion_text(c.queries), c.reward) for c in chosen]
-        r_cands = [(completion_text(r.queries), r.reward) for r in rejected]
+        r_cands = [(texts[r.queries], r.reward) for r in rejected]
         picked = select_pairs(
             c_cands, r_cands, cfg.min_margin, cfg.pairs_per_prompt, cfg.max_length_gap
         )

@@ -34,6 +34,7 @@ COLUMNS = [
     ("pairs_mean_chosen_len", "chosen len", "{:.1f}"),
     ("pairs_mean_rejected_len", "rejected len", "{:.1f}"),
     ("mean_response_chars", "resp chars", "{:.1f}"),
+    ("llm_full_lists", "model full lists", "{:.2f}"),
     ("distinct_2", "distinct-2", "{:.3f}"),
     ("relatedness", "related", "{:.3f}"),
     ("exclusivity", "exclusive", "{:.3f}"),
