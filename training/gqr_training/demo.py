@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--test-prompts", type=int, default=300, help="Fixed AEC test set size (300).")
     a("--max-iterations", type=int, default=3, help="Most DPO iterations (3).")
     a("--delta", type=float, default=0.005, help="Stop when AEC gains less (0.005).")
-    a("--ab-requests", type=int, default=3000, help="A/B requests, both arms together (3000).")
+    a("--ab-requests", type=int, default=10000, help="A/B requests, both arms together (10000).")
     a("--ctr-epochs", type=int, default=6, help="CTR predictor epochs (6).")
     a("--ctr-hidden", type=int, default=64, help="CTR encoder width (64; 2 layers).")
     a(
@@ -452,6 +452,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for k, v in vars(args).items()
             if k not in ("func", "command")
         ),
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("func", "command") and not callable(v)
+        },
         "oracle_true_ctr": oracle,
         "annotator": annot,
         "sft": sft_m,

@@ -161,13 +161,26 @@ def iterate(
         log(_line(m))
     save_state()
     shutil.rmtree(out / ".trainer", ignore_errors=True)
-    best = max(range(len(iters)), key=lambda k: iters[k]["aec"])
+    best = selected_iteration(iters, cfg.delta)
     if best != len(iters) - 1:
         model, tokenizer = (
             tinylm.load(out / f"iter-{best}", cfg.pref.device) if best > 0 else (None, None)
         )
     log(f"stopped: {state['stopped']}; selected iteration {best}")
     return IterResult(model, iters, best, state["stopped"])
+
+
+def selected_iteration(iters: Sequence[dict[str, float]], delta: float) -> int:
+    """The last iteration whose AEC gain over its predecessor reached ``delta`` (0, the
+    starting policy, when none did). The iteration that stopped the loop by gaining less is
+    not selected even when its AEC is a little higher: a gain below delta is within the
+    predictor's noise, and each extra round drifts further from what users were shown."""
+    best = 0
+    for i in range(1, len(iters)):
+        if iters[i]["aec"] - iters[i - 1]["aec"] < delta:
+            break
+        best = i
+    return best
 
 
 def _line(m: dict[str, float]) -> str:

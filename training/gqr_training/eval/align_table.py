@@ -58,7 +58,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or args.demo / "table3"
     out.mkdir(parents=True, exist_ok=True)
     wanted = ROWS if args.rows == "all" else tuple(args.rows.split(","))
-    dargs = {"seed": 0, "days": 14, "test_prompts": 300, "dpo_lr": 5e-4, **demo.get("args", {})}
+    dargs = {
+        "seed": 0,
+        "days": 14,
+        "test_prompts": 300,
+        "dpo_lr": 5e-4,
+        "dpo_epochs": 2.0,
+        "sft_weight": 1.0,
+        **demo.get("args", {}),
+    }
     seed, days = int(dargs["seed"]), int(dargs["days"])
     world = World(seed)
     preset = load_preset("suggestion")
@@ -89,7 +97,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{name:12s} AEC {m['aec']:.4f}  true CTR {m['true_ctr']:.4f}", flush=True)
 
     def pref(rows_: list[dict[str, Any]], algo: str) -> Any:
-        opts = PrefOptions(algo=algo, lr=dpo_lr, progress=False)  # type: ignore[arg-type]
+        # The demo's round: same lr and epochs; DPO keeps its NLL term on the chosen (RPO),
+        # KTO and SimPO train their own losses alone.
+        opts = PrefOptions(
+            algo=algo,  # type: ignore[arg-type]
+            lr=dpo_lr,
+            epochs=float(dargs["dpo_epochs"]),
+            sft_weight=float(dargs["sft_weight"]) if algo == "dpo" else 0.0,
+            progress=False,
+        )
         return train_preferences(copy.deepcopy(sft), tok, rows_, out / ".trainer", opts)[0]
 
     def fresh_pairs(cfg: PairConfig, overlap: Method) -> list[dict[str, Any]]:
