@@ -74,8 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a(
         "--sft-weight",
         type=float,
-        default=1.0,
-        help="NLL term on the chosen response beside DPO's loss (RPO; 0 = pure DPO) (1.0).",
+        default=3.0,
+        help="NLL term on the chosen response beside DPO's loss (RPO; 0 = pure DPO) (3.0).",
     )
     a("--candidates", type=int, default=8, help="C: next-query samples per beam (8).")
     a("--pairs-per-prompt", type=int, default=1, help="Eq. 6 pairs kept per prompt (1).")

@@ -241,8 +241,8 @@ def make_parser() -> argparse.ArgumentParser:
     a(
         "--sft-weight",
         type=float,
-        default=1.0,
-        help="Weight of the NLL term on the chosen response (RPO; 0 = pure DPO).",
+        default=3.0,
+        help="Weight of the NLL term on the chosen response (RPO; 0 = pure DPO) (3.0).",
     )
     a("--batch-size", type=int, default=16)
     a("--lora", action="store_true", help="LoRA adapters; reference = adapters disabled.")

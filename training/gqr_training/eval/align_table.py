@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "test_prompts": 300,
         "dpo_lr": 5e-4,
         "dpo_epochs": 2.0,
-        "sft_weight": 1.0,
+        "sft_weight": 3.0,
         **demo.get("args", {}),
     }
     seed, days = int(dargs["seed"]), int(dargs["days"])
