@@ -42,6 +42,7 @@ def _cmd(inputs: dict[str, Path], out: Path) -> list[str]:
         "--out", str(out), "--max-iterations", "2", "--delta", "-1",
         "--prompts-per-iteration", "16", "--beam-size", "2", "--candidates", "3",
         "--rejected-budget", "4", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
+        "--max-length-gap", "none",  # 16 toy prompts: pairs must exist, whatever their lengths
         "--no-progress",
     ]  # fmt: skip
 

@@ -25,6 +25,7 @@ TOY = [
     "--ctr-epochs", "1",
     "--ctr-hidden", "32",
     "--candidates", "4",
+    "--max-length-gap", "none",  # 12 toy prompts: a pair must exist, whatever its lengths
     "--threads", "1",
     "--no-progress",
 ]  # fmt: skip

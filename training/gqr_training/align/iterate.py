@@ -133,8 +133,15 @@ def iterate(
         pairs, stats = build_pairs(engine(cfg.seed + i), preset, tasks, scorer, cfg.pairs, flt)
         t_pairs = time.time() - t0
         if not pairs:
+            gap = stats.length_gap_refused
             state["stopped"] = (
                 f"iteration {i}: no pair had a reward margin >= {cfg.pairs.min_margin}"
+                + (
+                    f" within the length limit (max_length_gap {cfg.pairs.max_length_gap}: "
+                    f"{gap:.0f} of {stats.prompts:.0f} prompts had a pair only beyond it)"
+                    if gap
+                    else ""
+                )
             )
             break
         (out / f"pairs-{i}.jsonl").write_text("".join(json.dumps(p.row()) + "\n" for p in pairs))
