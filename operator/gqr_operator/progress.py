@@ -165,11 +165,12 @@ def _iso(t: datetime | None) -> str | None:
 def rollout_config(spec: GQRDeploymentSpec) -> RolloutConfig:
     r = spec.rollout
     return RolloutConfig(
-        steps=tuple(Step(s.weight, s.min_impressions, s.pause) for s in r.steps),
+        steps=tuple(Step(s.weight, s.min_impressions, s.pause, s.max_impressions) for s in r.steps),
         analysis=AnalysisConfig(
             confidence=r.analysis.confidence, max_relative_drop=r.analysis.max_relative_drop
         ),
         auto_promote=r.auto_promote,
+        on_inconclusive=r.analysis.on_inconclusive,
         drain_seconds=float(r.drain_seconds),
     )
 

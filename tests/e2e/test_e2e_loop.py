@@ -13,11 +13,12 @@ dpo-iterate wrote). Simulated users (the world) send requests and clicks through
 the operator's analysis reads the gateway's /v1/stats and decides.
 
 The test asserts that the loop closes: a decision, taken on the gateway's counts, that agrees
-with them (promoted only if the canary was not worse, rolled back only if it was), routing
+with them (promoted only if the canary was not worse; rolled back only if it measured worse,
+or if the step served its maxImpressions on both arms without a significant result), routing
 that follows it, and the Events. It does not yet assert that the aligned model wins: on this
-CPU-sized loop (3 days of logs, a tiny LM, one DPO round) the candidate's AEC rises while its
-true CTR usually falls (reward hacking of a weak CTR predictor; issue 6), and the operator
-rightly rolls it back. The measured lift is printed.
+CPU-sized loop (3 days of logs, a tiny LM, one DPO round, a CTR predictor near AUC 0.5) the
+candidate's true CTR lands within noise of stable's or below it, and the operator rightly does
+not promote it. The measured lift is printed.
 
 Stand-ins (named in each harness module): the kubelet, TGI, cluster DNS and the ConfigMap
 volume. Everything else is real: apiserver, controller-manager (Jobs), scheduler, kwok nodes,
@@ -57,7 +58,8 @@ NAME = "followup"
 DAYS = 3
 PER_DAY = 1000
 MAX_DROP = 0.0  # the canary must not be worse than stable
-MAX_REQUESTS = 8000
+MAX_IMPRESSIONS = 2500  # per arm: the step is decided (fail on inconclusive) by then
+MAX_REQUESTS = 8000  # 2 x 2500 at 50%, the step's uncounted first minute and unavailable ones
 
 
 def _first_day() -> date:
@@ -133,11 +135,12 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
                 "resources": {"limits": {"nvidia.com/gpu": "0", "cpu": "2", "memory": "4Gi"}},
             },
             "rollout": {
-                "steps": [{"weight": 50, "minImpressions": 300}],
+                "steps": [{"weight": 50, "minImpressions": 300, "maxImpressions": MAX_IMPRESSIONS}],
                 "analysis": {
                     "statsUrl": stats_url,
                     "confidence": 0.9,
                     "maxRelativeDrop": MAX_DROP,
+                    "onInconclusive": "fail",
                 },
                 "drainSeconds": 0,
             },
@@ -307,11 +310,12 @@ def test_retrain_canary_and_promotion(
     users = Users(gw)
     users.send(100)  # the stable model serves through the gateway before any retraining
     assert not users.errors, users.errors[:3]
-    # No COR exists yet, so a request whose tiny-LM output is unusable gets a 503: 13-26 of
-    # 100 measured, varying with the day (the users' requests are drawn for today's date).
-    # Once cor-build ran, the whole run must stay under 10% (asserted at the end).
+    # No COR exists yet, so a request whose tiny-LM output is unusable gets a 503: 13 to 29 of
+    # 100 measured, varying with the date (the seed model's prompts and the users' requests
+    # are drawn for it). Here: the stable model alone serves most requests. Once cor-build
+    # ran, the whole run must stay under 10% (asserted at the end).
     print(f"e2e: first 100 requests, before any COR: {users.unavailable} without a list")
-    assert users.unavailable < 35, f"{users.unavailable} of 100 requests got no list"
+    assert users.unavailable < 50, f"{users.unavailable} of 100 requests got no list"
 
     api.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, NAME,
@@ -368,7 +372,8 @@ def test_retrain_canary_and_promotion(
         f"e2e: {users.sent} requests ({users.unavailable} without a list); "
         f"stable CTR {ctr_s:.4f} ({stable['impressions']} imp), "
         f"canary CTR {ctr_c:.4f} ({canary['impressions']} imp), lift {ctr_c / ctr_s - 1:+.1%}; "
-        f"rollout {ro['phase']}: {ro.get('message')}"
+        f"rollout {ro['phase']} ({(ro.get('lastAnalysis') or {}).get('decision')}): "
+        f"{ro.get('message')}"
     )
     assert not users.errors, users.errors[:3]
     assert users.unavailable < 0.1 * users.sent, f"{users.unavailable} requests got no list"
@@ -407,7 +412,17 @@ def test_retrain_canary_and_promotion(
         )
     else:
         assert ro["phase"] == "RolledBack", ro
-        assert step_c < step_s  # rolled back only because the canary measured worse
+        last = ro["lastAnalysis"]
+        if last["decision"] == "inconclusive":
+            # Rolled back because the step served its limit on both arms without evidence.
+            assert min(last["canary"]["impressions"], last["stable"]["impressions"]) >= (
+                MAX_IMPRESSIONS
+            )
+            assert last["pValue"] > 1 - 0.9
+            assert "CanaryStepInconclusive" in reasons
+        else:
+            assert last["decision"] == "fail", last
+            assert step_c < step_s  # rolled back because the canary measured worse
         assert ro["stable"]["version"] == "initial"
         assert {"CanaryRollingBack", "CanaryRolledBack"} <= reasons
         wait_for(

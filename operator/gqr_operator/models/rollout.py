@@ -15,7 +15,18 @@ class RolloutStep(Model):
 
     weight: int = Field(ge=1, le=100)
     min_impressions: int = Field(default=10000, ge=0, le=1000000000)
+    max_impressions: int = Field(default=0, ge=0, le=1000000000)
     pause: bool = False
+
+    @model_validator(mode="after")
+    def _limit(self) -> Self:
+        if self.max_impressions and self.max_impressions < self.min_impressions:
+            raise ValueError(
+                f"spec.rollout.steps[].maxImpressions={self.max_impressions} is below "
+                f"minImpressions={self.min_impressions} (accepted: 0 for no limit, or "
+                ">= minImpressions)"
+            )
+        return self
 
 
 def _default_steps() -> list[RolloutStep]:
@@ -32,6 +43,7 @@ class Analysis(Model):
     test: Literal["msprt"] = "msprt"
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
     max_relative_drop: float = Field(default=0.0, ge=0.0, le=1.0)
+    on_inconclusive: Literal["fail", "pause", "pass"] = "fail"
     stats_url: str | None = Field(default=None, max_length=512, pattern=r"^https?://\S+$")
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from gqr_operator.rollout.analysis import AnalysisConfig, ArmCounts
+
+OnInconclusive = Literal["fail", "pause", "pass"]
 
 
 @dataclass(frozen=True)
@@ -19,12 +22,20 @@ class Step:
     """New canary impressions at this weight before the analysis may decide (per arm)."""
     pause: bool = False
     """After the analysis passes, wait for a manual resume (`Controls.resume`) here."""
+    max_impressions: int = 0
+    """Per arm: when both arms reached it and the test is still not significant, the step is
+    inconclusive and `RolloutConfig.on_inconclusive` decides. 0: no limit (wait for evidence)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.weight <= 100:
             raise ValueError(f"step weight={self.weight} (accepted: 1-100)")
         if self.min_impressions < 0:
             raise ValueError(f"step minImpressions={self.min_impressions} (accepted: >= 0)")
+        if self.max_impressions and self.max_impressions < self.min_impressions:
+            raise ValueError(
+                f"step maxImpressions={self.max_impressions} (accepted: 0 for no limit, or "
+                f">= minImpressions={self.min_impressions})"
+            )
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,10 @@ class RolloutConfig:
     """Confidence, allowed drop and tau; `min_impressions` is taken from each step."""
     auto_promote: bool = True
     """Promote after the last step passes; otherwise wait for `promoteNow`."""
+    on_inconclusive: OnInconclusive = "fail"
+    """What a step does when it reaches `max_impressions` without a significant result:
+    `fail` rolls back (keep what is proven), `pause` holds the weight for a human (resume goes
+    to the next step, promoteNow / abort as always), `pass` goes on as if it passed."""
     drain_seconds: float = 30.0
     """Between switching routing away from a model and deleting its server, so the gateway
     reloads its routing before in-flight requests lose their backend."""
@@ -46,6 +61,10 @@ class RolloutConfig:
         weights = [s.weight for s in self.steps]
         if not weights or any(b <= a for a, b in itertools.pairwise(weights)):
             raise ValueError(f"rollout step weights {weights} must be non-empty and increasing")
+        if self.on_inconclusive not in ("fail", "pause", "pass"):
+            raise ValueError(
+                f"onInconclusive={self.on_inconclusive!r} (accepted: fail, pause, pass)"
+            )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from gqr_operator.rollout.actions import (
     parse_iso,
 )
 from gqr_operator.rollout.analysis import ArmCounts, analyse
-from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig
+from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig, Step
 from gqr_operator.rollout.status import RESTING, counts_since, desired_conditions, ref_dict
 
 _HISTORY_MAX = 30
@@ -152,7 +152,11 @@ class _Tick:
         if reason == "ManualPause" and not self.ctl.paused:
             self.st.update(phase="Progressing", pauseReason=None)
             self._event("RolloutResumed", "spec.rollout.paused is false; analysis continues")
-        elif reason == "StepPause" and self._resume_requested() and not self.ctl.paused:
+        elif (
+            reason in ("StepPause", "Inconclusive")
+            and self._resume_requested()
+            and not self.ctl.paused
+        ):
             self.st["resumeHandled"] = self.ctl.resume
             self._next(i, f"step {i + 1} resumed by gqr.dev/resume={self.ctl.resume}")
         elif reason == "AwaitingPromotion" and self.cfg.auto_promote:
@@ -198,6 +202,8 @@ class _Tick:
             reason = f"bake at 100%: {canary.impressions}/{step.min_impressions} impressions"
             result = dataclasses.replace(result, decision="pass" if done else "wait", reason=reason)
         self.st["lastAnalysis"] = {"time": iso(self.now), "step": i, **result.to_status()}
+        if result.decision == "wait" and _at_limit(step, stable, canary):
+            return self._inconclusive(i, result.reason)
         if result.decision == "wait":
             return
         event = "StepPassed" if result.decision == "pass" else "StepFailed"
@@ -211,6 +217,32 @@ class _Tick:
             return self._event("CanaryStepPaused", f"{msg}: {result.reason}")
         self._event("CanaryStepPassed", result.reason)
         self._next(i, result.reason)
+
+    def _inconclusive(self, i: int, reason: str) -> None:
+        """Step i reached maxImpressions on both arms without a significant result."""
+        step = self.cfg.steps[i]
+        self.st["lastAnalysis"]["decision"] = "inconclusive"
+        why = (
+            f"step {i + 1} inconclusive at maxImpressions {step.max_impressions}: "
+            f"{reason.removeprefix('inconclusive: ')}"
+        )
+        self._record("StepInconclusive", why, self.st["lastAnalysis"])
+        then = {
+            "fail": "rolling back (onInconclusive: fail)",
+            "pause": "weight held (onInconclusive: pause); set a new gqr.dev/resume annotation "
+            "value to go on, promoteNow to promote or abort to roll back",
+            "pass": "going on (onInconclusive: pass)",
+        }[self.cfg.on_inconclusive]
+        self._event("CanaryStepInconclusive", f"{why}; {then}", warning=True)
+        if self.cfg.on_inconclusive == "fail":
+            self.st["rollbackCause"] = "Inconclusive"
+            return self._roll_back("RolledBack", why)
+        if self.cfg.on_inconclusive == "pause":
+            self.st.update(
+                phase="Paused", pauseReason="Inconclusive", resumeHandled=self.ctl.resume
+            )
+            return None
+        return self._next(i, why)
 
     def _next(self, i: int, why: str) -> None:
         """After step i passed: the next step, or promotion (automatic or awaited)."""
@@ -268,3 +300,9 @@ class _Tick:
             **(analysis or {}),
         }
         self.st["history"] = [*self.st.get("history", []), entry][-_HISTORY_MAX:]
+
+
+def _at_limit(step: Step, stable: ArmCounts, canary: ArmCounts) -> bool:
+    """Both arms served the step's maxImpressions (never for a bake step or without a limit)."""
+    n = step.max_impressions
+    return bool(n) and step.weight < 100 and min(stable.impressions, canary.impressions) >= n

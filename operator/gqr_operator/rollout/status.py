@@ -78,7 +78,10 @@ def desired_conditions(status: Mapping[str, Any]) -> list[SetCondition]:
     if phase == "Idle":
         healthy = SetCondition("CanaryHealthy", "Unknown", "NoCanary")
     elif phase in ("RolledBack", "RollingBack") and status.get("outcome") == "RolledBack":
-        healthy = SetCondition("CanaryHealthy", "False", "CanaryWorse", msg)
+        if status.get("rollbackCause") == "Inconclusive":  # not shown worse: not shown better
+            healthy = SetCondition("CanaryHealthy", "Unknown", "Inconclusive", msg)
+        else:
+            healthy = SetCondition("CanaryHealthy", "False", "CanaryWorse", msg)
     elif phase in ("Promoted", "Promoting"):
         healthy = SetCondition("CanaryHealthy", "True", "Promoted", msg)
     elif phase in RESTING or phase == "RollingBack":

@@ -81,6 +81,9 @@ def _nodes(value: Any, path: list[str]) -> list[Any]:
     if not path:
         return [value]
     head, rest = path[0], path[1:]
+    if head.endswith("[]"):
+        items = value.get(head[:-2]) if isinstance(value, dict) else None
+        return [n for item in (items or []) for n in _nodes(item, rest)]
     if isinstance(value, list):
         return [n for item in value for n in _nodes(item, path)]
     if isinstance(value, dict) and head in value:
@@ -98,7 +101,10 @@ def crd_errors(spec: dict[str, Any]) -> list[str]:
     for path, twins in CEL_TWINS.items():
         node_schema = schema
         for part in path.split(".")[1:]:
-            node_schema = node_schema["properties"][part]
+            if part.endswith("[]"):  # the rule sits on each item of an array
+                node_schema = node_schema["properties"][part[:-2]]["items"]
+            else:
+                node_schema = node_schema["properties"][part]
         rules = [r for r in node_schema["x-kubernetes-validations"] if "oldSelf" not in r["rule"]]
         for value in _nodes(stored, path.split(".")[1:]):
             errors += [r["message"] for r, ok in zip(rules, twins, strict=True) if not ok(value)]

@@ -89,6 +89,9 @@ CEL_TWINS: dict[str, list[Twin]] = {
     ],
     "spec.training.schedule": [lambda s: bool(_CRON.match(s))],
     "spec.rollout.steps": [_increasing],
+    "spec.rollout.steps[]": [
+        lambda s: not s["maxImpressions"] or s["maxImpressions"] >= s["minImpressions"]
+    ],
     "spec.rollout": [lambda s: not (s["promoteNow"] and s["abort"])],
 }
 
@@ -120,6 +123,21 @@ INVALID: list[tuple[str, Spec, str]] = [
     ("weights-repeated", patched(rollout=_steps(10, 10)), "spec.rollout.steps"),
     ("weight-over-100", patched(rollout=_steps(10, 150)), "spec.rollout.steps.weight"),
     ("no-steps", patched(rollout={"steps": []}), "spec.rollout.steps"),
+    (
+        "max-impressions-below-min",
+        patched(rollout={"steps": [{"weight": 10, "minImpressions": 5000, "maxImpressions": 900}]}),
+        "spec.rollout.steps",
+    ),
+    (
+        "max-impressions-below-default-min",
+        patched(rollout={"steps": [{"weight": 10, "maxImpressions": 900}]}),
+        "spec.rollout.steps",
+    ),
+    (
+        "on-inconclusive-unknown",
+        patched(rollout={"analysis": {"onInconclusive": "promote"}}),
+        "spec.rollout.analysis.onInconclusive",
+    ),
     (
         "promote-and-abort",
         patched(rollout={"promoteNow": True, "abort": True}),

@@ -120,3 +120,20 @@ def test_status_dump_validates_against_crd() -> None:
     )
     dumped = status.model_dump(by_alias=True, exclude_none=True, mode="json")
     assert validate(dumped, root_schema()["properties"]["status"], "status") == []
+
+
+def test_the_rollout_limit_reaches_the_machine() -> None:
+    from gqr_operator.progress import rollout_config
+
+    spec = {
+        **MINIMAL,
+        "rollout": {
+            "steps": [{"weight": 10, "minImpressions": 100, "maxImpressions": 900}],
+            "analysis": {"onInconclusive": "pause"},
+        },
+    }
+    cfg = rollout_config(parse_spec(spec))
+    assert cfg.steps[0].max_impressions == 900 and cfg.on_inconclusive == "pause"
+    default = rollout_config(parse_spec(MINIMAL))
+    assert [s.max_impressions for s in default.steps] == [0, 0]
+    assert default.on_inconclusive == "fail"

@@ -359,3 +359,76 @@ def test_summary_projects_the_crd_arm_fields() -> None:
     assert s["stable"] == {"version": "v1", "ctr": 0.05}
     assert s["canary"]["version"] == "v2" and s["canary"]["weight"] == 10
     assert s["canary"]["impressions"] == 1500 and s["canary"]["decision"] == "wait"
+
+
+LIMITED = (Step(10, 2000, max_impressions=5000), Step(50, 5000))
+EQUAL_AT_LIMIT = stats(40_000, 2000, 5_000, 250)  # 5% vs 5%: never significant
+
+
+def test_an_inconclusive_step_rolls_back_at_max_impressions_by_default() -> None:
+    c = at_step_one(RolloutConfig(steps=LIMITED))
+    c.tick(stats(36_000, 1800, 4_999, 250))
+    assert c.phase == "Progressing" and c.status["lastAnalysis"]["decision"] == "wait"
+    c.tick(EQUAL_AT_LIMIT)
+    assert c.phase == "RollingBack" and c.routing == SetRouting("v1", None, 0)
+    assert c.status["lastAnalysis"]["decision"] == "inconclusive"
+    assert [h["event"] for h in c.status["history"]] == ["StepInconclusive", "RollingBack"]
+    warning = next(e for e in c.events if e.reason == "CanaryStepInconclusive")
+    assert warning.type == "Warning" and "maxImpressions 5000" in warning.message
+    assert "onInconclusive: fail" in warning.message
+    c.tick(EQUAL_AT_LIMIT, advance=60)
+    assert c.phase == "RolledBack" and c.llms == {"v1"}
+    # Not shown worse, so not called worse: the condition says why it was rolled back.
+    healthy = c.condition("CanaryHealthy")
+    assert healthy["status"] == "Unknown" and healthy["reason"] == "Inconclusive"
+    assert "inconclusive at maxImpressions 5000" in healthy["message"]
+    assert c.condition("Degraded")["reason"] == "CanaryRolledBack"
+
+
+def test_a_significant_result_at_the_limit_is_decided_by_the_test() -> None:
+    c = at_step_one(RolloutConfig(steps=LIMITED))
+    c.tick(stats(40_000, 2000, 6_000, 180))  # 3% vs 5%: worse
+    assert c.phase == "RollingBack" and c.status["lastAnalysis"]["decision"] == "fail"
+    c.tick(stats(40_000, 2000, 6_000, 180), advance=60)
+    assert c.condition("CanaryHealthy")["reason"] == "CanaryWorse"
+    assert "CanaryStepInconclusive" not in c.reasons()
+
+
+def test_an_inconclusive_step_may_pause_for_a_human() -> None:
+    c = at_step_one(RolloutConfig(steps=LIMITED, on_inconclusive="pause"))
+    c.tick(EQUAL_AT_LIMIT, controls=Controls(resume="old"))
+    assert c.phase == "Paused" and c.status["pauseReason"] == "Inconclusive"
+    assert c.condition("Progressing")["reason"] == "Inconclusive"
+    c.tick(EQUAL_AT_LIMIT, controls=Controls(resume="old"))
+    assert c.phase == "Paused" and c.routing == SetRouting("v1", "v2", 10)
+    c.tick(EQUAL_AT_LIMIT, controls=Controls(resume="go on"))
+    assert c.phase == "Progressing" and c.routing == SetRouting("v1", "v2", 50)
+
+
+def test_an_inconclusive_pause_can_be_promoted_by_hand() -> None:
+    c = at_step_one(RolloutConfig(steps=LIMITED, on_inconclusive="pause"))
+    c.tick(EQUAL_AT_LIMIT)
+    c.tick(EQUAL_AT_LIMIT, controls=Controls(promote_now=True))
+    assert c.phase == "Promoting" and c.routing == SetRouting("v2", None, 0)
+
+
+def test_an_inconclusive_step_may_pass() -> None:
+    c = at_step_one(RolloutConfig(steps=LIMITED, on_inconclusive="pass"))
+    c.tick(EQUAL_AT_LIMIT)
+    assert c.phase == "Progressing" and c.status["stepIndex"] == 1
+    assert "onInconclusive: pass" in next(
+        e.message for e in c.events if e.reason == "CanaryStepInconclusive"
+    )
+
+
+def test_without_a_limit_an_equal_canary_keeps_collecting() -> None:
+    c = at_step_one()
+    c.tick(stats(400_000, 20_000, 50_000, 2500))
+    assert c.phase == "Progressing" and c.status["lastAnalysis"]["decision"] == "wait"
+
+
+def test_a_limit_below_the_minimum_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"maxImpressions=100 .*>= minImpressions=2000"):
+        Step(10, 2000, max_impressions=100)
+    with pytest.raises(ValueError, match="onInconclusive='promote'"):
+        RolloutConfig(on_inconclusive="promote")  # type: ignore[arg-type]
