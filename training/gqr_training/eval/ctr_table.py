@@ -88,6 +88,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--patience", type=int, default=2, help="Epochs without held-out logloss gain to stop."
     )
+    p.add_argument(
+        "--negative-rate",
+        type=float,
+        default=1.0,
+        help="Share of unclicked instances kept per epoch (predictions corrected for it).",
+    )
+    p.add_argument(
+        "--match-embedding",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Exact-match embedding (ctr-train's default); --no-match-embedding: paper's input.",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")
     p.add_argument("--no-progress", action="store_true")
@@ -129,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         str(args.lr),
         "--patience",
         str(args.patience),
+        "--negative-rate",
+        str(args.negative_rate),
+        "--match-embedding" if args.match_embedding else "--no-match-embedding",
     ]
     if args.max_train_impressions:
         base_argv += ["--max-train-impressions", str(args.max_train_impressions)]
