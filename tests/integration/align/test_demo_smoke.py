@@ -58,3 +58,17 @@ def test_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
         assert math.isclose(a["aec"], b["aec"], rel_tol=1e-6)
     assert again["stages_s"]["ctr"] < saved["stages_s"]["ctr"]
     assert again["stages_s"]["sft"] < saved["stages_s"]["sft"]
+
+    # Table 3 on the finished demo: the click rows train on pairs from the logged clicks.
+    from gqr_training.eval import align_table
+
+    table = tmp_path / "table3"
+    rows = "SFT,SFT_clk,DPO_clk,DPO_ctr"
+    assert align_table.main(["--demo", str(out), "--out", str(table), "--rows", rows]) == 0
+    t3 = json.loads((table / "table3.json").read_text())
+    assert list(t3["rows"]) == rows.split(",")
+    clk = t3["pairs"]["clk"]
+    assert 0 < clk["pairs"] <= t3["pairs"]["ctr"] and clk["with_both"] >= clk["pairs"]
+    for name in rows.split(","):
+        assert 0.0 <= t3["rows"][name]["true_ctr"] <= 1.0
+    assert "| DPO_clk |" in (table / "table3.md").read_text()

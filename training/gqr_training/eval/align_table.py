@@ -6,8 +6,10 @@ Reuses the demo's world seed, CTR predictor, SFT model and the first DPO iterati
 (chosen from CTR-guided beam search, rejected from low-reward samples); each row trains one
 variant from the SFT model and evaluates it on the demo's fixed test set. Rows: SFT, SFT_ctr
 (SFT on the chosen lists), KTO_ctr, SimPO_ctr, DPO_ctr (one round), IterDPO_ctr (the demo's
-result), -BS (chosen = best random sample), -RF (no overlap filter). Not built: few-shot
-prompting (the tiny LM has no in-context ability), the *_clk rows (pairs from raw clicks), -COR.
+result), -BS (chosen = best random sample), -RF (no overlap filter), and the same four trainers
+on pairs from raw clicks (SFT_clk, KTO_clk, SimPO_clk, DPO_clk: per logged user query a clicked
+list over an unclicked one, as many pairs as the CTR rows get; `align/clicks.py`). Not built:
+few-shot prompting (the tiny LM has no in-context ability), -COR.
 """
 
 from __future__ import annotations
@@ -29,7 +31,20 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-ROWS = ("SFT", "SFT_ctr", "KTO_ctr", "SimPO_ctr", "DPO_ctr", "IterDPO_ctr", "-BS", "-RF")
+ROWS = (
+    "SFT",
+    "SFT_clk",
+    "KTO_clk",
+    "SimPO_clk",
+    "DPO_clk",
+    "SFT_ctr",
+    "KTO_ctr",
+    "SimPO_ctr",
+    "DPO_ctr",
+    "IterDPO_ctr",
+    "-BS",
+    "-RF",
+)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -41,6 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gqr_serving.logstore import LogReader
     from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
     from gqr_training.align import tinylm
+    from gqr_training.align.clicks import ClickPairStats, click_pairs
     from gqr_training.align.data import make_task, read_jsonl
     from gqr_training.align.dpo import PrefOptions, kto_rows, train_preferences
     from gqr_training.align.generate import HFEngine
@@ -108,6 +124,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         return train_preferences(copy.deepcopy(sft), tok, rows_, out / ".trainer", opts)[0]
 
+    def sft_on(pairs_: list[dict[str, Any]]) -> Any:
+        data = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs_]
+        opts = SFTOptions(epochs=2, lr=5e-4, progress=False)
+        return train_sft(copy.deepcopy(sft), tok, data, out / ".sft", opts)[0]
+
+    clk: list[dict[str, Any]] = []
+    clk_stats: ClickPairStats | None = None
+
+    def clk_pairs() -> list[dict[str, Any]]:
+        nonlocal clk, clk_stats
+        if clk_stats is None:
+            got, clk_stats = click_pairs(
+                str(args.demo / "logs"),
+                preset,
+                max_pairs=len(pairs),
+                max_length_gap=dargs.get("max_length_gap", 0.1),
+                cor=cor,
+                seed=seed,
+            )
+            clk = [p.row() for p in got]
+            print(f"click pairs: {clk_stats}", flush=True)
+        return clk
+
     def fresh_pairs(cfg: PairConfig, overlap: Method) -> list[dict[str, Any]]:
         train_reqs = world.sample_requests(START + timedelta(days=2), len(pairs) + 40)
         tasks = [task(r) for r in train_reqs][: len(pairs) + 40]
@@ -122,17 +161,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             measure(name, sft, t0)
         elif name == "IterDPO_ctr":
             rows[name] = {**demo["aligned"], "seconds": 0.0}
-        elif name == "SFT_ctr":
-            data = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
-            opts = SFTOptions(epochs=2, lr=5e-4, progress=False)
-            model = train_sft(copy.deepcopy(sft), tok, data, out / ".sft", opts)[0]
-            measure(name, model, t0)
-        elif name == "KTO_ctr":
-            measure(name, pref(kto_rows(pairs), "kto"), t0)
-        elif name == "SimPO_ctr":
-            measure(name, pref(pairs, "simpo"), t0)
-        elif name == "DPO_ctr":
-            measure(name, pref(pairs, "dpo"), t0)
+        elif name in ("SFT_ctr", "KTO_ctr", "SimPO_ctr", "DPO_ctr", "SFT_clk", "KTO_clk",
+                      "SimPO_clk", "DPO_clk"):  # fmt: skip
+            algo, signal = name.split("_")
+            rows_ = pairs if signal == "ctr" else clk_pairs()
+            if algo == "SFT":
+                measure(name, sft_on(rows_), t0)
+            elif algo == "KTO":
+                measure(name, pref(kto_rows(rows_), "kto"), t0)
+            else:
+                measure(name, pref(rows_, algo.lower()), t0)
         elif name == "-BS":
             measure(name, pref(fresh_pairs(PairConfig(use_beam=False), "token"), "dpo"), t0)
         elif name == "-RF":
@@ -142,7 +180,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report = {
         "rows": rows,
         "oracle_true_ctr": demo["oracle_true_ctr"],
-        "not_built": ["few-shot", "SFT_clk", "KTO_clk", "SimPO_clk", "DPO_clk", "-COR"],
+        "not_built": ["few-shot", "-COR"],
+        "pairs": {"ctr": len(pairs), "clk": clk_stats.__dict__ if clk_stats else None},
     }
     (out / "table3.json").write_text(json.dumps(report, indent=2))
     md = ["| method | AEC | true CTR | resp chars | distinct-2 |", "|---|---|---|---|---|"]
