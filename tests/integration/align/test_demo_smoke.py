@@ -63,7 +63,7 @@ def test_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     from gqr_training.eval import align_table
 
     table = tmp_path / "table3"
-    rows = "SFT,SFT_clk,DPO_clk,DPO_ctr"
+    rows = "SFT,SFT_clk,DPO_clk,DPO_ctr,-COR"
     assert align_table.main(["--demo", str(out), "--out", str(table), "--rows", rows]) == 0
     t3 = json.loads((table / "table3.json").read_text())
     assert list(t3["rows"]) == rows.split(",")

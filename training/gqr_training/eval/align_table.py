@@ -9,7 +9,8 @@ variant from the SFT model and evaluates it on the demo's fixed test set. Rows: 
 result), -BS (chosen = best random sample), -RF (no overlap filter), and the same four trainers
 on pairs from raw clicks (SFT_clk, KTO_clk, SimPO_clk, DPO_clk: per logged user query a clicked
 list over an unclicked one, as many pairs as the CTR rows get; `align/clicks.py`). Not built:
-few-shot prompting (the tiny LM has no in-context ability), -COR.
+few-shot prompting (the tiny LM has no in-context ability). -COR: DPO_ctr with the co-occurring
+queries left out of every prompt, in training (fresh pairs) and evaluation.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ ROWS = (
     "IterDPO_ctr",
     "-BS",
     "-RF",
+    "-COR",
 )
 
 
@@ -91,8 +93,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     test_day = START + timedelta(days=days + 1)
     test_reqs = world.sample_requests(test_day, int(dargs["test_prompts"]))
 
-    def task(r: Any) -> Any:
-        si = SideInfo(history=list(r.history), ai_response=r.ai_response, cooccurring=cor(r.query))
+    def task(r: Any, with_cor: bool = True) -> Any:
+        co = cor(r.query) if with_cor else []
+        si = SideInfo(history=list(r.history), ai_response=r.ai_response, cooccurring=co)
         return make_task(preset, PromptRequest(task="suggestion", query=r.query, side_info=si))
 
     test = [task(r) for r in test_reqs]
@@ -104,10 +107,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sft, tok = tinylm.load(args.demo / "llm" / "sft")
     pairs = read_jsonl(args.demo / "llm" / "dpo" / "pairs-1.jsonl")
     dpo_lr = float(dargs["dpo_lr"])
+    gap = dargs.get("max_length_gap", 0.1)  # the demo's per-pair length limit (None: off)
     rows: dict[str, dict[str, float]] = {}
 
-    def measure(name: str, model: Any, t0: float) -> None:
-        m = evaluate(HFEngine(model, tok, seed=seed), preset, test, scorer, true_ctr)
+    def measure(name: str, model: Any, t0: float, tasks: Any = None) -> None:
+        on = test if tasks is None else tasks
+        m = evaluate(HFEngine(model, tok, seed=seed), preset, on, scorer, true_ctr)
         m["seconds"] = time.time() - t0
         rows[name] = m
         print(f"{name:12s} AEC {m['aec']:.4f}  true CTR {m['true_ctr']:.4f}", flush=True)
@@ -139,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.demo / "logs"),
                 preset,
                 max_pairs=len(pairs),
-                max_length_gap=dargs.get("max_length_gap", 0.1),
+                max_length_gap=gap,
                 cor=cor,
                 seed=seed,
             )
@@ -147,9 +152,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"click pairs: {clk_stats}", flush=True)
         return clk
 
-    def fresh_pairs(cfg: PairConfig, overlap: Method) -> list[dict[str, Any]]:
+    def fresh_pairs(
+        cfg: PairConfig, overlap: Method, with_cor: bool = True
+    ) -> list[dict[str, Any]]:
         train_reqs = world.sample_requests(START + timedelta(days=2), len(pairs) + 40)
-        tasks = [task(r) for r in train_reqs][: len(pairs) + 40]
+        tasks = [task(r, with_cor) for r in train_reqs][: len(pairs) + 40]
         got, _ = build_pairs(
             HFEngine(sft, tok, seed=seed + 1), preset, tasks, scorer, cfg, OverlapFilter(overlap)
         )
@@ -172,15 +179,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 measure(name, pref(rows_, algo.lower()), t0)
         elif name == "-BS":
-            measure(name, pref(fresh_pairs(PairConfig(use_beam=False), "token"), "dpo"), t0)
+            measure(
+                name,
+                pref(fresh_pairs(PairConfig(use_beam=False, max_length_gap=gap), "token"), "dpo"),
+                t0,
+            )
         elif name == "-RF":
-            measure(name, pref(fresh_pairs(PairConfig(), "none"), "dpo"), t0)
+            measure(name, pref(fresh_pairs(PairConfig(max_length_gap=gap), "none"), "dpo"), t0)
+        elif name == "-COR":
+            no_cor = [task(r, with_cor=False) for r in test_reqs]
+            model = pref(
+                fresh_pairs(PairConfig(max_length_gap=gap), "token", with_cor=False), "dpo"
+            )
+            measure(name, model, t0, no_cor)
         else:
             raise SystemExit(f"unknown row {name!r}; rows: {', '.join(ROWS)}")
     report = {
         "rows": rows,
         "oracle_true_ctr": demo["oracle_true_ctr"],
-        "not_built": ["few-shot", "-COR"],
+        "not_built": ["few-shot"],
         "pairs": {"ctr": len(pairs), "clk": clk_stats.__dict__ if clk_stats else None},
     }
     (out / "table3.json").write_text(json.dumps(report, indent=2))
