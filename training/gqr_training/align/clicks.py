@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gqr_serving.prompt import PromptRequest, SideInfo, TaskPreset
-from gqr_training.align.data import clean_list, completion_text, make_task
+from gqr_serving.prompt import PromptRequest, TaskPreset
+from gqr_training.align.data import Task, clean_list, completion_text, make_task
+from gqr_training.align.logprompts import with_cooccurring
 from gqr_training.align.pairs import Pair, select_pair
 
 
@@ -48,7 +49,8 @@ class ClickPairStats:
 
 @dataclass
 class _Group:
-    request: PromptRequest
+    task: Task
+    """The query's first logged request, rendered once."""
     clicked: dict[str, float] = field(default_factory=dict)
     unclicked: set[str] = field(default_factory=set)
 
@@ -83,10 +85,11 @@ def click_pairs(
         if group is None:
             side = imp.side_info
             if cor is not None:
-                side = SideInfo(**{**side.model_dump(), "cooccurring": list(cor(imp.query))})
-            group = _Group(PromptRequest(task=task, query=imp.query, side_info=side))
+                side = with_cooccurring(side, list(cor(imp.query)))
+            request = PromptRequest(task=task, query=imp.query, side_info=side)
+            group = _Group(make_task(preset, request))
             groups[key] = group
-        queries = clean_list(preset, make_task(preset, group.request), imp.queries)
+        queries = clean_list(preset, group.task, imp.queries)
         if not queries:
             stats.lists_dropped += 1
             continue
@@ -110,8 +113,7 @@ def click_pairs(
             stats.length_gap_refused += 1
             continue
         (c, rc), (r, rr) = picked
-        prompt = make_task(preset, group.request).prompt
-        pairs.append(Pair(prompt, c, r, rc, rr))
+        pairs.append(Pair(group.task.prompt, c, r, rc, rr))
     random.Random(seed).shuffle(pairs)
     if max_pairs is not None:
         pairs = pairs[:max_pairs]

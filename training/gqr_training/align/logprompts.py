@@ -34,6 +34,11 @@ def is_test_query(normalised: str) -> bool:
     return int.from_bytes(digest, "big") % TEST_BUCKETS == 0
 
 
+def with_cooccurring(side: SideInfo, queries: list[str]) -> SideInfo:
+    """The logged side information with its co-occurring queries replaced (validated again)."""
+    return SideInfo(**{**side.model_dump(), "cooccurring": queries})
+
+
 def prompts_from_logs(
     logs: str,
     start: datetime,
@@ -63,8 +68,7 @@ def prompts_from_logs(
             continue
         side = imp.side_info
         if successors is not None:
-            nexts = [q for q, _ in successors.get(key, ())[:cor_k]]
-            side = SideInfo(**{**side.model_dump(), "cooccurring": nexts})
+            side = with_cooccurring(side, [q for q, _ in successors.get(key, ())[:cor_k]])
         first[key] = PromptRequest(task=task, query=imp.query, side_info=side)
     if not first:
         raise ValueError(

@@ -51,6 +51,7 @@ ROWS = (
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import copy
+    import functools
     from datetime import timedelta
 
     import torch
@@ -134,23 +135,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         opts = SFTOptions(epochs=2, lr=5e-4, progress=False)
         return train_sft(copy.deepcopy(sft), tok, data, out / ".sft", opts)[0]
 
-    clk: list[dict[str, Any]] = []
-    clk_stats: ClickPairStats | None = None
-
-    def clk_pairs() -> list[dict[str, Any]]:
-        nonlocal clk, clk_stats
-        if clk_stats is None:
-            got, clk_stats = click_pairs(
-                str(args.demo / "logs"),
-                preset,
-                max_pairs=len(pairs),
-                max_length_gap=gap,
-                cor=cor,
-                seed=seed,
-            )
-            clk = [p.row() for p in got]
-            print(f"click pairs: {clk_stats}", flush=True)
-        return clk
+    @functools.cache
+    def clk_pairs() -> tuple[list[dict[str, Any]], ClickPairStats]:
+        """Read once, on the first click row."""
+        got, stats = click_pairs(
+            str(args.demo / "logs"), preset, max_pairs=len(pairs), max_length_gap=gap, cor=cor,
+            seed=seed,
+        )  # fmt: skip
+        print(f"click pairs: {stats}", flush=True)
+        return [p.row() for p in got], stats
 
     def fresh_pairs(
         cfg: PairConfig, overlap: Method, with_cor: bool = True
@@ -171,7 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         elif name in ("SFT_ctr", "KTO_ctr", "SimPO_ctr", "DPO_ctr", "SFT_clk", "KTO_clk",
                       "SimPO_clk", "DPO_clk"):  # fmt: skip
             algo, signal = name.split("_")
-            rows_ = pairs if signal == "ctr" else clk_pairs()
+            rows_ = pairs if signal == "ctr" else clk_pairs()[0]
             if algo == "SFT":
                 measure(name, sft_on(rows_), t0)
             elif algo == "KTO":
@@ -198,7 +191,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rows": rows,
         "oracle_true_ctr": demo["oracle_true_ctr"],
         "not_built": ["few-shot"],
-        "pairs": {"ctr": len(pairs), "clk": clk_stats.__dict__ if clk_stats else None},
+        "pairs": {
+            "ctr": len(pairs),
+            "clk": clk_pairs()[1].__dict__ if clk_pairs.cache_info().currsize else None,
+        },
     }
     (out / "table3.json").write_text(json.dumps(report, indent=2))
     md = ["| method | AEC | true CTR | resp chars | distinct-2 |", "|---|---|---|---|---|"]
