@@ -244,7 +244,13 @@ def _cor_service(s: GatewaySettings) -> CORService:
     token = s.milvus_token_file.read_text().strip() if s.milvus_token_file else ""
     return CORService(
         s.cor_root,
-        index=MilvusQueryIndex(s.milvus_uri, token=token, prefix=s.milvus_prefix),
+        index=MilvusQueryIndex(
+            s.milvus_uri,
+            token=token,
+            prefix=s.milvus_prefix,
+            partitions=s.cor_partitions,
+            probe=s.cor_probe,
+        ),
         encoder=load_encoder(s.cor_encoder),
         config=config,
         cache_size=s.cor_cache_size,

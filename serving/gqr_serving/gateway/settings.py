@@ -83,6 +83,20 @@ class GatewaySettings(BaseModel):
     cor_max_inflight: int = Field(
         4, ge=1, le=64, description="COR index searches running at once; more skip the ANN step."
     )
+    cor_probe: int = Field(
+        3,
+        ge=1,
+        le=256,
+        description="Partitions of a partitioned COR collection each index search visits (the "
+        "nearest by centroid); more: higher recall, slower search.",
+    )
+    cor_partitions: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description="k-means partitions of a COR collection this gateway builds itself "
+        "(embedded milvus-lite); default auto as cor-build (0 = none).",
+    )
     ctr_url: str = Field("", description="CTR predictor (KServe V1) base URL; rerank off if unset.")
     ctr_model: str = Field("ctr", description="CTR predictor model name.")
     ctr_timeout_s: float = Field(0.5, gt=0, le=30, description="Budget of the whole rerank.")

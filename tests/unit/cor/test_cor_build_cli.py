@@ -132,3 +132,34 @@ def test_logstore_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     )
     assert rc == 0 and _last_result(capsys.readouterr().out).metrics["sessions"] == 2
     assert load_artifact(root).successors == {"x": (("y", 2),), "y": (("z", 1),)}
+
+
+@pytest.mark.parametrize("value", ["-1", "257", "many"])
+def test_bad_partitions_are_refused_naming_flag_value_and_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--source", "tsv", "--input", str(_tsv(tmp_path)), "--partitions", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--partitions {value!r}: expected auto or a whole number 0-256" in err
+
+
+def test_partitions_flag_reaches_the_collection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--partitions 2 on the real milvus-lite: the collection is split and its searches route."""
+    from gqr_serving.cor import MilvusQueryIndex
+    from gqr_serving.cor.index import ROUTING_PARTITION
+
+    uri = str(tmp_path / "m.db")
+    tsv = tmp_path / "many.tsv"  # 12 known queries (each followed by another in its session)
+    tsv.write_text("".join(f"s{i}\t0\ttopic {i}\ns{i}\t9\ttopic {i} more\n" for i in range(12)))
+    argv = ["--source", "tsv", "--input", str(tsv), "--artifact-root", str(tmp_path)]
+    argv += ["--index", "--milvus-uri", uri, "--encoder", "hashing:16", "--partitions", "2"]
+    assert main(argv) == 0
+    version = _last_result(capsys.readouterr().out).version
+    index = MilvusQueryIndex(uri)
+    assert ROUTING_PARTITION in index.client.list_partitions(index.collection_name(version))
+    assert index.searcher(version, 16).partitions == 2
+    index.close()

@@ -71,10 +71,34 @@ def make_parser() -> argparse.ArgumentParser:
         "collections are <prefix>__<version>. The operator passes gqr_<namespace>_<name>_<hash>.",
     )
     p.add_argument("--encoder", default="minilm", help="minilm | hashing[:DIM] | model folder.")
+    p.add_argument(
+        "--partitions",
+        type=_partitions,
+        default=None,
+        help="k-means partitions of the Milvus collection; searches visit the nearest few "
+        "(default auto: none below 8,000 known queries, then one per 1,500, at most 256; "
+        "0 = none).",
+    )
     p.add_argument("--keep-versions", type=int, default=2, help="Milvus versions kept (2).")
     p.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
     add_result_file_arg(p)
     return p
+
+
+def _partitions(text: str) -> int | None:
+    from gqr_serving.cor.index import MAX_PARTITIONS
+
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(
+            f"--partitions {text!r}: expected auto or a whole number 0-{MAX_PARTITIONS}"
+        )
+    return value
 
 
 def _utc(text: str) -> datetime:
@@ -143,7 +167,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from gqr_serving.cor.service import index_artifact
 
         t1 = time.perf_counter()
-        index = MilvusQueryIndex(args.milvus_uri, token=args.milvus_token, prefix=args.prefix)
+        index = MilvusQueryIndex(
+            args.milvus_uri, token=args.milvus_token, prefix=args.prefix, partitions=args.partitions
+        )
         bar = tqdm(
             total=manifest["counts"]["known_queries"], desc="index", file=sys.stderr, disable=quiet
         )
