@@ -47,7 +47,7 @@ class CtrTraining(Model):
     """The CTR predictor retraining."""
 
     window_days: int = Field(default=14, ge=1, le=90)
-    epochs: int = Field(default=3, ge=1, le=50)
+    epochs: int = Field(default=6, ge=1, le=50)
 
 
 class DpoTraining(Model):

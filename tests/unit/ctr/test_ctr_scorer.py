@@ -62,7 +62,11 @@ def test_ctx_score_depends_on_the_queries_above(scorer: CTRScorer) -> None:
 
 def test_negative_sampling_correction_is_applied(tiny_artifact: Path) -> None:
     scorer = CTRScorer.load(tiny_artifact)
+    trained_at = scorer.model.config.negative_sampling_rate  # ctr-train's default: 0.1
+    served = scorer.score("paris price", ["paris tips"])[0]
+    scorer.model.config.negative_sampling_rate = 1.0  # no correction: the model's own output
     raw = scorer.score("paris price", ["paris tips"])[0]
+    assert served == pytest.approx(correct_probability(raw, trained_at), rel=1e-5)
     scorer.model.config.negative_sampling_rate = 0.25
     assert scorer.score("paris price", ["paris tips"])[0] == pytest.approx(
         correct_probability(raw, 0.25), rel=1e-5

@@ -38,25 +38,29 @@ def make_parser() -> argparse.ArgumentParser:
     a("--backbone", choices=["bert", "albert", "roberta"], default="bert")
     a("--variant", choices=["base", "pid", "ctx"], default="ctx")
     a("--pretrained", default=None, help="Local pretrained encoder dir (weights+tokenizer).")
+    # Defaults: the best CPU configuration measured (README "Defaults"): on 61k training
+    # impressions of the simulated world, AUC 0.748 in 64 s, against 0.742 in 365 s for the
+    # earlier 128-wide, all-negatives, lr 5e-4 defaults.
     a("--layers", type=int, default=2)
-    a("--hidden", type=int, default=128)
+    a("--hidden", type=int, default=64)
     a("--heads", type=int, default=2)
-    a("--intermediate", type=int, default=512)
+    a("--intermediate", type=int, default=256)
     a("--embedding-size", type=int, default=64, help="ALBERT's factorised embedding size.")
     a("--vocab-size", type=int, default=4000, help="WordPiece vocabulary trained on the logs.")
     a("--max-positions", type=int, default=8)
     a("--max-length", type=int, default=64)
     a("--max-query-tokens", type=int, default=16)
-    a("--epochs", type=int, default=3)
-    a("--batch-size", type=int, default=256)
-    a("--lr", type=float, default=5e-4)
+    a("--epochs", type=int, default=6)
+    a("--batch-size", type=int, default=128)
+    a("--lr", type=float, default=1e-3)
     a("--weight-decay", type=float, default=0.01)
     a("--warmup-ratio", type=float, default=0.05)
     a(
         "--negative-rate",
         type=float,
-        default=1.0,
-        help="Share of negatives kept per epoch; predictions are corrected for it.",
+        default=0.1,
+        help="Share of negatives kept per epoch (a fresh draw each epoch; 1 = all); "
+        "predictions are corrected for it (0.1).",
     )
     a(
         "--match-embedding",
@@ -64,7 +68,7 @@ def make_parser() -> argparse.ArgumentParser:
         default=True,
         help="Exact-match embedding: tokens shared with the user query / other shown queries.",
     )
-    a("--patience", type=int, default=1, help="Epochs without logloss gain before stopping.")
+    a("--patience", type=int, default=2, help="Epochs without logloss gain before stopping.")
     a("--max-train-impressions", type=int, default=None, help="Keep the latest N for training.")
     a("--seed", type=int, default=0)
     a("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")

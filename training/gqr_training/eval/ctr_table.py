@@ -77,13 +77,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-days", type=int, default=14)
     p.add_argument("--end", default="latest")
     p.add_argument("--max-train-impressions", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=6)  # ctr-train's defaults throughout
     p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--intermediate", type=int, default=256)
     p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument(
         "--patience", type=int, default=2, help="Epochs without held-out logloss gain to stop."
@@ -91,8 +91,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--negative-rate",
         type=float,
-        default=1.0,
-        help="Share of unclicked instances kept per epoch (predictions corrected for it).",
+        default=0.1,
+        help="Share of unclicked instances kept per epoch (predictions corrected for it) (0.1).",
     )
     p.add_argument(
         "--match-embedding",
