@@ -12,13 +12,18 @@ by TGI stand-ins running the real models (stable: the seeded SFT model; canary: 
 dpo-iterate wrote). Simulated users (the world) send requests and clicks through the gateway;
 the operator's analysis reads the gateway's /v1/stats and decides.
 
-The test asserts that the loop closes: a decision, taken on the gateway's counts, that agrees
-with them (promoted only if the canary was not worse; rolled back only if it measured worse,
-or if the step served its maxImpressions on both arms without a significant result), routing
-that follows it, and the Events. It does not yet assert that the aligned model wins: on this
-CPU-sized loop (3 days of logs, a tiny LM, one DPO round, a CTR predictor near AUC 0.5) the
-candidate's true CTR lands within noise of stable's or below it, and the operator rightly does
-not promote it. The measured lift is printed.
+The test asserts that the loop closes: a reward model that learned from the logs (held-out
+AUC >= 0.65; 0.72 measured, on a week of 6,000 impressions a day), a decision taken on the
+gateway's counts that agrees with them (promoted only if the canary was not worse; rolled back
+only if it measured worse, or if the step served its maxImpressions on both arms without a
+significant result), routing that follows it, and the Events. It does not yet assert that the
+aligned model wins: with this CPU-sized policy (a tiny LM fine-tuned on 400 annotated
+requests, one DPO round of beam 2 x 4 candidates) the round finds few pairs (28 of 256
+prompts in the run measured) and may gain less AEC than dpo-iterate's delta; then the
+candidate is the stable model again (the e2e's gate is opened with minAecGain -1 so the
+rollout still runs: an A/A test). Offline, a round with dpo-iterate's defaults (beam 4 x 8) on
+a demo-sized SFT model (2,000 requests) gained +4.8% true CTR, which 2,500 impressions per arm
+cannot separate from noise. The measured lift is printed.
 
 Stand-ins (named in each harness module): the kubelet, TGI, cluster DNS and the ConfigMap
 volume. Everything else is real: apiserver, controller-manager (Jobs), scheduler, kwok nodes,
@@ -55,8 +60,9 @@ from gqr_operator.resources.milvus import cor_prefix
 from gqr_operator.rollout import counts_since
 
 NAME = "followup"
-DAYS = 3
-PER_DAY = 1000
+DAYS = 7
+PER_DAY = 6000  # a week of traffic: enough for the CTR predictor to learn (AUC ~0.7, not 0.5)
+MIN_AUC = 0.65
 MAX_DROP = 0.0  # the canary must not be worse than stable
 MAX_IMPRESSIONS = 2500  # per arm: the step is decided (fail on inconclusive) by then
 MAX_REQUESTS = 8000  # 2 x 2500 at 50%, the step's uncounted first minute and unavailable ones
@@ -129,7 +135,7 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
             "training": {
                 "podLabels": {"testenv.gqr.dev/complete": "manual"},
                 "cor": {"windowDays": DAYS},
-                "ctr": {"windowDays": DAYS, "epochs": 2},
+                "ctr": {"windowDays": DAYS},
                 "dpo": {"maxIterations": 1, "beamSize": 2, "candidates": 4, "lora": False},
                 "gate": {"minAecGain": -1.0},
                 "resources": {"limits": {"nvidia.com/gpu": "0", "cpu": "2", "memory": "4Gi"}},
@@ -334,7 +340,8 @@ def test_retrain_canary_and_promotion(
     steps = {s["name"]: s for s in pipe["steps"]}
     assert steps["cor-build"]["result"]["artifactUri"].startswith("pvc://store/artifacts/cor/")
     assert steps["cor-build"]["result"]["metrics"]["pairs"] > 0
-    assert 0.0 <= steps["ctr-train"]["result"]["metrics"]["auc"] <= 1.0  # quality: Table 2
+    # The reward model learned the users' clicks from the logs (Table 2 measures how well).
+    assert steps["ctr-train"]["result"]["metrics"]["auc"] >= MIN_AUC
     for name, step in steps.items():
         print(f"e2e {name}: {step['result'].get('metrics')}")
     dpo = steps["dpo-iterate"]["result"]
