@@ -121,6 +121,37 @@ def test_v2_matches_in_process(server: str, local: CTRScorer) -> None:
     assert len(outputs["reward"]["data"]) == 2
 
 
+def test_user_keys_personalise_over_v1_and_v2_as_in_process(server: str, local: CTRScorer) -> None:
+    assert local.users is not None  # ctr-train fitted the users of its logs (u0 .. u49)
+    heavy = max(local.users.factors, key=local.users.factors.__getitem__)
+    light = min(local.users.factors, key=local.users.factors.__getitem__)
+    keys = [heavy, light]
+    body = {"instances": [{"query": q, "queries": qs, "user_key": u} for (q, qs), u in
+                          zip(PAIRS, keys, strict=True)]}  # fmt: skip
+    r = httpx.post(f"{server}/v1/models/ctr:predict", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    v1 = [pred["p"] for pred in r.json()["predictions"]]
+    expected = local.score_batch(PAIRS, user_keys=keys)
+    assert expected != local.score_batch(PAIRS)  # the keys change the scores
+    for got, exp in zip(v1, expected, strict=True):
+        assert got == pytest.approx(exp, abs=1e-5)
+    v2_body = {
+        "inputs": [
+            {"name": "query", "shape": [2], "datatype": "BYTES", "data": [q for q, _ in PAIRS]},
+            {"name": "queries", "shape": [2, 3], "datatype": "BYTES",
+             "data": [x for _, qs in PAIRS for x in qs]},
+            {"name": "user_key", "shape": [2], "datatype": "BYTES", "data": keys},
+        ]
+    }  # fmt: skip
+    r = httpx.post(f"{server}/v2/models/ctr/infer", json=v2_body, timeout=30)
+    assert r.status_code == 200, r.text
+    p = next(o for o in r.json()["outputs"] if o["name"] == "p")["data"]
+    assert p == pytest.approx([x for probs in expected for x in probs], abs=1e-5)
+    bad = {"instances": [{"query": "q", "queries": ["a"], "user_key": 7}]}
+    r = httpx.post(f"{server}/v1/models/ctr:predict", json=bad, timeout=30)
+    assert r.status_code == 400 and r.json()["error"].startswith("instances[0].user_key:")
+
+
 def test_concurrent_requests_are_answered_each_with_its_own_scores(
     server: str, local: CTRScorer
 ) -> None:

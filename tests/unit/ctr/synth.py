@@ -27,8 +27,15 @@ def true_probs(user: str, queries: list[str]) -> list[float]:
     return out
 
 
-def write_logs(root: Path, days: int = 3, per_day: int = 300, seed: int = 0) -> datetime:
-    """Write ``days`` days from START; returns the window end (exclusive)."""
+def write_logs(
+    root: Path,
+    days: int = 3,
+    per_day: int = 300,
+    seed: int = 0,
+    propensity: dict[str, float] | None = None,
+) -> datetime:
+    """Write ``days`` days from START; returns the window end (exclusive). ``propensity``
+    multiplies the click probabilities of the named user keys (``u0`` .. ``u49``)."""
     rng = random.Random(seed)
     with LogWriter(root, writer_id="ctr-test", fsync_interval_s=0.0) as writer:
         for d in range(days):
@@ -55,8 +62,9 @@ def write_logs(root: Path, days: int = 3, per_day: int = 300, seed: int = 0) -> 
                         queries=queries,
                     )
                 )
+                factor = (propensity or {}).get(f"u{i % 50}", 1.0)
                 for k, p in enumerate(true_probs(user, queries)):
-                    if rng.random() < p:
+                    if rng.random() < min(0.95, p * factor):
                         records.append(
                             ClickRecord(impression_id=iid, position=k, ts=ts + timedelta(seconds=5))
                         )

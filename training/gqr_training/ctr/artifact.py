@@ -6,6 +6,7 @@
         tokenizer/          the tokenizer (save_pretrained format)
         training.json       window, held-out day, data stats, per-epoch history, arguments
         metrics.json        held-out metrics (auc, logloss, diff_ctr, ece, ...)
+        user_propensity.json  per-user click multipliers (users.py; absent when turned off)
         reliability.png     reliability diagram on the held-out day
 
 Written to a temporary sibling and renamed, so a reader never sees half an artifact.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gqr_training.ctr.model import CTRModel
+from gqr_training.ctr.users import UserPropensity
 
 TOKENIZER_DIR = "tokenizer"
 METRICS_FILE = "metrics.json"
@@ -36,6 +38,7 @@ def write(
     metrics: dict[str, float],
     training: dict[str, Any],
     held_out: tuple[Sequence[int], Sequence[float]] | None = None,
+    users: UserPropensity | None = None,
 ) -> Path:
     from gqr_training.ctr.evaluate import plot_reliability
 
@@ -47,6 +50,8 @@ def write(
     tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
     (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (tmp / TRAINING_FILE).write_text(json.dumps(training, indent=2, default=str) + "\n")
+    if users is not None:
+        users.save(tmp)
     if held_out is not None:
         plot_reliability({"model": held_out}, tmp / PLOT_FILE)
     if final.exists():

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from gqr_training.ctr.users import UserPropensity
+
 Component = Literal["multiChoice", "singleChoice"]
 COMPONENTS: tuple[str, ...] = ("multiChoice", "singleChoice")
 MAX_QUERY_CHARS = 1000
+MAX_USER_KEY_CHARS = 256
 
 
 class ScoringInputError(ValueError):
@@ -80,6 +83,9 @@ class CTRScorer:
         self.encoder = InputEncoder(tokenizer, model.config)
         self.max_positions: int = model.config.max_positions
         self.variant: str = model.config.variant
+        self.users: UserPropensity | None = None
+        """Per-user multipliers (users.py) when the artifact has them; applied to the p_k of
+        lists scored with a user key."""
 
     @classmethod
     def load(cls, artifact_dir: str | Path, device: str = "cpu") -> CTRScorer:
@@ -91,16 +97,47 @@ class CTRScorer:
         if not (directory / "ctr_config.json").is_file():
             raise FileNotFoundError(f"{directory} is not a CTR artifact (no ctr_config.json)")
         model = CTRModel.load(directory, device)
-        return cls(model, load_tokenizer(directory / TOKENIZER_DIR), device)
+        scorer = cls(model, load_tokenizer(directory / TOKENIZER_DIR), device)
+        scorer.users = UserPropensity.load(directory)
+        return scorer
 
-    def score(self, user_query: str, queries: Sequence[str]) -> list[float]:
-        """p_k = P(click q_k | user query, q_1..q_{k-1}) for each query, in display order."""
-        return self.score_batch([(user_query, queries)])[0]
+    def score(
+        self, user_query: str, queries: Sequence[str], user_key: str | None = None
+    ) -> list[float]:
+        """p_k = P(click q_k | user query, q_1..q_{k-1}) for each query, in display order;
+        with ``user_key`` (hashed, as logged) times that user's propensity when known."""
+        return self.score_batch([(user_query, queries)], user_keys=[user_key])[0]
+
+    def personalise(
+        self, probs: Sequence[list[float]], user_keys: Sequence[str | None] | None
+    ) -> list[list[float]]:
+        """``probs`` of lists scored without users, times each list's user's multiplier."""
+        if user_keys is None or self.users is None:
+            return list(probs)
+        if len(user_keys) != len(probs):
+            raise ScoringInputError(
+                "user_keys", f"{len(user_keys)} given for {len(probs)} lists; one per list"
+            )
+        for i, u in enumerate(user_keys):
+            if u is not None and (not isinstance(u, str) or len(u) > MAX_USER_KEY_CHARS):
+                raise ScoringInputError(
+                    f"[{i}].user_key", f"expected a string of at most {MAX_USER_KEY_CHARS} chars"
+                )
+        users = self.users
+        return [users.apply(p, u) for p, u in zip(probs, user_keys, strict=True)]
 
     def score_batch(
-        self, pairs: Sequence[tuple[str, Sequence[str]]], max_batch_size: int | None = None
+        self,
+        pairs: Sequence[tuple[str, Sequence[str]]],
+        max_batch_size: int | None = None,
+        user_keys: Sequence[str | None] | None = None,
     ) -> list[list[float]]:
         """p_k of many lists in one forward pass (or chunks of ``max_batch_size`` inputs)."""
+        return self.personalise(self._score_batch(pairs, max_batch_size), user_keys)
+
+    def _score_batch(
+        self, pairs: Sequence[tuple[str, Sequence[str]]], max_batch_size: int | None = None
+    ) -> list[list[float]]:
         from gqr_training.ctr.batches import predict_probs
 
         checked = [

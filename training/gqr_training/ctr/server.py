@@ -3,10 +3,13 @@
     python -m gqr_training.ctr.server --model_name ctr --model_dir /mnt/models [--http_port 8080]
 
 V1 ``POST /v1/models/ctr:predict``
-    {"instances": [{"query": "...", "queries": ["...", ...], "component": "multiChoice"}]}
+    {"instances": [{"query": "...", "queries": ["...", ...], "component": "multiChoice",
+                    "user_key": "<hashed key, optional>"}]}
     -> {"predictions": [{"p": [p_1, ...], "reward": r}]}
 V2 ``POST /v2/models/ctr/infer``: inputs ``query`` BYTES [B], ``queries`` BYTES [B, N],
-optional ``component`` BYTES [B] -> outputs ``p`` FP32 [B, N], ``reward`` FP32 [B].
+optional ``component`` BYTES [B], optional ``user_key`` BYTES [B] -> outputs ``p`` FP32
+[B, N], ``reward`` FP32 [B]. A known user key multiplies its list's p by that user's
+propensity (``users.py``); an unknown or absent one changes nothing.
 
 The model is loaded before the server starts listening, so it is ready only once loaded.
 Bad input is a 400 whose message names the field; lists from concurrent requests are batched.
@@ -24,6 +27,7 @@ from kserve.errors import InvalidInput
 from gqr_training.ctr.batching import MicroBatcher
 from gqr_training.ctr.scorer import (
     COMPONENTS,
+    MAX_USER_KEY_CHARS,
     CTRScorer,
     ScoringInputError,
     list_reward,
@@ -64,6 +68,34 @@ def parse_v1(payload: Any, max_positions: int) -> tuple[list[tuple[str, list[str
             raise InvalidInput(str(e)) from None
         comps.append(_component(inst.get("component"), f"{where}.component"))
     return pairs, comps
+
+
+def users_v1(payload: dict[str, Any]) -> list[str | None] | None:
+    """Optional ``user_key`` (hashed, as logged) of each V1 instance; None when none has one."""
+    keys = [inst.get("user_key") for inst in payload["instances"]]
+    for i, key in enumerate(keys):
+        if key is not None and (not isinstance(key, str) or len(key) > MAX_USER_KEY_CHARS):
+            raise InvalidInput(
+                f"instances[{i}].user_key: expected a string of at most {MAX_USER_KEY_CHARS} "
+                "characters (the hashed user key)"
+            )
+    return keys if any(k is not None for k in keys) else None
+
+
+def users_v2(request: kserve.InferRequest, batch: int) -> list[str | None] | None:
+    """Optional ``user_key`` BYTES ``[B]`` input of a V2 request (empty string = unknown)."""
+    inputs = {i.name: i for i in request.inputs}
+    if "user_key" not in inputs:
+        return None
+    keys = _strings(inputs["user_key"], "inputs.user_key")
+    if len(keys) != batch:
+        raise InvalidInput(f"inputs.user_key: {len(keys)} values; expected {batch} (one per list)")
+    for b, key in enumerate(keys):
+        if not isinstance(key, str) or len(key) > MAX_USER_KEY_CHARS:
+            raise InvalidInput(
+                f"inputs.user_key[{b}]: expected text of at most {MAX_USER_KEY_CHARS} characters"
+            )
+    return [k or None for k in keys]
 
 
 def _strings(inp: Any, name: str) -> list[Any]:
@@ -166,10 +198,12 @@ class CTRPredictor(kserve.Model):  # type: ignore[misc]
         max_pos = self.scorer.max_positions
         if isinstance(payload, kserve.InferRequest):
             pairs, comps = parse_v2(payload, max_pos)
-            probs = await self.batcher.submit(pairs)
+            users = users_v2(payload, len(pairs))
+            probs = self.scorer.personalise(await self.batcher.submit(pairs), users)
             return self._v2_response(payload, probs, comps)
         pairs, comps = parse_v1(payload, max_pos)
-        probs = await self.batcher.submit(pairs)
+        users = users_v1(payload)
+        probs = self.scorer.personalise(await self.batcher.submit(pairs), users)
         return {
             "predictions": [
                 {"p": p, "reward": list_reward(p, c)} for p, c in zip(probs, comps, strict=True)

@@ -69,6 +69,19 @@ def make_parser() -> argparse.ArgumentParser:
         help="Exact-match embedding: tokens shared with the user query / other shown queries.",
     )
     a("--patience", type=int, default=2, help="Epochs without logloss gain before stopping.")
+    a(
+        "--user-propensity",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Per-user click multipliers fitted after training (users.py; not in the paper).",
+    )
+    a(
+        "--user-prior",
+        type=_prior,
+        default=None,
+        help="Expected clicks a user's multiplier is shrunk towards 1 with (default auto: the "
+        "best of 2, 5, 10, 20, 50 on the training window's last day).",
+    )
     a("--max-train-impressions", type=int, default=None, help="Keep the latest N for training.")
     a("--seed", type=int, default=0)
     a("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")
@@ -97,6 +110,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _prior(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"--user-prior {text!r}: expected auto or a positive number of expected clicks"
+        )
+    return value
+
+
 def read_data(args: argparse.Namespace) -> WindowData:
     """The window of ``args`` read from the log store and split (training / held-out day)."""
     from gqr_training.ctr.data import load_window
@@ -123,6 +150,8 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
     from gqr_training.ctr.loop import FitOptions, fit
     from gqr_training.ctr.model import CTRConfig, CTRModel, tiny_backbone_config
     from gqr_training.ctr.tokenization import load_tokenizer, train_wordpiece
+    from gqr_training.ctr.users import fit as fit_users
+    from gqr_training.ctr.users import select_prior
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -198,7 +227,35 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
     )
     if probs is None:  # the best epoch was before a resume
         probs = predict_probs(model, encoder, test_encoded, device=args.device)
+    users = None
+    text_only = evaluate(test_labels, probs, time_slices(len(test_labels), 4))
+    if args.user_propensity:
+        train_items, train_labels = instances(data.train)
+        train_probs = predict_probs(
+            model,
+            encoder,
+            encoder.encode_instances(data.train, train_items),
+            device=args.device,
+        )
+        keys = [data.train[i].user_key for i, _ in train_items]
+        prior = args.user_prior
+        if prior is None:
+            days = [data.train[i].day for i, _ in train_items]
+            prior, _losses = select_prior(keys, train_labels, train_probs, days)
+        users = fit_users(keys, train_labels, train_probs, prior=prior)
+        test_items, _ = instances(data.test)
+        probs = [
+            users.apply([p], data.test[i].user_key)[0]
+            for (i, _), p in zip(test_items, probs, strict=True)
+        ]
     metrics = evaluate(test_labels, probs, time_slices(len(test_labels), 4))
+    if users is not None:
+        metrics.update(
+            auc_text_only=text_only["auc"],
+            logloss_text_only=text_only["logloss"],
+            users=float(len(users.factors)),
+            user_prior=users.prior,
+        )
     metrics.update(
         epochs_run=float(progress.epoch),
         best_epoch=float(progress.best_epoch),
@@ -215,7 +272,7 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     out = artifact.write(
-        args.out, version, model.cpu(), tokenizer, metrics, training, (test_labels, probs)
+        args.out, version, model.cpu(), tokenizer, metrics, training, (test_labels, probs), users
     )
     shutil.rmtree(ckpt, ignore_errors=True)
     return TrainOutcome(out, version, metrics, test_labels, probs)

@@ -55,12 +55,18 @@ def oracle_probs(
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| backbone | variant | AUC | logloss | diff_ctr | ECE | epochs | train s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| backbone | variant | AUC | logloss | AUC text only | logloss text only | diff_ctr "
+        "| ECE | epochs | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def f4(x: Any) -> str:
+        return "-" if x is None else f"{x:.4f}"
+
     for r in rows:
         lines.append(
             f"| {r['backbone']} | {r['variant']} | {r['auc']:.4f} | {r['logloss']:.4f} | "
+            f"{f4(r.get('auc_text_only'))} | {f4(r.get('logloss_text_only'))} | "
             f"{r['diff_ctr']:.4f} | {r['ece']:.4f} | {r.get('epochs', '-')} | "
             f"{r.get('seconds', '-')} |"
         )
@@ -99,6 +105,13 @@ def make_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="Exact-match embedding (ctr-train's default); --no-match-embedding: paper's input.",
+    )
+    p.add_argument(
+        "--user-propensity",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Per-user click multipliers (ctr-train's default); the text-only columns show "
+        "each model without them.",
     )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")
@@ -144,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "--negative-rate",
         str(args.negative_rate),
         "--match-embedding" if args.match_embedding else "--no-match-embedding",
+        "--user-propensity" if args.user_propensity else "--no-user-propensity",
     ]
     if args.max_train_impressions:
         base_argv += ["--max-train-impressions", str(args.max_train_impressions)]
@@ -179,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                 "backbone": backbone,
                 "variant": variant,
                 **m,
+                "auc_text_only": outcome.metrics.get("auc_text_only"),
+                "logloss_text_only": outcome.metrics.get("logloss_text_only"),
                 "epochs": int(outcome.metrics["epochs_run"]),
                 "seconds": round(time.perf_counter() - t1),
             }
