@@ -35,11 +35,20 @@ def test_table2_on_toy_logs_reports_every_variant_and_the_oracle(tmp_path: Path)
         ("bert", "ctx"),
         ("ORACLE", "true p"),
         ("ORACLE", "text-only"),
+        ("ORACLE", "text-only, no context"),
     }
     for r in rows.values():
         assert 0.0 <= r["auc"] <= 1.0 and r["logloss"] > 0
     # The world's own probabilities rank clicks better than chance on the held-out day.
     assert rows[("ORACLE", "true p")]["auc"] > 0.6
+    # Each thing the oracle is denied (users, then the queries above) costs it ranking power.
+    assert (
+        rows[("ORACLE", "true p")]["logloss"]
+        < rows[("ORACLE", "text-only")]["logloss"]
+        < rows[("ORACLE", "text-only, no context")]["logloss"]
+    )
+    # The text-only columns come with the per-user propensity (ctr-train's default).
+    assert all(rows[("bert", v)]["auc_text_only"] is not None for v in ("base", "pid", "ctx"))
     assert summary["best"] in {"bert/base", "bert/pid", "bert/ctx"}
     assert "| ORACLE | true p |" in (out / "table2.md").read_text()
     assert (out / "reliability.png").stat().st_size > 0

@@ -23,17 +23,24 @@ from gqr_training.ctr.data import LoggedImpression, instances
 
 
 def oracle_probs(
-    impressions: Sequence[LoggedImpression], world_seed: int = 0, with_user: bool = True
+    impressions: Sequence[LoggedImpression],
+    world_seed: int = 0,
+    with_user: bool = True,
+    with_context: bool = True,
 ) -> list[float]:
     """True p_k of every (impression, k) instance, in ``instances()`` order.
 
     ``with_user=False`` drops the hidden per-user click propensity: the best a predictor that
-    sees only the texts (as ours does) could do."""
+    sees only the texts could do. ``with_context=False`` also drops the redundancy effect of
+    the queries shown above: the best a predictor blind to them (``pid``) could do; the
+    difference is what ``ctx`` can gain."""
     from dataclasses import replace
 
     from gqr_training.sim import TASKS, ClickParams, Request, World
 
     params = ClickParams() if with_user else replace(ClickParams(), user_sigma=0.0)
+    if not with_context:
+        params = replace(params, redundancy=0.0)
     world = World(world_seed, params)
     out: list[float] = []
     for imp in impressions:
@@ -207,6 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     rows.append({"backbone": "ORACLE", "variant": "true p", **ev.evaluate(labels, oracle, groups)})
     rows.append(
         {"backbone": "ORACLE", "variant": "text-only", **ev.evaluate(labels, text_only, groups)}
+    )
+    blind = oracle_probs(data.test, args.world_seed, with_user=False, with_context=False)
+    rows.append(
+        {
+            "backbone": "ORACLE",
+            "variant": "text-only, no context",
+            **ev.evaluate(labels, blind, groups),
+        }
     )
     table = markdown(rows)
     (args.out / "table2.md").write_text(table)
