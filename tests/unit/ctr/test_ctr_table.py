@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gqr_training.cli import main as gqr
 from gqr_training.eval import ctr_table
 
 
-def test_table2_on_toy_logs_reports_every_variant_and_the_oracle(tmp_path: Path) -> None:
+def test_table2_on_toy_logs_reports_every_variant_and_the_oracle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     logs = tmp_path / "logs"
     argv = ["sim", "--policy", "annotator", "--days", "3", "--impressions-per-day", "300"]
     argv += ["--out", str(logs), "--start-date", "2025-01-01", "--no-progress"]
@@ -51,6 +55,8 @@ def test_table2_on_toy_logs_reports_every_variant_and_the_oracle(tmp_path: Path)
     assert all(rows[("bert", v)]["auc_text_only"] is not None for v in ("base", "pid", "ctx"))
     assert summary["best"] in {"bert/base", "bert/pid", "bert/ctx"}
     assert "| ORACLE | true p |" in (out / "table2.md").read_text()
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["oracle_auc"] == rows[("ORACLE", "true p")]["auc"]  # not another oracle row
     assert (out / "reliability.png").stat().st_size > 0
     # The knobs reached ctr-train: each artifact says how it was trained.
     configs = [json.loads(p.read_text()) for p in (out / "artifacts").glob("*/ctr_config.json")]
