@@ -17,10 +17,12 @@ centroids are stored in the same collection (partition ``centroids``, ids -1..-P
 versioned, switched and pruned with it. A search goes to the ``probe`` partitions whose
 centroids are nearest the query. Why: milvus-lite 3.x walks every stored primary key of the
 searched segments in Python on each search call (dedup and delete masks, ~0.5 us a row), so a
-search of the whole collection costs ~11 ms at 21k rows and 565 ms at 1M, whatever the index;
-searching 3 of 16 partitions touches a fifth of them. A Milvus server does less work too.
-Recall against the exact neighbours is measured in ``benchmarks/bench_cor_scale.py``; with the
-packaged MiniLM on the simulated world's queries, 3 of 16 partitions keep 0.999 of the top 10.
+search of the whole collection costs ~11-14 ms at 15-21k rows and 565 ms at 1M, whatever the
+index; searching 3 of 10 partitions touches under a third of them. A Milvus server does less
+work too. Recall against the exact neighbours is measured by
+``benchmarks/bench_cor_partitions.py`` (query text) and ``bench_cor_scale.py`` (synthetic):
+with the packaged MiniLM on the simulated world's queries, 3 of 10 partitions keep all of the
+top 10 (0.88 with the hashing:64 encoder).
 A collection built without partitions (older versions, small ones) is searched whole.
 """
 

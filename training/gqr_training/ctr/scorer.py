@@ -72,6 +72,15 @@ def validate_list(
     ]
 
 
+def validate_user_key(value: Any, field: str) -> str | None:
+    """A hashed user key (a string of at most MAX_USER_KEY_CHARS) or None (unknown)."""
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_USER_KEY_CHARS):
+        raise ScoringInputError(
+            field, f"expected a string of at most {MAX_USER_KEY_CHARS} characters (the hashed key)"
+        )
+    return value
+
+
 class CTRScorer:
     """Loaded artifact + tokenizer; thread-compatible for reads (one forward at a time)."""
 
@@ -119,10 +128,7 @@ class CTRScorer:
                 "user_keys", f"{len(user_keys)} given for {len(probs)} lists; one per list"
             )
         for i, u in enumerate(user_keys):
-            if u is not None and (not isinstance(u, str) or len(u) > MAX_USER_KEY_CHARS):
-                raise ScoringInputError(
-                    f"[{i}].user_key", f"expected a string of at most {MAX_USER_KEY_CHARS} chars"
-                )
+            validate_user_key(u, f"[{i}].user_key")
         users = self.users
         return [users.apply(p, u) for p, u in zip(probs, user_keys, strict=True)]
 

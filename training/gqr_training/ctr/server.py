@@ -27,11 +27,11 @@ from kserve.errors import InvalidInput
 from gqr_training.ctr.batching import MicroBatcher
 from gqr_training.ctr.scorer import (
     COMPONENTS,
-    MAX_USER_KEY_CHARS,
     CTRScorer,
     ScoringInputError,
     list_reward,
     validate_list,
+    validate_user_key,
 )
 
 MAX_INSTANCES = 1024
@@ -72,13 +72,13 @@ def parse_v1(payload: Any, max_positions: int) -> tuple[list[tuple[str, list[str
 
 def users_v1(payload: dict[str, Any]) -> list[str | None] | None:
     """Optional ``user_key`` (hashed, as logged) of each V1 instance; None when none has one."""
-    keys = [inst.get("user_key") for inst in payload["instances"]]
-    for i, key in enumerate(keys):
-        if key is not None and (not isinstance(key, str) or len(key) > MAX_USER_KEY_CHARS):
-            raise InvalidInput(
-                f"instances[{i}].user_key: expected a string of at most {MAX_USER_KEY_CHARS} "
-                "characters (the hashed user key)"
-            )
+    try:
+        keys = [
+            validate_user_key(inst.get("user_key"), f"instances[{i}].user_key")
+            for i, inst in enumerate(payload["instances"])
+        ]
+    except ScoringInputError as e:
+        raise InvalidInput(str(e)) from None
     return keys if any(k is not None for k in keys) else None
 
 
@@ -90,12 +90,16 @@ def users_v2(request: kserve.InferRequest, batch: int) -> list[str | None] | Non
     keys = _strings(inputs["user_key"], "inputs.user_key")
     if len(keys) != batch:
         raise InvalidInput(f"inputs.user_key: {len(keys)} values; expected {batch} (one per list)")
+    out: list[str | None] = []
     for b, key in enumerate(keys):
-        if not isinstance(key, str) or len(key) > MAX_USER_KEY_CHARS:
-            raise InvalidInput(
-                f"inputs.user_key[{b}]: expected text of at most {MAX_USER_KEY_CHARS} characters"
-            )
-    return [k or None for k in keys]
+        field = f"inputs.user_key[{b}]"
+        if key is None:  # a BYTES tensor holds text; "" is the unknown user
+            raise InvalidInput(f'{field}: missing; send "" for an unknown user')
+        try:
+            out.append(validate_user_key(key, field) or None)
+        except ScoringInputError as e:
+            raise InvalidInput(str(e)) from None
+    return out
 
 
 def _strings(inp: Any, name: str) -> list[Any]:

@@ -201,6 +201,7 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
     encoder = InputEncoder(tokenizer, config)
     encoder.tokens.warm(all_texts(data.train))
     encoder.tokens.warm(all_texts(data.test))
+    train_items, train_labels = train_instances = instances(data.train)
     test_items, test_labels = instances(data.test)
     test_encoded = encoder.encode_instances(data.test, test_items)
     opts = FitOptions(
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
         model,
         encoder,
         data.train,
-        instances(data.train),
+        train_instances,
         test_encoded,
         test_labels,
         opts,
@@ -227,10 +228,10 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
     )
     if probs is None:  # the best epoch was before a resume
         probs = predict_probs(model, encoder, test_encoded, device=args.device)
+    groups = time_slices(len(test_labels), 4)
+    metrics = evaluate(test_labels, probs, groups)
     users = None
-    text_only = evaluate(test_labels, probs, time_slices(len(test_labels), 4))
     if args.user_propensity:
-        train_items, train_labels = instances(data.train)
         train_probs = predict_probs(
             model,
             encoder,
@@ -243,13 +244,11 @@ def run(args: argparse.Namespace, data: WindowData | None = None) -> TrainOutcom
             days = [data.train[i].day for i, _ in train_items]
             prior, _losses = select_prior(keys, train_labels, train_probs, days)
         users = fit_users(keys, train_labels, train_probs, prior=prior)
-        test_items, _ = instances(data.test)
         probs = [
             users.apply([p], data.test[i].user_key)[0]
             for (i, _), p in zip(test_items, probs, strict=True)
         ]
-    metrics = evaluate(test_labels, probs, time_slices(len(test_labels), 4))
-    if users is not None:
+        text_only, metrics = metrics, evaluate(test_labels, probs, groups)
         metrics.update(
             auc_text_only=text_only["auc"],
             logloss_text_only=text_only["logloss"],

@@ -67,6 +67,42 @@ class UserPropensity:
         return cls({str(k): float(v) for k, v in body["factors"].items()}, float(body["prior"]))
 
 
+@dataclass(frozen=True)
+class _Totals:
+    """Per user: clicks made, clicks the text model expected, shown queries."""
+
+    clicks: dict[str, float]
+    expected: dict[str, float]
+    shown: dict[str, int]
+
+    @classmethod
+    def count(
+        cls, user_keys: Sequence[str], clicked: Sequence[int], expected: Sequence[float]
+    ) -> _Totals:
+        if not len(user_keys) == len(clicked) == len(expected):
+            raise ValueError(
+                f"{len(user_keys)} user keys, {len(clicked)} labels and {len(expected)} "
+                "probabilities: expected one of each per shown query"
+            )
+        obs: dict[str, float] = defaultdict(float)
+        exp: dict[str, float] = defaultdict(float)
+        shown: dict[str, int] = defaultdict(int)
+        for u, y, p in zip(user_keys, clicked, expected, strict=True):
+            if u:
+                obs[u] += y
+                exp[u] += p
+                shown[u] += 1
+        return cls(obs, exp, shown)
+
+    def factors(self, prior: float, max_users: int) -> UserPropensity:
+        if not prior > 0 or not math.isfinite(prior):
+            raise ValueError(f"prior={prior} (accepted: a positive number of expected clicks)")
+        keep = sorted(self.shown, key=lambda u: (-self.shown[u], u))[:max_users]
+        return UserPropensity(
+            {u: (self.clicks[u] + prior) / (self.expected[u] + prior) for u in keep}, prior
+        )
+
+
 def fit(
     user_keys: Sequence[str],
     clicked: Sequence[int],
@@ -77,23 +113,7 @@ def fit(
 ) -> UserPropensity:
     """Factors from one row per shown query: its user, whether it was clicked, and the text
     model's p for it (on the training window)."""
-    if not len(user_keys) == len(clicked) == len(expected):
-        raise ValueError(
-            f"{len(user_keys)} user keys, {len(clicked)} labels and {len(expected)} "
-            "probabilities: expected one of each per shown query"
-        )
-    if not prior > 0 or not math.isfinite(prior):
-        raise ValueError(f"prior={prior} (accepted: a positive number of expected clicks)")
-    obs: dict[str, float] = defaultdict(float)
-    exp: dict[str, float] = defaultdict(float)
-    shown: dict[str, int] = defaultdict(int)
-    for u, y, p in zip(user_keys, clicked, expected, strict=True):
-        if u:
-            obs[u] += y
-            exp[u] += p
-            shown[u] += 1
-    keep = sorted(shown, key=lambda u: (-shown[u], u))[:max_users]
-    return UserPropensity({u: (obs[u] + prior) / (exp[u] + prior) for u in keep}, prior)
+    return _Totals.count(user_keys, clicked, expected).factors(prior, max_users)
 
 
 def select_prior(
@@ -104,20 +124,21 @@ def select_prior(
     candidates: Sequence[float] = PRIORS,
 ) -> tuple[float, dict[float, float]]:
     """The prior whose factors, fitted on every group but the last (days, in order), give the
-    lowest logloss on the last group; and each candidate's logloss. With one group only: 10."""
+    lowest logloss on the last group; and each candidate's logloss. With one group only: 10.
+    The users' totals are counted once; each candidate only divides them differently."""
     last = max(groups) if groups else None
     fit_rows = [i for i, g in enumerate(groups) if g != last]
     val_rows = [i for i, g in enumerate(groups) if g == last]
     if not fit_rows or not val_rows:
         return 10.0, {}
+    totals = _Totals.count(
+        [user_keys[i] for i in fit_rows],
+        [clicked[i] for i in fit_rows],
+        [expected[i] for i in fit_rows],
+    )
     losses: dict[float, float] = {}
     for prior in candidates:
-        users = fit(
-            [user_keys[i] for i in fit_rows],
-            [clicked[i] for i in fit_rows],
-            [expected[i] for i in fit_rows],
-            prior=prior,
-        )
+        users = totals.factors(prior, max_users=len(totals.shown))
         total = 0.0
         for i in val_rows:
             p = min(max(users.apply([expected[i]], user_keys[i])[0], 1e-7), 1 - 1e-7)
