@@ -140,10 +140,9 @@ def _register_align_table(sub: argparse._SubParsersAction) -> None:  # type: ign
         description="Train each alignment variant from a finished demo's SFT model and pairs; "
         "write a markdown table (AEC and true CTR side by side) and a PNG.",
     )
-    p.add_argument("--demo", type=Path, default=Path("gqr-demo"), help="A finished demo folder.")
-    p.add_argument("--out", type=Path, default=None, help="Default: <demo>/table3.")
-    p.add_argument("--rows", default="all", help="Comma-separated row names, or all.")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1).")
+    from gqr_training.eval.align_table import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_run_align_table)
 
 

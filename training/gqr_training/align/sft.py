@@ -81,7 +81,8 @@ def datasets_bars(progress: bool) -> None:
 def train_sft(
     model: Any, tokenizer: Any, rows: list[dict[str, str]], out_dir: str | Path, opts: SFTOptions
 ) -> tuple[Any, dict[str, float]]:
-    """Fine-tune ``model`` on the rows; returns the trained model (LoRA merged) and metrics."""
+    """Fine-tune ``model`` on the rows (``{prompt, completion}``, or ``{text}`` for plain
+    language modelling); returns the trained model (LoRA merged) and metrics."""
     import importlib
 
     from datasets import Dataset
@@ -96,7 +97,8 @@ def train_sft(
         warmup_ratio=0.03,
         per_device_train_batch_size=opts.batch_size,
         max_length=opts.max_length,
-        completion_only_loss=True,
+        # prompt/completion rows: loss on the completion only; text rows: plain language model
+        completion_only_loss=bool(rows) and "prompt" in rows[0],
         logging_steps=opts.logging_steps,
         save_strategy="no",
         report_to=[],
