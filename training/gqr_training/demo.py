@@ -56,7 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--delta", type=float, default=0.005, help="Stop when AEC gains less (0.005).")
     a("--ab-requests", type=int, default=10000, help="A/B requests, both arms together (10000).")
     a("--ctr-epochs", type=int, default=6, help="CTR predictor epochs (6).")
-    a("--ctr-hidden", type=int, default=64, help="CTR encoder width (64; 2 layers).")
+    a("--ctr-hidden", type=int, default=64, help="CTR encoder width (64).")
+    a("--ctr-layers", type=int, default=2, help="CTR encoder layers (2).")
+    a("--ctr-heads", type=int, default=2, help="CTR encoder attention heads (2).")
     a(
         "--ctr-negative-rate",
         type=float,
@@ -310,6 +312,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.threads),
                 "--hidden",
                 str(args.ctr_hidden),
+                "--layers",
+                str(args.ctr_layers),
+                "--heads",
+                str(args.ctr_heads),
                 "--intermediate",
                 str(4 * args.ctr_hidden),
                 "--lr",
