@@ -76,3 +76,17 @@ def test_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     assert "| few-shot |" in (table / "table3.md").read_text()
     assert (table / "base" / "config.json").exists()  # the base LM, reused by a rerun
     # (At this toy size the comparison says nothing; docs/demo.md has the measured row.)
+
+    # How the predictor picks among the SFT model's own candidates, per position.
+    from gqr_training.eval import reward_picks
+
+    picks = tmp_path / "picks.json"
+    argv = ["--demo", str(out), "--requests", "8", "--candidates", "4", "--out", str(picks)]
+    assert reward_picks.main(argv) == 0
+    got = json.loads(picks.read_text())
+    assert [p["position"] for p in got["positions"]] == [1, 2, 3]
+    for p in got["positions"]:
+        if p["requests"]:  # the best candidate is the ceiling of any pick
+            assert p["true_p_mean"] <= p["true_p_of_best"] + 1e-12
+            assert p["true_p_of_pick"] <= p["true_p_of_best"] + 1e-12
+    assert picks.with_suffix(".png").exists()
