@@ -123,16 +123,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             best.append(max(true))
             mean.append(statistics.fmean(true))
             pre.append(cs[i])
-        row = {
+        stats = {
+            k: {"n": len(a), "predicted": statistics.fmean(a), "true": statistics.fmean(b)}
+            for k, (a, b) in sorted(by_kind.items(), key=lambda kv: -len(kv[1][0]))
+        }
+        row: dict[str, Any] = {
             "position": pos + 1,
             "requests": len(pick),
             "true_p_of_pick": statistics.fmean(pick) if pick else 0.0,
             "true_p_of_best": statistics.fmean(best) if best else 0.0,
             "true_p_mean": statistics.fmean(mean) if mean else 0.0,
-            "kinds": {
-                k: {"n": len(a), "predicted": statistics.fmean(a), "true": statistics.fmean(b)}
-                for k, (a, b) in sorted(by_kind.items(), key=lambda kv: -len(kv[1][0]))
-            },
+            "kinds": stats,
         }
         positions.append(row)
         print(
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{row['true_p_mean']:.4f}",
             flush=True,
         )
-        for k, v in row["kinds"].items():
+        for k, v in stats.items():
             ratio = v["predicted"] / v["true"] if v["true"] else float("inf")
             print(
                 f"  {k:22s} n={v['n']:5d}  predicted {v['predicted']:.4f}  true {v['true']:.4f}"
