@@ -29,7 +29,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gqr_serving.prompt import PromptRequest
 
 START = date(2025, 1, 1)
 
@@ -211,12 +214,29 @@ def ab_test(
     return out
 
 
+def world_request(r: Any, cor: Callable[[str], list[str]] | None) -> PromptRequest:
+    """The ``PromptRequest`` a simulated request makes (suggestion task), with the co-occurring
+    queries ``cor`` knows for it (none when ``cor`` is None): the demo, Table 3 and
+    ``reward_picks`` build their prompts the same way."""
+    from gqr_serving.prompt import PromptRequest, SideInfo
+
+    return PromptRequest(
+        task="suggestion",
+        query=r.query,
+        side_info=SideInfo(
+            history=list(r.history),
+            ai_response=r.ai_response,
+            cooccurring=cor(r.query) if cor is not None else [],
+        ),
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
 
     from gqr_serving.logstore import LogReader, LogWriter
-    from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+    from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.beam import BeamConfig
     from gqr_training.align.data import clean_list, make_task, sft_examples
@@ -272,15 +292,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clock.lap("cor")
 
     def prompt_request(r: Any, with_cor: bool = True) -> PromptRequest:
-        return PromptRequest(
-            task="suggestion",
-            query=r.query,
-            side_info=SideInfo(
-                history=list(r.history),
-                ai_response=r.ai_response,
-                cooccurring=cor(r.query) if with_cor else [],
-            ),
-        )
+        return world_request(r, cor if with_cor else None)
 
     # 3. CTR predictor -----------------------------------------------------------------------
     from gqr_training.ctr.scorer import CTRScorer

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from gqr_serving.logstore import LogReader
-    from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+    from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.clicks import ClickPairStats, click_pairs
     from gqr_training.align.data import make_task, read_jsonl, sft_examples
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gqr_training.align.scoring import from_ctr_scorer
     from gqr_training.align.sft import SFTOptions, train_sft
     from gqr_training.ctr.scorer import CTRScorer
-    from gqr_training.demo import START, successor_table
+    from gqr_training.demo import START, successor_table, world_request
     from gqr_training.sim import World
 
     torch.set_num_threads(args.threads)
@@ -106,9 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     test_reqs = world.sample_requests(test_day, int(dargs["test_prompts"]))
 
     def task(r: Any, with_cor: bool = True) -> Any:
-        co = cor(r.query) if with_cor else []
-        si = SideInfo(history=list(r.history), ai_response=r.ai_response, cooccurring=co)
-        return make_task(preset, PromptRequest(task="suggestion", query=r.query, side_info=si))
+        return make_task(preset, world_request(r, cor if with_cor else None))
 
     test = [task(r) for r in test_reqs]
 

@@ -68,12 +68,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from gqr_serving.logstore import LogReader
-    from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+    from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.data import make_task, prefix_text, valid_next
     from gqr_training.align.generate import HFEngine, next_query_candidates
     from gqr_training.ctr.scorer import CTRScorer
-    from gqr_training.demo import START, successor_table
+    from gqr_training.demo import START, successor_table, world_request
     from gqr_training.sim import World
 
     torch.set_num_threads(args.threads)
@@ -88,19 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine = HFEngine(model, tok, seed=3)
     day = START + timedelta(days=int(dargs.get("days", 14)) + 1)
     reqs = world.sample_requests(day, args.requests)
-    tasks = [
-        make_task(
-            preset,
-            PromptRequest(
-                task="suggestion",
-                query=r.query,
-                side_info=SideInfo(
-                    history=list(r.history), ai_response=r.ai_response, cooccurring=cor(r.query)
-                ),
-            ),
-        )
-        for r in reqs
-    ]
+    tasks = [make_task(preset, world_request(r, cor)) for r in reqs]
     chosen: list[list[str]] = [[] for _ in tasks]
     positions = []
     for pos in range(min(t.n_queries for t in tasks)):
