@@ -75,6 +75,17 @@ def test_dpo_iterate_resumes_after_sigkill(inputs: dict[str, Path], tmp_path: Pa
     assert [m["iteration"] for m in iters] == [0, 1, 2]
     assert (out / "final" / "config.json").exists()
 
+    # A finished run asked for more rounds continues from its last one (not from scratch,
+    # and not stopped by the cap it was run with before).
+    more = [*_cmd(inputs, out), "--max-iterations", "3"]
+    done = subprocess.run(more, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "continuing after iteration 2: max_iterations=2 reached, now 3" in done.stdout
+    state_after = json.loads(state.read_text())
+    assert [m["iteration"] for m in state_after["iterations"]] == [0, 1, 2, 3]
+    assert state_after["iterations"][:3] == iters  # the earlier rounds were kept, not redone
+    assert state_after["stopped"] == "max_iterations=3 reached"
+
 
 def _sim_logs(logs: Path, per_day: int) -> Path:
     """Two days (2025-03-01, 02) of the world's annotator traffic in a log store."""

@@ -102,6 +102,10 @@ def iterate(
         state = json.loads(state_path.read_text())
     iters: list[dict[str, float]] = state["iterations"]
     done = len(iters) - 1  # iteration 0 is the starting policy's evaluation
+    if str(state["stopped"]).startswith("max_iterations=") and done < cfg.max_iterations:
+        # Stopped only by the cap of an earlier run: a higher cap continues the same run.
+        log(f"continuing after iteration {done}: {state['stopped']}, now {cfg.max_iterations}")
+        state["stopped"] = ""
     if done > 0:
         model, tokenizer = tinylm.load(out / f"iter-{done}", cfg.pref.device)
         log(f"resuming after iteration {done} from {out / f'iter-{done}'}")
