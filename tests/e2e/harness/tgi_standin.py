@@ -14,8 +14,10 @@ outside (0, 1) and an unknown ``adapter_id`` answer 422 ``{"error", "error_type"
 error answers 424. Sampling is on when ``do_sample`` or a non-default temperature/top_p is
 given. Adapters (``--lora-adapter NAME=DIR`` or ``LORA_ADAPTERS=NAME=DIR,...``) are served as
 separate models: a full model folder as is, a PEFT adapter folder merged into the base weights
-at start. Differences: one request at a time per model (no batching), stop sequences are cut
-from the text (TGI keeps the stop sequence), ``details`` carries no tokens.
+at start. Concurrent requests to a model are micro-batched (``--max-batch``, default 32: up to
+that many decoded together, each with its own parameters and seed), like TGI's continuous
+batching except that a running batch takes in no new requests. Differences: stop sequences
+are cut from the text (TGI keeps the stop sequence), ``details`` carries no tokens.
 
 Usage: ``python tests/e2e/harness/tgi_standin.py --model DIR --host 127.0.0.5 --port 8080``
 (``--model``/``--port`` default to ``$MODEL_ID``/``$PORT`` as in the TGI image).
@@ -165,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--lora-adapter", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
+    parser.add_argument(
+        "--max-batch", type=int, default=32, help="requests decoded together (1: one at a time)"
+    )
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("--model (or $MODEL_ID) is required")
@@ -177,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
 
     base = Path(args.model)
     with tempfile.TemporaryDirectory(prefix="tgi-standin-") as scratch:
-        backends: dict[str | None, Any] = {None: LocalBackend(base, threads=args.threads)}
+        backends: dict[str | None, Any] = {
+            None: LocalBackend(base, threads=args.threads, max_batch=args.max_batch)
+        }
         for name, path in adapters:
             folder = model_folder(path, base, Path(scratch))
-            backends[name] = LocalBackend(folder, threads=args.threads)
+            backends[name] = LocalBackend(folder, threads=args.threads, max_batch=args.max_batch)
         for backend in backends.values():
             backend.load()  # before the port opens: /health answers only when ready
         tokenizer = AutoTokenizer.from_pretrained(str(base))

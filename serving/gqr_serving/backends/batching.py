@@ -1,0 +1,253 @@
+"""One batched decode: several prompts, each with its own decoding parameters, in one loop.
+
+The prompts are left-padded into one batch (attention mask, position ids from the mask's
+cumulative sum), prefilled once, then decoded one token per step with the KV cache; a row
+leaves the batch (``cache.batch_select_indices``) when it emits an end-of-sequence token or
+reaches its own ``max_new_tokens``. Per row: temperature (0 is greedy), top-p (nucleus;
+1.0 is off) and seed. A row with a seed draws from its own ``torch.Generator`` seeded with it,
+so its text does not depend on what else shares the batch (up to the float noise of padding);
+rows without one share ``generator`` (``None``: torch's default generator). Sampling is
+temperature then top-p, as TGI does by default: extras a model's ``generation_config`` may
+carry (``top_k``, ``repetition_penalty``) are not applied. Stop strings are cut from the
+decoded text.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gqr_serving.backends.base import GenerationParams
+
+
+class Stopped(RuntimeError):
+    """``should_stop`` said to give up (the backend is closing)."""
+
+
+def prompt_ids(tokenizer: Any, text: str, keep: int, fallback_id: int) -> list[int]:
+    """``text``'s token ids, left-truncated to the last ``keep`` (never empty)."""
+    ids = list(tokenizer(text).input_ids)[-keep:] if keep > 0 else []
+    return ids or [fallback_id]
+
+
+def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every id that ends a row: the tokenizer's EOS and the model's generation_config ones."""
+    out: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        out.add(int(tokenizer.eos_token_id))
+    cfg = getattr(model, "generation_config", None)
+    extra = getattr(cfg, "eos_token_id", None)
+    if isinstance(extra, int):
+        out.add(extra)
+    elif isinstance(extra, list | tuple):
+        out.update(int(x) for x in extra)
+    return sorted(out)
+
+
+def top_p_filter(logits: Any, top_p: Any) -> Any:
+    """Per-row nucleus filtering (``top_p`` a float tensor, one value a row; >= 1 is off):
+    the smallest set of most likely tokens whose probability reaches ``top_p`` stays, the rest
+    go to -inf. Same rule as transformers' ``TopPLogitsWarper`` (the top token always stays)."""
+    import torch
+
+    sorted_logits, order = torch.sort(logits, descending=False, dim=-1)
+    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    drop = cum <= (1 - top_p).unsqueeze(-1)
+    drop[:, -1] = False
+    drop &= (top_p < 1).unsqueeze(-1)
+    return logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+
+
+def next_tokens(logits: Any, rows: Sequence[GenerationParams], gens: Sequence[Any]) -> Any:
+    """One token per row: greedy where temperature <= 0, else sampled after temperature and
+    top-p; ``gens[i]`` is row i's generator (rows sharing one are drawn in one call)."""
+    import torch
+
+    dev = logits.device
+    temps = torch.tensor([p.temperature for p in rows], device=dev, dtype=torch.float32)
+    greedy = temps <= 0
+    nxt = logits.argmax(-1)
+    if bool(greedy.all()):
+        return nxt
+    tops = torch.tensor([p.top_p for p in rows], device=dev, dtype=torch.float32)
+    scaled = logits / torch.where(greedy, 1.0, temps).unsqueeze(-1)
+    probs = torch.softmax(top_p_filter(scaled, tops), dim=-1)
+    groups: dict[int, tuple[Any, list[int]]] = {}
+    for i, (p, g) in enumerate(zip(rows, gens, strict=True)):
+        if p.temperature > 0:
+            groups.setdefault(id(g), (g, []))[1].append(i)
+    for g, idx in groups.values():
+        at = torch.tensor(idx, device=dev)
+        nxt[at] = torch.multinomial(probs[at], 1, generator=g).squeeze(-1)
+    return nxt
+
+
+def row_generator(params: GenerationParams, device: str, shared: Any) -> Any:
+    """A sampled row's own generator, seeded with its seed (any int: taken modulo 2**64, the
+    range torch accepts); ``shared`` for an unseeded or greedy row."""
+    import torch
+
+    if params.seed is None or params.temperature <= 0:
+        return shared
+    return torch.Generator(device=device).manual_seed(int(params.seed) % (1 << 64))
+
+
+def ready_mask_ok(model: Any) -> bool:
+    """Whether a decode step may get its attention mask ready-made, 4D and additive: eager
+    or SDPA attention, and no sliding window shorter than the model's context (that window
+    would be part of the mask transformers builds)."""
+    config = model.config
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    window = getattr(config, "sliding_window", None)
+    limit = int(getattr(config, "max_position_embeddings", 1024))
+    return window is None or int(window) >= limit
+
+
+def _select(cache: Any, keep: Any) -> Any:
+    if hasattr(cache, "batch_select_indices"):
+        cache.batch_select_indices(keep)
+        return cache
+    return tuple(tuple(t[keep] for t in layer) for layer in cache)  # legacy tuple cache
+
+
+def sample_batch(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    rows_params: Sequence[GenerationParams],
+    device: str = "cpu",
+    *,
+    generator: Any = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_row: Callable[[int, str], None] | None = None,
+) -> list[str]:
+    """The completion text of each prompt under its own parameters, decoded as one batch.
+
+    Prompts longer than the model's ``max_position_embeddings - max_new_tokens`` keep their
+    last tokens; a row's ``max_new_tokens`` is capped so prompt + completion fit the model.
+    ``should_stop`` is asked before every step; when it says yes, :class:`Stopped` is raised.
+    ``on_row(i, text)`` is called as soon as row i is finished (its caller need not wait for
+    the batch's longest row).
+    """
+    if len(prompts) != len(rows_params):
+        raise ValueError("one GenerationParams per prompt")
+    tok, dev = tokenizer, device
+    limit = int(getattr(model.config, "max_position_embeddings", 1024))
+    stops = eos_ids(model, tok)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (stops or [0])[0]
+    bos = tok.bos_token_id if tok.bos_token_id is not None else pad
+    ids = [
+        prompt_ids(tok, text, max(1, limit - p.max_new_tokens), bos)
+        for text, p in zip(prompts, rows_params, strict=True)
+    ]
+    budget = [
+        max(0, min(p.max_new_tokens, limit - len(x))) for x, p in zip(ids, rows_params, strict=True)
+    ]
+    produced: list[list[int]] = [[] for _ in prompts]
+    out = [""] * len(prompts)
+
+    def finish(i: int) -> None:
+        text = str(tok.decode(produced[i], skip_special_tokens=True))
+        for stop in rows_params[i].stop:
+            if stop:
+                text = text.split(stop, 1)[0]
+        out[i] = text
+        if on_row is not None:
+            on_row(i, text)
+
+    live = [i for i, b in enumerate(budget) if b > 0]
+    for i, b in enumerate(budget):
+        if b <= 0:
+            finish(i)
+    if live:
+        _decode(
+            model,
+            [ids[i] for i in live],
+            [rows_params[i] for i in live],
+            [row_generator(rows_params[i], dev, generator) for i in live],
+            [budget[i] for i in live],
+            stops,
+            pad,
+            dev,
+            should_stop,
+            [produced[i] for i in live],
+            lambda r: finish(live[r]),
+        )
+    return out
+
+
+def _decode(
+    model: Any,
+    ids: list[list[int]],
+    rows: list[GenerationParams],
+    gens: list[Any],
+    budget: list[int],
+    stops: list[int],
+    pad: int,
+    dev: str,
+    should_stop: Callable[[], bool] | None,
+    produced: list[list[int]],
+    finished: Callable[[int], None],
+) -> None:
+    """Prefill the left-padded batch, then one token per step; appends to ``produced`` and
+    calls ``finished(r)`` when row r is done."""
+    import torch
+
+    width = max(len(x) for x in ids)
+    input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=dev)
+    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=dev)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    if should_stop is not None and should_stop():
+        raise Stopped("stopped")
+    extra: dict[str, Any] = {}
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        extra["logits_to_keep"] = 1  # the prefill's last position only: no (B, L, vocab) logits
+    with torch.inference_mode():
+        out = model(
+            input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra
+        )
+        cache, logits = out.past_key_values, out.logits[:, -1, :].float()
+        last = pos[:, -1]
+        # A padded batch's decode steps pass the mask ready-made (4D, additive): transformers
+        # otherwise rebuilds it from the 2D mask at every step, which costs more than the
+        # forward pass of a small model on a CPU. Only where that mask is all it needs.
+        add = None
+        if ready_mask_ok(model) and not bool(mask.all()):
+            add = torch.zeros(mask.shape, dtype=model.dtype, device=dev)
+            add = add.masked_fill(mask == 0, torch.finfo(model.dtype).min)[:, None, None, :]
+        stop_ids = torch.tensor(stops or [-1], device=dev)
+        alive = list(range(len(ids)))  # batch row -> index into ids/produced
+        while True:
+            nxt = next_tokens(logits, [rows[r] for r in alive], [gens[r] for r in alive])
+            going: list[int] = []
+            ended = torch.isin(nxt, stop_ids).tolist()
+            for j, (r, t) in enumerate(zip(alive, nxt.tolist(), strict=True)):
+                produced[r].append(t)
+                if not ended[j] and len(produced[r]) < budget[r]:
+                    going.append(j)
+                else:
+                    finished(r)
+            if not going:
+                return
+            if should_stop is not None and should_stop():
+                raise Stopped("stopped")
+            if len(going) < len(alive):
+                keep = torch.tensor(going, device=dev)
+                cache = _select(cache, keep)
+                nxt, mask, last = nxt[keep], mask[keep], last[keep]
+                add = add[keep] if add is not None else None
+                alive = [alive[j] for j in going]
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+            if add is not None:
+                add = torch.cat([add, add.new_zeros(add.shape[0], 1, 1, 1)], dim=-1)
+            last = last + 1
+            out = model(
+                input_ids=nxt.unsqueeze(-1),
+                attention_mask=mask if add is None else add,
+                position_ids=last.unsqueeze(-1),
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache, logits = out.past_key_values, out.logits[:, -1, :].float()
