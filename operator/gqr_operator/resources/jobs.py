@@ -100,6 +100,8 @@ def _args(
         str(t.ctr.window_days),
         "--cor",
         out,
+        "--cor-k",  # as many co-occurring queries as the gateway puts in served prompts
+        str(spec.cooccurrence.neighbours),
         "--task",
         task.type,
         "--beta",

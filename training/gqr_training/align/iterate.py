@@ -219,6 +219,13 @@ def make_parser() -> argparse.ArgumentParser:
     a("--logs", help="Log store root: prompts from the window's impressions (see --window-days).")
     add_window_args(p)
     a("--cor", help="COR artifact root: refresh the prompts' co-occurring queries (with --logs).")
+    a(
+        "--cor-k",
+        type=int,
+        default=10,
+        help="Co-occurring queries per refreshed prompt: the gateway's --cor-k, so the model "
+        "trains on the prompts it will be served (10).",
+    )
     a("--max-prompts", type=int, default=2000, help="Training prompts kept from --logs (2000).")
     a("--test-size", type=int, default=256, help="Test prompts kept from --logs (256).")
     a("--out", required=True, type=Path, help="Output folder: iter-<i>/, final/, report.json.")
@@ -365,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_train=args.max_prompts,
                 max_test=args.test_size,
                 cor_root=args.cor,
+                cor_k=args.cor_k,
                 seed=args.seed,
             )
             train_reqs, test_reqs = got.train, got.test
