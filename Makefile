@@ -57,7 +57,7 @@ test-unit: dev ## Run only the fast unit tests.
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: dev testenv ## Run only the end-to-end loop (helm, operator, Jobs, canary, users; ~10 min).
+test-e2e: dev testenv ## Run only the end-to-end loop (helm, operator, Jobs, canary, users; ~12 min).
 	$(VENV)/bin/pytest -m e2e -s $(PYTEST_ARGS)
 
 .PHONY: lint
