@@ -105,13 +105,6 @@ def ready_mask_ok(model: Any) -> bool:
     return window is None or int(window) >= limit
 
 
-def _select(cache: Any, keep: Any) -> Any:
-    if hasattr(cache, "batch_select_indices"):
-        cache.batch_select_indices(keep)
-        return cache
-    return tuple(tuple(t[keep] for t in layer) for layer in cache)  # legacy tuple cache
-
-
 def sample_batch(
     model: Any,
     tokenizer: Any,
@@ -235,7 +228,7 @@ def _decode(
                 raise Stopped("stopped")
             if len(going) < len(alive):
                 keep = torch.tensor(going, device=dev)
-                cache = _select(cache, keep)
+                cache.batch_select_indices(keep)
                 nxt, mask, last = nxt[keep], mask[keep], last[keep]
                 add = add[keep] if add is not None else None
                 alive = [alive[j] for j in going]

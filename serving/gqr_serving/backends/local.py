@@ -141,7 +141,7 @@ class LocalBackend:
                 assert isinstance(more, _Call)
                 batch.append(more)
             if stop.is_set():
-                self._fail(batch, BackendError(f"{self.name}: closed", "error"))
+                self._fail(batch, self._closed())
             else:
                 self._run(batch, stop)
             if ended:
@@ -170,9 +170,12 @@ class LocalBackend:
                 on_row=lambda i, text: batch[i].future.set_result(text),  # answered when done
             )
         except Stopped:
-            self._fail(batch, BackendError(f"{self.name}: closed", "error"))
+            self._fail(batch, self._closed())
         except Exception as exc:  # a model error fails this batch's open calls, not the worker
             self._fail(batch, BackendError(f"{self.name}: {type(exc).__name__}: {exc}", "error"))
+
+    def _closed(self) -> BackendError:
+        return BackendError(f"{self.name}: closed", "error")
 
     @staticmethod
     def _fail(batch: list[_Call], error: BackendError) -> None:
@@ -199,7 +202,7 @@ class LocalBackend:
                     break
                 if isinstance(item, _Call):
                     pending.append(item)
-            self._fail(pending, BackendError(f"{self.name}: closed", "error"))
+            self._fail(pending, self._closed())
             calls.put(_STOP)
             await asyncio.to_thread(self._release, worker)
         finally:
