@@ -69,6 +69,7 @@ PER_DAY = 6000  # a week of traffic: enough for the CTR predictor to learn (AUC 
 MIN_AUC = 0.65
 SFT_REQUESTS = 2000  # annotated requests the stable model was fine-tuned on (the demo's)
 NEIGHBOURS = 10  # co-occurring queries in a prompt: served by the gateway, trained on by both
+MIN_AEC_GAIN = 0.005  # the gate: the DPO round must raise the reward model's estimate this much
 MAX_DROP = 0.0  # the canary must not be worse than stable
 MIN_IMPRESSIONS = 1000  # per arm, before the analysis may decide
 MAX_IMPRESSIONS = 5000  # per arm: the step is decided (fail on inconclusive) by then
@@ -141,7 +142,7 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
                 "cor": {"windowDays": DAYS},
                 "ctr": {"windowDays": DAYS},
                 "dpo": {"maxIterations": 1, "beamSize": 4, "candidates": 8, "lora": False},
-                "gate": {"minAecGain": 0.005},
+                "gate": {"minAecGain": MIN_AEC_GAIN},
                 "resources": {"limits": {"nvidia.com/gpu": "0", "cpu": "2", "memory": "4Gi"}},
             },
             "rollout": {
@@ -357,7 +358,7 @@ def test_retrain_canary_and_promotion(
     dpo = steps["dpo-iterate"]["result"]
     candidate = dpo["version"]
     # The round raised the reward model's estimate by the gate's margin (else no candidate).
-    assert dpo["metrics"]["aec"] >= dpo["metrics"]["aec_stable"] + 0.005, dpo["metrics"]
+    assert dpo["metrics"]["aec"] >= dpo["metrics"]["aec_stable"] + MIN_AEC_GAIN, dpo["metrics"]
     assert dpo["artifactUri"] == f"pvc://store/artifacts/llm/{pipe['runId']}/final"
 
     # The canary: its server, the routing file with both arms, traffic through the gateway.
