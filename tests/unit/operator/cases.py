@@ -222,6 +222,11 @@ INVALID: list[tuple[str, Spec, str]] = [
         "spec.training.dpo.candidates",
     ),
     (
+        "dpo-too-few-prompts",
+        patched(training={"dpo": {"promptsPerIteration": 2}}),
+        "spec.training.dpo.promptsPerIteration",
+    ),
+    (
         "pause-words",
         patched(rollout={"steps": [{"weight": 10, "pause": "10 minutes"}]}),
         "spec.rollout.steps.pause",

@@ -38,3 +38,34 @@ def test_dpo_iterate_prompts_carry_as_many_cooccurring_queries_as_served(
     served = GatewaySettings.from_sources(_args(build_gateway_deployment("x", "ns", spec)), env={})
     assert trained.cor_k == served.cor_k == (neighbours or 10)
     assert trained.cor is not None  # the prompts are refreshed from the run's COR artifact
+
+
+def test_every_dpo_setting_of_the_spec_reaches_dpo_iterate() -> None:
+    """What a user sets under spec.training.dpo is what the trainer runs with (parsed by the
+    trainer's own argument parser, not string-matched), including the prompts per iteration
+    and enough distinct log prompts for every iteration."""
+    dpo = {
+        "beta": 0.3,
+        "delta": 0.01,
+        "maxIterations": 4,
+        "beamSize": 2,
+        "candidates": 12,
+        "promptsPerIteration": 900,
+        "lora": False,
+    }
+    spec = parse_spec(patched(training={"dpo": dpo}))
+    job = build_pipeline_job("x", "ns", spec, step="dpo-iterate", run_id="7", inputs=INPUTS)
+    a = make_parser().parse_args(_args(job))
+    got = (a.beta, a.delta, a.max_iterations, a.beam_size, a.candidates, a.lora)
+    assert got == (0.3, 0.01, 4, 2, 12, False)
+    assert a.prompts_per_iteration == 900
+    assert a.max_prompts == 3600  # 900 distinct prompts for each of the 4 iterations
+    default = make_parser().parse_args(
+        _args(
+            build_pipeline_job(
+                "x", "ns", parse_spec(patched()), step="dpo-iterate", run_id="7", inputs=INPUTS
+            )
+        )
+    )
+    assert default.prompts_per_iteration == 256 and default.lora
+    assert default.max_prompts == 2000  # the trainer's own floor when 256 x 5 is fewer
