@@ -58,7 +58,7 @@ class DpoTraining(Model):
     max_iterations: int = Field(default=5, ge=1, le=20)
     beam_size: int = Field(default=4, ge=1, le=16)
     candidates: int = Field(default=8, ge=2, le=64)
-    prompts_per_iteration: int = Field(default=256, ge=8, le=100000)
+    prompts_per_iteration: int = Field(default=1024, ge=8, le=100000)
     lora: bool = True
 
 

@@ -67,5 +67,5 @@ def test_every_dpo_setting_of_the_spec_reaches_dpo_iterate() -> None:
             )
         )
     )
-    assert default.prompts_per_iteration == 256 and default.lora
-    assert default.max_prompts == 2000  # the trainer's own floor when 256 x 5 is fewer
+    assert default.prompts_per_iteration == 1024 and default.lora
+    assert default.max_prompts == 5120  # 1024 x 5 iterations

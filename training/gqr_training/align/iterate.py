@@ -48,7 +48,7 @@ class IterConfig:
     """Stop after this many DPO rounds."""
     delta: float = 0.005
     """Stop when an iteration raises the test AEC by less than this."""
-    prompts_per_iteration: int = 256
+    prompts_per_iteration: int = 1024
     """Training prompts per round (a fresh slice of the pool each round)."""
     pairs: PairConfig = field(default_factory=PairConfig)
     """Beam search, rejected sampling and eq. 6."""
@@ -233,7 +233,13 @@ def make_parser() -> argparse.ArgumentParser:
     a("--task", default="suggestion", help="Task preset (suggestion).")
     a("--max-iterations", type=int, default=3)
     a("--delta", type=float, default=0.005)
-    a("--prompts-per-iteration", type=int, default=256)
+    a(
+        "--prompts-per-iteration",
+        type=int,
+        default=IterConfig.prompts_per_iteration,
+        help="Prompts each iteration builds pairs from (1024): more pairs, more of the reward "
+        "model's choices learned per round.",
+    )
     a("--beam-size", type=int, default=4)
     a("--candidates", type=int, default=8, help="C: next-query samples per beam (8).")
     a(
