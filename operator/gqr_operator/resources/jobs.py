@@ -24,7 +24,6 @@ Step = Literal["cor-build", "ctr-train", "dpo-iterate"]
 STEPS: tuple[Step, ...] = ("cor-build", "ctr-train", "dpo-iterate")
 RESULT_PATH = "/dev/termination-log"
 DPO_INPUTS = ("base_model", "ctr_uri", "cor_uri")
-DPO_MIN_PROMPTS = 2000  # dpo-iterate's own --max-prompts default
 
 
 def job_name(cr_name: str, step: Step, run_id: str) -> str:
@@ -117,8 +116,6 @@ def _args(
         str(d.candidates),
         "--prompts-per-iteration",
         str(d.prompts_per_iteration),
-        "--max-prompts",  # distinct log prompts for every iteration, when the logs hold them
-        str(max(DPO_MIN_PROMPTS, d.prompts_per_iteration * d.max_iterations)),
         *(["--lora"] if d.lora else []),
         "--out",
         f"{out}/llm/{run_id}",

@@ -16,7 +16,7 @@ from gqr_operator.models import parse_spec
 from gqr_operator.resources.gateway import build_gateway_deployment
 from gqr_operator.resources.jobs import build_pipeline_job
 from gqr_serving.gateway.settings import GatewaySettings
-from gqr_training.align.iterate import make_parser
+from gqr_training.align.iterate import make_parser, prompt_pool
 
 INPUTS = {"base_model": "pvc://store/llm/stable", "ctr_uri": "pvc://store/ctr/1", "cor_uri": "x"}
 
@@ -59,7 +59,7 @@ def test_every_dpo_setting_of_the_spec_reaches_dpo_iterate() -> None:
     got = (a.beta, a.delta, a.max_iterations, a.beam_size, a.candidates, a.lora)
     assert got == (0.3, 0.01, 4, 2, 12, False)
     assert a.prompts_per_iteration == 900
-    assert a.max_prompts == 3600  # 900 distinct prompts for each of the 4 iterations
+    assert prompt_pool(a) == 3600  # 900 distinct prompts for each of the 4 iterations
     default = make_parser().parse_args(
         _args(
             build_pipeline_job(
@@ -68,4 +68,4 @@ def test_every_dpo_setting_of_the_spec_reaches_dpo_iterate() -> None:
         )
     )
     assert default.prompts_per_iteration == 1024 and default.lora
-    assert default.max_prompts == 5120  # 1024 x 5 iterations
+    assert prompt_pool(default) == 5120  # 1024 x 5 iterations

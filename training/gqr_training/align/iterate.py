@@ -38,6 +38,7 @@ from gqr_training.align.scoring import ListScorer
 from gqr_training.window import add_result_file_arg, add_window_args
 
 STATE = "state.json"
+MIN_PROMPT_POOL = 2000
 
 
 @dataclass
@@ -226,7 +227,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="Co-occurring queries per refreshed prompt: the gateway's --cor-k, so the model "
         "trains on the prompts it will be served (10).",
     )
-    a("--max-prompts", type=int, default=2000, help="Training prompts kept from --logs (2000).")
+    a(
+        "--max-prompts",
+        type=int,
+        default=None,
+        help="Training prompts kept from --logs (default: --prompts-per-iteration x "
+        f"--max-iterations, at least {MIN_PROMPT_POOL}: fresh prompts for every iteration).",
+    )
     a("--test-size", type=int, default=256, help="Test prompts kept from --logs (256).")
     a("--out", required=True, type=Path, help="Output folder: iter-<i>/, final/, report.json.")
     a("--version", default=None, help="Model version reported (default: the --out folder name).")
@@ -276,6 +283,15 @@ def make_parser() -> argparse.ArgumentParser:
     a("--no-progress", action="store_true")
     add_result_file_arg(p)
     return p
+
+
+def prompt_pool(args: argparse.Namespace) -> int:
+    """Training prompts kept from the logs: ``--max-prompts``, or by default enough for every
+    iteration to get fresh ones (at least ``MIN_PROMPT_POOL``). The pool is a prefix of a fixed
+    shuffle, so a larger pool (a rerun with a higher cap) keeps the earlier iterations' prompts."""
+    if args.max_prompts is not None:
+        return int(args.max_prompts)
+    return max(MIN_PROMPT_POOL, int(args.prompts_per_iteration) * int(args.max_iterations))
 
 
 def parse_floats(value: str) -> tuple[float, ...]:
@@ -375,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                 start,
                 end,
                 args.task,
-                max_train=args.max_prompts,
+                max_train=prompt_pool(args),
                 max_test=args.test_size,
                 cor_root=args.cor,
                 cor_k=args.cor_k,
