@@ -1,7 +1,15 @@
 """Throughput of the alignment loop's inner parts on the tiny LM (CPU): next-query candidate
-generation, full-response sampling and CTR-guided beam search, with a known scorer.
+generation, full-response sampling and CTR-guided beam search. Each part runs twice in the same
+run, with the engine's batches formed in input order (the baseline) and by token length (the
+default), and the ratio is printed.
 
     python benchmarks/bench_align.py --prompts 64 --threads 1
+    python benchmarks/bench_align.py --demo ./gqr-demo --prompts 128 --threads 2
+
+``--demo DIR`` uses a finished ``gqr demo`` folder: its SFT model, its CTR predictor as the
+scorer and the world's requests with the co-occurring queries of its logs (prompts of 40-130
+tokens, as the DPO rounds see them); without it, an untrained tiny LM, the test helpers'
+prompts and a known scorer.
 """
 
 from __future__ import annotations
@@ -9,9 +17,35 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "align"))
+
+
+def _demo_parts(demo: Path, prompts: int) -> tuple[Any, Any, Any, list[Any], Any]:
+    import json
+
+    from gqr_serving.logstore import LogReader
+    from gqr_serving.prompt import load_preset
+    from gqr_training.align import tinylm
+    from gqr_training.align.data import make_task
+    from gqr_training.align.scoring import from_ctr_scorer
+    from gqr_training.ctr.scorer import CTRScorer
+    from gqr_training.demo import START, successor_table, world_request
+    from gqr_training.sim import World
+
+    report = json.loads((demo / "report.json").read_text())
+    dargs = report.get("args", {})
+    world = World(int(dargs.get("seed", 0)))
+    preset = load_preset("suggestion")
+    cor = successor_table(LogReader(str(demo / "logs")).sessions())
+    scorer = from_ctr_scorer(CTRScorer.load(Path(report["ctr_artifact"])))
+    model, tok = tinylm.load(demo / "llm" / "sft")
+    day = START + timedelta(days=int(dargs.get("days", 14)) + 2)
+    tasks = [make_task(preset, world_request(r, cor)) for r in world.sample_requests(day, prompts)]
+    return model, tok, preset, tasks, scorer
 
 
 def main() -> None:
@@ -19,37 +53,59 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--model", default=None, help="A saved model folder (default: untrained tiny).")
+    p.add_argument("--demo", type=Path, default=None, help="A finished gqr demo folder.")
     args = p.parse_args()
 
     import torch
-    from align_helpers import PRESET, known_scorer, requests, sft_rows, tiny_model
 
     from gqr_training.align import tinylm
     from gqr_training.align.beam import BeamConfig, beam_search
-    from gqr_training.align.data import make_task
     from gqr_training.align.generate import HFEngine, next_query_candidates
     from gqr_training.align.pairs import sample_responses
 
     torch.set_num_threads(args.threads)
-    model, tok = tinylm.load(args.model) if args.model else tiny_model(sft_rows(200), hidden=128)
-    tasks = [make_task(PRESET, r) for r in requests(args.prompts)]
-    eng = HFEngine(model, tok)
+    if args.demo:
+        model, tok, preset, tasks, scorer = _demo_parts(args.demo, args.prompts)
+    else:
+        from align_helpers import PRESET, known_scorer, requests, sft_rows, tiny_model
+
+        from gqr_training.align.data import make_task
+
+        model, tok = (
+            tinylm.load(args.model) if args.model else tiny_model(sft_rows(200), hidden=128)
+        )
+        preset, scorer = PRESET, known_scorer
+        tasks = [make_task(PRESET, r) for r in requests(args.prompts)]
+    lengths = sorted(len(tok(t.prompt)["input_ids"]) for t in tasks)
     print(
-        f"model: {tinylm.n_params(model):,} parameters; {args.prompts} prompts; "
+        f"model: {tinylm.n_params(model):,} parameters; {len(tasks)} prompts of "
+        f"{lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]}); "
         f"{torch.get_num_threads()} threads"
     )
-    t = time.time()
-    next_query_candidates(eng, [x.prompt for x in tasks], 4)
-    dt = time.time() - t
-    print(f"next-query candidates (C=4): {4 * args.prompts / dt:8.1f} candidates/s")
-    t = time.time()
-    sample_responses(eng, PRESET, tasks, 8, 1.0)
-    dt = time.time() - t
-    print(f"full responses (N_r=8):      {8 * args.prompts / dt:8.1f} responses/s")
-    t = time.time()
-    beam_search(eng, PRESET, tasks, known_scorer, BeamConfig(beam_size=4, candidates=4))
-    dt = time.time() - t
-    print(f"beam search (B=4, C=4, N=3): {args.prompts / dt:8.2f} prompts/s")
+    beam = BeamConfig(beam_size=4, candidates=8, temperatures=(0.7, 1.0))
+    parts = {
+        "next-query candidates (C=8), candidates/s": (
+            8 * len(tasks),
+            lambda e: next_query_candidates(e, [x.prompt for x in tasks], 8, (0.7, 1.0)),
+        ),
+        "full responses (N_r=8), responses/s": (
+            8 * len(tasks),
+            lambda e: sample_responses(e, preset, tasks, 8, 1.0),
+        ),
+        "beam search (B=4, C=8, N=3), prompts/s": (
+            len(tasks),
+            lambda e: beam_search(e, preset, tasks, scorer, beam),
+        ),
+    }
+    print(f"{'':44} {'input order':>12} {'by length':>12} {'ratio':>7}")
+    for name, (count, work) in parts.items():
+        rate = {}
+        for by_length in (False, True):
+            eng = HFEngine(model, tok, sort_by_length=by_length)
+            t = time.perf_counter()
+            work(eng)
+            rate[by_length] = count / (time.perf_counter() - t)
+        print(f"{name:44} {rate[False]:12.1f} {rate[True]:12.1f} {rate[True] / rate[False]:6.2f}x")
 
 
 if __name__ == "__main__":

@@ -23,11 +23,17 @@ def _texts(n: int) -> list[str]:
     return [t.prompt + ("word " * (i % 3)) for i, t in enumerate(tasks)]
 
 
-@pytest.mark.parametrize("stop_at_sep", [False, True])
-def test_greedy_samples_equal_transformers_generate_on_a_padded_batch(stop_at_sep: bool) -> None:
+@pytest.mark.parametrize(
+    ("stop_at_sep", "batch_size"),
+    [(False, 64), (True, 64), (True, 6)],  # 6 // 3 samples: 2 texts per batch, by length
+)
+def test_greedy_samples_equal_transformers_generate_on_a_padded_batch(
+    stop_at_sep: bool, batch_size: int
+) -> None:
     model, tok = _model()
     texts = _texts(5)
-    engine = HFEngine(model, tok, batch_size=64)
+    texts[1] += "word " * 9  # the longest text is not last: length order != input order
+    engine = HFEngine(model, tok, batch_size=batch_size)
     got = engine.complete(texts, 3, 0.0, 12, stop_at_sep=stop_at_sep)
     assert [len(x) for x in got] == [3] * 5
     assert all(len(set(x)) == 1 for x in got)  # greedy: the 3 copies of one prefill agree

@@ -62,16 +62,26 @@ class HFEngine:
     Every text is prefilled once; its KV cache is then copied to the ``n`` samples drawn from
     it (``DynamicCache.batch_repeat_interleave``), which may each use their own temperature
     (:meth:`complete_mixed`: the C candidates of a beam over several temperatures share one
-    prefill). Finished rows leave the batch. Sampling is plain softmax sampling at the
-    temperature (no top-k/top-p); temperature 0 is greedy. When a stop marker is not a single
+    prefill). Texts are batched in order of token length (``sort_by_length``): a batch's KV
+    cache is as long as its longest text and every decoding step reads all of it, so mixing
+    long and short prompts wastes time (measured by ``benchmarks/bench_align.py``). Finished
+    rows leave the batch. Sampling is plain softmax sampling at the temperature (no
+    top-k/top-p); temperature 0 is greedy. When a stop marker is not a single
     token of the model's vocabulary, ``model.generate`` with ``stop_strings`` is used instead.
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, device: str = "cpu", batch_size: int = 256, seed: int = 0
+        self,
+        model: Any,
+        tokenizer: Any,
+        device: str = "cpu",
+        batch_size: int = 256,
+        seed: int = 0,
+        sort_by_length: bool = True,
     ) -> None:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.batch_size = batch_size
+        self.sort_by_length = sort_by_length
         self.seed = seed
         self._calls = 0
         sep = tokenizer.encode(SEP_TOKEN, add_special_tokens=False)
@@ -105,22 +115,33 @@ class HFEngine:
         tok, model = self.tokenizer, self.model
         stops = [tok.eos_token_id, *([self._sep_id] if stop_at_sep else [])]
         per = max(1, self.batch_size // n)
-        out: list[list[str]] = []
         was_training = model.training
         model.eval()
         self._calls += 1
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self.seed * 1_000_003 + self._calls)
+        order = self._length_order(texts)
+        out: list[list[str]] = [[] for _ in texts]
         try:
             with torch.no_grad():
-                for lo in range(0, len(texts), per):
-                    chunk = list(texts[lo : lo + per])
+                for lo in range(0, len(order), per):
+                    idx = order[lo : lo + per]
+                    chunk = [texts[i] for i in idx]
                     rows = self._sample(chunk, temperatures, max_new_tokens, stops, gen)
-                    out.extend(rows[i * n : (i + 1) * n] for i in range(len(chunk)))
+                    for j, i in enumerate(idx):
+                        out[i] = rows[j * n : (j + 1) * n]
         finally:
             if was_training:
                 model.train()
         return out
+
+    def _length_order(self, texts: Sequence[str]) -> list[int]:
+        """Text indices by token length, so each batch pads (and caches) little: a batch's KV
+        cache is as long as its longest prompt, and decoding reads all of it every step."""
+        if not self.sort_by_length or len(texts) <= 1:
+            return list(range(len(texts)))
+        lengths = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return sorted(range(len(texts)), key=lambda i: len(lengths[i]))
 
     def _sample(
         self,
@@ -200,9 +221,11 @@ class HFEngine:
             else:
                 extra.update(do_sample=False)
             per = max(1, self.batch_size // n)
+            order = self._length_order(texts)
             with torch.no_grad():
-                for lo in range(0, len(texts), per):
-                    chunk = list(texts[lo : lo + per])
+                for lo in range(0, len(order), per):
+                    idx = order[lo : lo + per]
+                    chunk = [texts[i] for i in idx]
                     enc = tok(
                         chunk, return_tensors="pt", padding=True, return_token_type_ids=False
                     ).to(self.device)
@@ -216,8 +239,8 @@ class HFEngine:
                     )
                     new = gen[:, enc["input_ids"].shape[1] :]
                     decoded = tok.batch_decode(new, skip_special_tokens=True)
-                    for i in range(len(chunk)):
-                        out[lo + i].extend(d.strip() for d in decoded[i * n : (i + 1) * n])
+                    for j, i in enumerate(idx):
+                        out[i].extend(d.strip() for d in decoded[j * n : (j + 1) * n])
         if model_was_training:
             model.train()
         return out
