@@ -72,7 +72,9 @@ def next_tokens(logits: Any, rows: Sequence[GenerationParams], gens: Sequence[An
         return nxt
     tops = torch.tensor([p.top_p for p in rows], device=dev, dtype=torch.float32)
     scaled = logits / torch.where(greedy, 1.0, temps).unsqueeze(-1)
-    probs = torch.softmax(top_p_filter(scaled, tops), dim=-1)
+    if bool((tops < 1).any()):  # the sort over the vocabulary only where a row needs it
+        scaled = top_p_filter(scaled, tops)
+    probs = torch.softmax(scaled, dim=-1)
     groups: dict[int, tuple[Any, list[int]]] = {}
     for i, (p, g) in enumerate(zip(rows, gens, strict=True)):
         if p.temperature > 0:
@@ -155,7 +157,7 @@ def sample_batch(
         if b <= 0:
             finish(i)
     if live:
-        _decode(
+        decode(
             model,
             [ids[i] for i in live],
             [rows_params[i] for i in live],
@@ -171,25 +173,34 @@ def sample_batch(
     return out
 
 
-def _decode(
+def decode(
     model: Any,
-    ids: list[list[int]],
-    rows: list[GenerationParams],
-    gens: list[Any],
-    budget: list[int],
-    stops: list[int],
+    ids: Sequence[Sequence[int]],
+    rows: Sequence[GenerationParams],
+    gens: Sequence[Any],
+    budget: Sequence[int],
+    stops: Sequence[int],
     pad: int,
     dev: str,
     should_stop: Callable[[], bool] | None,
     produced: list[list[int]],
     finished: Callable[[int], None],
+    repeat: int = 1,
 ) -> None:
     """Prefill the left-padded batch, then one token per step; appends to ``produced`` and
-    calls ``finished(r)`` when row r is done."""
+    calls ``finished(r)`` when row r is done. The loop behind :func:`sample_batch` (the
+    gateway's in-process backend) and the alignment loop's sampler
+    (``gqr_training.align.generate.HFEngine``).
+
+    ``repeat`` > 1: each prompt of ``ids`` is prefilled once and its KV cache copied to
+    ``repeat`` consecutive rows (``DynamicCache.batch_repeat_interleave``), so ``rows``,
+    ``gens``, ``budget`` and ``produced`` have ``len(ids) * repeat`` entries, row
+    ``i * repeat + j`` being prompt i's sample j (the C candidates of a beam share one prefill).
+    """
     import torch
 
     width = max(len(x) for x in ids)
-    input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=dev)
+    input_ids = torch.tensor([[pad] * (width - len(x)) + list(x) for x in ids], device=dev)
     mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=dev)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     if should_stop is not None and should_stop():
@@ -203,6 +214,9 @@ def _decode(
         )
         cache, logits = out.past_key_values, out.logits[:, -1, :].float()
         last = pos[:, -1]
+        if repeat > 1:
+            cache.batch_repeat_interleave(repeat)
+            logits, mask, last = (x.repeat_interleave(repeat, dim=0) for x in (logits, mask, last))
         # A padded batch's decode steps pass the mask ready-made (4D, additive): transformers
         # otherwise rebuilds it from the 2D mask at every step, which costs more than the
         # forward pass of a small model on a CPU. Only where that mask is all it needs.
@@ -211,7 +225,7 @@ def _decode(
             add = torch.zeros(mask.shape, dtype=model.dtype, device=dev)
             add = add.masked_fill(mask == 0, torch.finfo(model.dtype).min)[:, None, None, :]
         stop_ids = torch.tensor(stops or [-1], device=dev)
-        alive = list(range(len(ids)))  # batch row -> index into ids/produced
+        alive = list(range(len(ids) * repeat))  # batch row -> index into rows/produced
         while True:
             nxt = next_tokens(logits, [rows[r] for r in alive], [gens[r] for r in alive])
             going: list[int] = []

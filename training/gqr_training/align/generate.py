@@ -151,54 +151,36 @@ class HFEngine:
         stops: list[int],
         gen: Any,
     ) -> list[str]:
-        import torch
+        """``len(temperatures)`` samples of each text, decoded by the gateway's batched loop
+        (:func:`gqr_serving.backends.batching.decode`): one prefill per text, its KV cache
+        copied to the samples, plain temperature sampling (no top-p), all rows drawing from
+        ``gen``."""
+        from gqr_serving.backends.base import GenerationParams
+        from gqr_serving.backends.batching import decode
 
-        tok, model, dev = self.tokenizer, self.model, self.device
-        n = len(temperatures)
-        tok.padding_side = "left"
-        enc = tok(texts, return_tensors="pt", padding=True, return_token_type_ids=False).to(dev)
-        mask = enc["attention_mask"]
-        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        first = model(
-            input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos, use_cache=True
+        tok = self.tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
+        ids = [list(tok(t, return_token_type_ids=False).input_ids) or [pad] for t in texts]
+        rows = [
+            GenerationParams(max_new_tokens=max_new_tokens, temperature=t, top_p=1.0)
+            for _ in texts
+            for t in temperatures
+        ]
+        produced: list[list[int]] = [[] for _ in rows]
+        decode(
+            self.model,
+            ids,
+            rows,
+            [gen] * len(rows),
+            [max_new_tokens] * len(rows),
+            stops,
+            pad,
+            self.device,
+            None,
+            produced,
+            lambda r: None,
+            repeat=len(temperatures),
         )
-        cache = first.past_key_values
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-        logits = first.logits[:, -1, :].float().repeat_interleave(n, dim=0)
-        mask = mask.repeat_interleave(n, dim=0)
-        last = pos[:, -1].repeat_interleave(n, dim=0)
-        temps = torch.tensor(list(temperatures) * len(texts), device=dev, dtype=torch.float32)
-        stop_ids = torch.tensor(stops, device=dev)
-        rows = len(texts) * n
-        alive = torch.arange(rows, device=dev)  # original row of each batch row
-        produced: list[list[int]] = [[] for _ in range(rows)]
-        for _ in range(max_new_tokens):
-            greedy = temps <= 0
-            scaled = logits / torch.where(greedy, 1.0, temps).unsqueeze(-1)
-            nxt = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen).squeeze(-1)
-            if bool(greedy.any()):
-                nxt = torch.where(greedy, logits.argmax(-1), nxt)
-            for r, t in zip(alive.tolist(), nxt.tolist(), strict=True):
-                produced[r].append(t)
-            going = ~torch.isin(nxt, stop_ids)
-            if not bool(going.any()):
-                break
-            if not bool(going.all()):
-                keep = going.nonzero().squeeze(-1)
-                cache.batch_select_indices(keep)
-                alive, nxt, mask, last, temps = (x[keep] for x in (alive, nxt, mask, last, temps))
-            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
-            last = last + 1
-            step = model(
-                input_ids=nxt.unsqueeze(-1),
-                attention_mask=mask,
-                position_ids=last.unsqueeze(-1),
-                past_key_values=cache,
-                use_cache=True,
-            )
-            cache = step.past_key_values
-            logits = step.logits[:, -1, :].float()
         return [d.strip() for d in tok.batch_decode(produced, skip_special_tokens=True)]
 
     def _generate_fallback(
