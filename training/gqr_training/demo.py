@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--test-prompts", type=int, default=300, help="Fixed AEC test set size (300).")
     a("--max-iterations", type=int, default=3, help="Most DPO iterations (3).")
     a("--delta", type=float, default=0.005, help="Stop when AEC gains less (0.005).")
-    a("--ab-requests", type=int, default=10000, help="A/B requests, both arms together (10000).")
+    a("--ab-requests", type=int, default=16000, help="A/B requests, both arms together (16000).")
     a("--ctr-epochs", type=int, default=6, help="CTR predictor epochs (6).")
     a("--ctr-hidden", type=int, default=64, help="CTR encoder width (64).")
     a("--ctr-layers", type=int, default=2, help="CTR encoder layers (2).")
