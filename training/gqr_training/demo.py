@@ -444,7 +444,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ab_reqs = world.sample_requests(test_day + timedelta(days=1), args.ab_requests)
 
     def arm(m: Any) -> Callable[[Sequence[Any]], list[list[str]]]:
-        eng = HFEngine(m, tok, args.device, seed=args.seed + 7)
+        eng = HFEngine(m, tok, args.device, seed=args.seed + 7, top_p=cfg.eval_top_p)
 
         def serve(reqs: Sequence[Any]) -> list[list[str]]:
             tasks = [make_task(preset, prompt_request(r)) for r in reqs]

@@ -116,6 +116,11 @@ def _args(
         str(d.candidates),
         "--prompts-per-iteration",
         str(d.prompts_per_iteration),
+        # the AEC gate evaluates the test set decoded as the gateway will serve it
+        "--eval-temperature",
+        str(spec.llm.decoding.temperature),
+        "--eval-top-p",
+        str(spec.llm.decoding.top_p),
         *(["--lora"] if d.lora else []),
         "--out",
         f"{out}/llm/{run_id}",

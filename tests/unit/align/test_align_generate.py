@@ -72,3 +72,17 @@ def test_sampling_is_reproducible_per_seed_and_varies_across_seeds() -> None:
     c = HFEngine(model, tok, seed=5).complete(texts, 6, 1.2, 10, False)
     assert a == b
     assert a != c
+
+
+def test_top_p_applies_the_gateways_nucleus_filter() -> None:
+    """An evaluation engine samples as the gateway serves (temperature, then top-p): with a
+    nucleus this small only the most likely token survives, i.e. greedy decoding."""
+    model, tok = _model()
+    texts = _texts(4)
+    greedy = HFEngine(model, tok).complete(texts, 2, 0.0, 10, False)
+    nucleus = HFEngine(model, tok, seed=9, top_p=1e-6).complete(texts, 2, 1.5, 10, False)
+    plain = HFEngine(model, tok, seed=9).complete(texts, 2, 1.5, 10, False)
+    assert nucleus == greedy
+    assert plain != greedy  # at temperature 1.5 without top-p the samples wander
+    with pytest.raises(ValueError, match=r"top_p=0\.0 \(accepted: 0 < top_p <= 1\)"):
+        HFEngine(model, tok, top_p=0.0)

@@ -15,8 +15,12 @@ from tests.unit.operator.cases import patched
 from gqr_operator.models import parse_spec
 from gqr_operator.resources.gateway import build_gateway_deployment
 from gqr_operator.resources.jobs import build_pipeline_job
+from gqr_operator.resources.llm import ModelVersion
+from gqr_operator.resources.routing import routing_config
+from gqr_serving.gateway.routing import DEFAULT_DECODING, RoutingConfig
 from gqr_serving.gateway.settings import GatewaySettings
-from gqr_training.align.iterate import make_parser, prompt_pool
+from gqr_training.align.iterate import IterConfig, make_parser, prompt_pool
+from gqr_training.align.metrics import SERVING_TEMPERATURE, SERVING_TOP_P
 
 INPUTS = {"base_model": "pvc://store/llm/stable", "ctr_uri": "pvc://store/ctr/1", "cor_uri": "x"}
 
@@ -69,3 +73,49 @@ def test_every_dpo_setting_of_the_spec_reaches_dpo_iterate() -> None:
     )
     assert default.prompts_per_iteration == 1024 and default.lora
     assert prompt_pool(default) == 5120  # 1024 x 5 iterations
+
+
+@pytest.mark.parametrize("decoding", [None, {"temperature": 0.4, "topP": 0.75}])
+def test_the_aec_gate_evaluates_responses_decoded_as_the_gateway_serves_them(
+    decoding: dict[str, float] | None,
+) -> None:
+    """dpo-iterate's AEC (the gate's number) is measured on test responses sampled at the
+    temperature and top-p the routing document tells the gateway to serve with."""
+    llm = {"decoding": decoding} if decoding else {}
+    spec = parse_spec(patched(llm=llm))
+    job = build_pipeline_job("x", "ns", spec, step="dpo-iterate", run_id="7", inputs=INPUTS)
+    trained = make_parser().parse_args(_args(job))
+    stable = ModelVersion("1", spec.llm.model)
+    routing = RoutingConfig.model_validate(routing_config("x", "ns", spec, stable=stable))
+    served = routing.decoding_of(routing.arms[0])
+    assert (trained.eval_temperature, trained.eval_top_p) == (served.temperature, served.top_p)
+    if decoding is None:  # the trainer's own defaults are the gateway's
+        assert (served.temperature, served.top_p) == (0.7, 0.9)
+    else:
+        assert (served.temperature, served.top_p) == (0.4, 0.75)
+
+
+def test_trainer_serving_decoding_defaults_mirror_the_gateway() -> None:
+    assert (
+        DEFAULT_DECODING.temperature,
+        DEFAULT_DECODING.top_p,
+    ) == (SERVING_TEMPERATURE, SERVING_TOP_P)
+    cfg = IterConfig()
+    assert (cfg.eval_temperature, cfg.eval_top_p) == (SERVING_TEMPERATURE, SERVING_TOP_P)
+    bare = make_parser().parse_args(["--model", "m", "--ctr", "c", "--logs", "l", "--out", "o"])
+    assert (bare.eval_temperature, bare.eval_top_p) == (SERVING_TEMPERATURE, SERVING_TOP_P)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "accepted"),
+    [("--eval-top-p", "0", "(0, 1]"), ("--eval-top-p", "1.5", "(0, 1]"),
+     ("--eval-temperature", "-1", ">= 0")],
+)  # fmt: skip
+def test_bad_eval_decoding_is_refused_naming_the_value(
+    flag: str, value: str, accepted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--model", "m", "--ctr", "c", "--logs", "l", "--out", "o", flag, value]
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert flag in err and repr(value) in err and accepted in err

@@ -65,9 +65,11 @@ class HFEngine:
     prefill). Texts are batched in order of token length (``sort_by_length``): a batch's KV
     cache is as long as its longest text and every decoding step reads all of it, so mixing
     long and short prompts wastes time (measured by ``benchmarks/bench_align.py``). Finished
-    rows leave the batch. Sampling is plain softmax sampling at the temperature (no
-    top-k/top-p); temperature 0 is greedy. When a stop marker is not a single
-    token of the model's vocabulary, ``model.generate`` with ``stop_strings`` is used instead.
+    rows leave the batch. Sampling is softmax sampling at the temperature, then nucleus
+    filtering when ``top_p`` < 1 (evaluation engines use the gateway's serving decoding; pair
+    generation samples plainly); no top-k; temperature 0 is greedy. When a stop marker is not
+    a single token of the model's vocabulary, ``model.generate`` with ``stop_strings`` is used
+    instead.
     """
 
     def __init__(
@@ -78,10 +80,14 @@ class HFEngine:
         batch_size: int = 256,
         seed: int = 0,
         sort_by_length: bool = True,
+        top_p: float = 1.0,
     ) -> None:
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p={top_p} (accepted: 0 < top_p <= 1)")
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.batch_size = batch_size
         self.sort_by_length = sort_by_length
+        self.top_p = top_p
         self.seed = seed
         self._calls = 0
         sep = tokenizer.encode(SEP_TOKEN, add_special_tokens=False)
@@ -153,8 +159,8 @@ class HFEngine:
     ) -> list[str]:
         """``len(temperatures)`` samples of each text, decoded by the gateway's batched loop
         (:func:`gqr_serving.backends.batching.decode`): one prefill per text, its KV cache
-        copied to the samples, plain temperature sampling (no top-p), all rows drawing from
-        ``gen``."""
+        copied to the samples, temperature then top-p (``self.top_p``; 1 = off) like the
+        gateway, all rows drawing from ``gen``."""
         from gqr_serving.backends.base import GenerationParams
         from gqr_serving.backends.batching import decode
 
@@ -162,7 +168,7 @@ class HFEngine:
         pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
         ids = [list(tok(t, return_token_type_ids=False).input_ids) or [pad] for t in texts]
         rows = [
-            GenerationParams(max_new_tokens=max_new_tokens, temperature=t, top_p=1.0)
+            GenerationParams(max_new_tokens=max_new_tokens, temperature=t, top_p=self.top_p)
             for _ in texts
             for t in temperatures
         ]
@@ -199,7 +205,7 @@ class HFEngine:
             torch.manual_seed(self.seed * 1_000_003 + self._calls)
             extra: dict[str, Any] = {"stop_strings": [SEP_TOKEN], "tokenizer": tok}
             if temp > 0:
-                extra.update(do_sample=True, temperature=temp, top_k=0, top_p=1.0)
+                extra.update(do_sample=True, temperature=temp, top_k=0, top_p=self.top_p)
             else:
                 extra.update(do_sample=False)
             per = max(1, self.batch_size // n)

@@ -31,7 +31,7 @@ from typing import Any
 from gqr_serving.prompt import TaskPreset
 from gqr_training.align.data import Task
 from gqr_training.align.dpo import PrefOptions, train_preferences
-from gqr_training.align.metrics import TrueCTR, evaluate
+from gqr_training.align.metrics import SERVING_TEMPERATURE, SERVING_TOP_P, TrueCTR, evaluate
 from gqr_training.align.overlap import Method, OverlapFilter
 from gqr_training.align.pairs import PairConfig, build_pairs
 from gqr_training.align.scoring import ListScorer
@@ -57,8 +57,11 @@ class IterConfig:
     """The DPO round."""
     overlap: Method = "token"
     """Overlap filter measure: token, embedding or none (-RF)."""
-    eval_temperature: float = 0.7
+    eval_temperature: float = SERVING_TEMPERATURE
     """Decoding temperature of the test-set responses (the serving temperature)."""
+    eval_top_p: float = SERVING_TOP_P
+    """Nucleus mass of the test-set responses (the serving top-p; 1 = off). Pair generation
+    samples without it: the beam's candidates and the rejected responses explore."""
     seed: int = 0
     """Sampling seed."""
 
@@ -115,6 +118,9 @@ def iterate(
     def engine(seed: int) -> HFEngine:
         return HFEngine(model, tokenizer, cfg.pref.device, seed=seed)
 
+    def served(m: Any) -> HFEngine:  # the test set, decoded as the gateway serves
+        return HFEngine(m, tokenizer, cfg.pref.device, seed=cfg.seed, top_p=cfg.eval_top_p)
+
     def save_state() -> None:
         tmp = state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
@@ -122,7 +128,7 @@ def iterate(
 
     if not iters:
         t0 = time.time()
-        m = evaluate(engine(cfg.seed), preset, test, scorer, true_ctr, cfg.eval_temperature)
+        m = evaluate(served(model), preset, test, scorer, true_ctr, cfg.eval_temperature)
         m.update(iteration=0.0, seconds=time.time() - t0)
         iters.append(m)
         save_state()
@@ -154,7 +160,7 @@ def iterate(
         model, tm = train_preferences(
             model, tokenizer, [p.row() for p in pairs], out / ".trainer", opts
         )
-        m = evaluate(engine(cfg.seed), preset, test, scorer, true_ctr, cfg.eval_temperature)
+        m = evaluate(served(model), preset, test, scorer, true_ctr, cfg.eval_temperature)
         m.update({f"pairs_{k}": v for k, v in stats.as_dict().items()})
         m.update({f"dpo_{k}": v for k, v in tm.items()})
         m.update(
@@ -247,6 +253,20 @@ def make_parser() -> argparse.ArgumentParser:
         help="Prompts each iteration builds pairs from (1024): more pairs, more of the reward "
         "model's choices learned per round.",
     )
+    a(
+        "--eval-temperature",
+        type=parse_temperature,
+        default=SERVING_TEMPERATURE,
+        help="Temperature of the test set's responses: the served one "
+        f"(spec.llm.decoding.temperature; {SERVING_TEMPERATURE}).",
+    )
+    a(
+        "--eval-top-p",
+        type=parse_top_p,
+        default=SERVING_TOP_P,
+        help=f"Top-p of the test set's responses: the served one (spec.llm.decoding.topP; "
+        f"{SERVING_TOP_P}).",
+    )
     a("--beam-size", type=int, default=4)
     a("--candidates", type=int, default=8, help="C: next-query samples per beam (8).")
     a(
@@ -292,6 +312,28 @@ def prompt_pool(args: argparse.Namespace) -> int:
     if args.max_prompts is not None:
         return int(args.max_prompts)
     return max(MIN_PROMPT_POOL, int(args.prompts_per_iteration) * int(args.max_iterations))
+
+
+def parse_top_p(value: str) -> float:
+    """A nucleus mass: 0 < p <= 1."""
+    try:
+        p = float(value)
+    except ValueError:
+        p = -1.0
+    if not 0.0 < p <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r}: top-p must be in (0, 1]")
+    return p
+
+
+def parse_temperature(value: str) -> float:
+    """A sampling temperature: >= 0 (0 = greedy)."""
+    try:
+        t = float(value)
+    except ValueError:
+        t = -1.0
+    if t < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: temperature must be >= 0 (0 = greedy)")
+    return t
 
 
 def parse_floats(value: str) -> tuple[float, ...]:
@@ -352,6 +394,8 @@ def config_from_args(args: argparse.Namespace) -> IterConfig:
             progress=not args.no_progress,
         ),
         overlap=args.overlap,
+        eval_temperature=args.eval_temperature,
+        eval_top_p=args.eval_top_p,
         seed=args.seed,
     )
 

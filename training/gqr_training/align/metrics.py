@@ -18,6 +18,12 @@ from gqr_training.align.generate import Engine
 from gqr_training.align.overlap import jaccard
 from gqr_training.align.scoring import ListScorer
 
+# The gateway's default decoding (gqr_serving.gateway.routing.DEFAULT_DECODING, the CRD's
+# spec.llm.decoding defaults): evaluation samples the test responses the way they are served.
+# Mirrored, not imported: the trainer image does not carry the gateway; a test keeps them equal.
+SERVING_TEMPERATURE = 0.7
+SERVING_TOP_P = 0.9
+
 # The caller's measure of the true CTR of one list per test task (the simulated world in the
 # demo); alignment code never computes it.
 TrueCTR = Callable[[Sequence[Sequence[str]]], float]
@@ -94,11 +100,12 @@ def model_lists(
     engine: Engine,
     preset: TaskPreset,
     tasks: Sequence[Task],
-    temperature: float = 0.7,
+    temperature: float = SERVING_TEMPERATURE,
     max_new_tokens: int = 48,
 ) -> list[list[str]]:
     """One response per task from the model alone (sampled at the serving temperature; 0 =
-    greedy), post-filtered, not topped up."""
+    greedy; the serving top-p is the engine's: ``HFEngine(top_p=SERVING_TOP_P)``),
+    post-filtered, not topped up."""
     raw = engine.complete([t.prompt for t in tasks], 1, temperature, max_new_tokens, False)
     return [read_response(preset, t, xs[0]) for t, xs in zip(tasks, raw, strict=True)]
 
@@ -107,7 +114,7 @@ def policy_lists(
     engine: Engine,
     preset: TaskPreset,
     tasks: Sequence[Task],
-    temperature: float = 0.7,
+    temperature: float = SERVING_TEMPERATURE,
     max_new_tokens: int = 48,
 ) -> list[list[str]]:
     """One served response per task: the model's, topped up from COR like the gateway does."""
@@ -121,7 +128,7 @@ def evaluate(
     tasks: Sequence[Task],
     scorer: ListScorer,
     true_ctr: TrueCTR | None = None,
-    temperature: float = 0.7,
+    temperature: float = SERVING_TEMPERATURE,
 ) -> dict[str, float]:
     """AEC (and the rest) of the policy behind ``engine`` on the test tasks, as served; plus
     what the model wrote by itself (``llm_queries``, ``llm_full_lists``)."""

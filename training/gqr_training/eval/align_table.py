@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gqr_training.align.data import make_task, read_jsonl, sft_examples
     from gqr_training.align.dpo import PrefOptions, kto_rows, train_preferences
     from gqr_training.align.generate import HFEngine
-    from gqr_training.align.metrics import evaluate
+    from gqr_training.align.metrics import SERVING_TOP_P, evaluate
     from gqr_training.align.overlap import Method, OverlapFilter
     from gqr_training.align.pairs import PairConfig, build_pairs
     from gqr_training.align.scoring import from_ctr_scorer
@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     def measure(name: str, model: Any, t0: float, tasks: Any = None) -> None:
         on = test if tasks is None else tasks
-        m = evaluate(HFEngine(model, tok, seed=seed), preset, on, scorer, true_ctr)
+        m = evaluate(
+            HFEngine(model, tok, seed=seed, top_p=SERVING_TOP_P), preset, on, scorer, true_ctr
+        )
         m["seconds"] = time.time() - t0
         rows[name] = m
         print(f"{name:12s} AEC {m['aec']:.4f}  true CTR {m['true_ctr']:.4f}", flush=True)
