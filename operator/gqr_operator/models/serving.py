@@ -92,7 +92,8 @@ class LoraAdapter(Model):
 
 
 class Decoding(Model):
-    """Sampling settings the gateway sends with every generation request."""
+    """Sampling settings the gateway sends with every generation request; dpo-iterate's AEC
+    gate samples its test responses with the same temperature and topP."""
 
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
