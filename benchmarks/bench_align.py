@@ -17,35 +17,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "align"))
 
 
-def _demo_parts(demo: Path, prompts: int) -> tuple[Any, Any, Any, list[Any], Any]:
-    import json
-
-    from gqr_serving.logstore import LogReader
-    from gqr_serving.prompt import load_preset
+def _demo_parts(path: Path, prompts: int) -> tuple[Any, Any, Any, list[Any], Any]:
     from gqr_training.align import tinylm
     from gqr_training.align.data import make_task
     from gqr_training.align.scoring import from_ctr_scorer
     from gqr_training.ctr.scorer import CTRScorer
-    from gqr_training.demo import START, successor_table, world_request
-    from gqr_training.sim import World
+    from gqr_training.demo import open_demo, world_request
 
-    report = json.loads((demo / "report.json").read_text())
-    dargs = report.get("args", {})
-    world = World(int(dargs.get("seed", 0)))
-    preset = load_preset("suggestion")
-    cor = successor_table(LogReader(str(demo / "logs")).sessions())
-    scorer = from_ctr_scorer(CTRScorer.load(Path(report["ctr_artifact"])))
-    model, tok = tinylm.load(demo / "llm" / "sft")
-    day = START + timedelta(days=int(dargs.get("days", 14)) + 2)
-    tasks = [make_task(preset, world_request(r, cor)) for r in world.sample_requests(day, prompts)]
-    return model, tok, preset, tasks, scorer
+    demo = open_demo(path)
+    scorer = from_ctr_scorer(CTRScorer.load(Path(demo.report["ctr_artifact"])))
+    model, tok = tinylm.load(path / "llm" / "sft")
+    reqs = demo.world.sample_requests(demo.day(2), prompts)
+    tasks = [make_task(demo.preset, world_request(r, demo.cor)) for r in reqs]
+    return model, tok, demo.preset, tasks, scorer
 
 
 def main() -> None:

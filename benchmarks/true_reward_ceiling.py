@@ -29,8 +29,6 @@ def main() -> None:
 
     import torch
 
-    from gqr_serving.logstore import LogReader
-    from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.beam import BeamConfig
     from gqr_training.align.data import make_task
@@ -38,19 +36,17 @@ def main() -> None:
     from gqr_training.align.iterate import IterConfig, iterate
     from gqr_training.align.pairs import PairConfig
     from gqr_training.align.scoring import from_prob_fn
-    from gqr_training.demo import START, successor_table, world_request
-    from gqr_training.sim import World
+    from gqr_training.demo import START, open_demo, world_request
 
     torch.set_num_threads(args.threads)
-    world = World(0)
-    preset = load_preset("suggestion")
-    cor = successor_table(LogReader(str(args.demo / "logs")).sessions())
+    demo = open_demo(args.demo)
+    world, preset, cor = demo.world, demo.preset, demo.cor
     per_day = max(250, args.prompts * args.rounds // 14 + 1)  # 250: the measured run's pool
     train_reqs = [
         r for d in range(14) for r in world.sample_requests(START + timedelta(days=d), per_day)
     ]
     random.Random(1).shuffle(train_reqs)
-    test_reqs = world.sample_requests(START + timedelta(days=15), 300)  # the demo's test set
+    test_reqs = world.sample_requests(demo.day(1), 300)  # the demo's test set
     by_query: dict[str, object] = {}
     for r in test_reqs + train_reqs:
         by_query.setdefault(r.query, r)

@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import json
 import math
 import os
 import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,6 +214,42 @@ def ab_test(
         "ci_excludes_zero": diff - 1.96 * se > 0 or diff + 1.96 * se < 0,
     }
     return out
+
+
+@dataclass(frozen=True)
+class DemoFolder:
+    """A finished ``gqr demo`` folder as the tools that reuse it open it (``gqr align-table``,
+    ``reward_picks``, the benchmarks): its report, the arguments it ran with, the world it
+    simulated, the task preset and the COR of its logs."""
+
+    path: Path
+    report: dict[str, Any]
+    args: dict[str, Any]
+    world: Any
+    preset: Any
+    cor: Callable[[str], list[str]]
+
+    def day(self, after_window: int) -> date:
+        """The day ``after_window`` days after the logged window (1: the test set's day, 2: the
+        A/B's)."""
+        return START + timedelta(days=int(self.args.get("days", 14)) + after_window)
+
+
+def open_demo(path: Path) -> DemoFolder:
+    from gqr_serving.logstore import LogReader
+    from gqr_serving.prompt import load_preset
+    from gqr_training.sim import World
+
+    report = json.loads((path / "report.json").read_text())
+    args = report.get("args", {})
+    return DemoFolder(
+        path=path,
+        report=report,
+        args=args,
+        world=World(int(args.get("seed", 0))),
+        preset=load_preset("suggestion"),
+        cor=successor_table(LogReader(str(path / "logs")).sessions()),
+    )
 
 
 def world_request(r: Any, cor: Callable[[str], list[str]] | None) -> PromptRequest:

@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from gqr_serving.logstore import LogReader
-    from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.clicks import ClickPairStats, click_pairs
     from gqr_training.align.data import make_task, read_jsonl, sft_examples
@@ -80,11 +79,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gqr_training.align.scoring import from_ctr_scorer
     from gqr_training.align.sft import SFTOptions, train_sft
     from gqr_training.ctr.scorer import CTRScorer
-    from gqr_training.demo import START, successor_table, world_request
-    from gqr_training.sim import World
+    from gqr_training.demo import START, open_demo, world_request
 
     torch.set_num_threads(args.threads)
-    demo = json.loads((args.demo / "report.json").read_text())
+    folder = open_demo(args.demo)
+    demo = folder.report
     out = args.out or args.demo / "table3"
     out.mkdir(parents=True, exist_ok=True)
     wanted = ROWS if args.rows == "all" else tuple(args.rows.split(","))
@@ -95,14 +94,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dpo_lr": 5e-4,
         "dpo_epochs": 2.0,
         "sft_weight": 3.0,
-        **demo.get("args", {}),
+        **folder.args,
     }
-    seed, days = int(dargs["seed"]), int(dargs["days"])
-    world = World(seed)
-    preset = load_preset("suggestion")
-    cor = successor_table(LogReader(str(args.demo / "logs")).sessions())
+    seed = int(dargs["seed"])
+    world, preset, cor = folder.world, folder.preset, folder.cor
     scorer = from_ctr_scorer(CTRScorer.load(demo["ctr_artifact"]))
-    test_day = START + timedelta(days=days + 1)
+    test_day = folder.day(1)
     test_reqs = world.sample_requests(test_day, int(dargs["test_prompts"]))
 
     def task(r: Any, with_cor: bool = True) -> Any:

@@ -21,7 +21,6 @@ import json
 import statistics
 import sys
 from collections import defaultdict
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,27 +66,20 @@ def kinds(world: Any, query: str, q: str, above: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from gqr_serving.logstore import LogReader
-    from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.data import make_task, prefix_text, valid_next
     from gqr_training.align.generate import HFEngine, next_query_candidates
     from gqr_training.ctr.scorer import CTRScorer
-    from gqr_training.demo import START, successor_table, world_request
-    from gqr_training.sim import World
+    from gqr_training.demo import open_demo, world_request
 
     torch.set_num_threads(args.threads)
-    report = json.loads((args.demo / "report.json").read_text())
-    dargs = report.get("args", {})
-    world = World(int(dargs.get("seed", 0)))
-    preset = load_preset("suggestion")
-    cor = successor_table(LogReader(str(args.demo / "logs")).sessions())
-    ctr_path = args.ctr or Path(report["ctr_artifact"])
+    demo = open_demo(args.demo)
+    world, preset, cor = demo.world, demo.preset, demo.cor
+    ctr_path = args.ctr or Path(demo.report["ctr_artifact"])
     scorer = CTRScorer.load(ctr_path)
     model, tok = tinylm.load(args.model or args.demo / "llm" / "sft")
     engine = HFEngine(model, tok, seed=3)
-    day = START + timedelta(days=int(dargs.get("days", 14)) + 1)
-    reqs = world.sample_requests(day, args.requests)
+    reqs = world.sample_requests(demo.day(1), args.requests)
     tasks = [make_task(preset, world_request(r, cor)) for r in reqs]
     chosen: list[list[str]] = [[] for _ in tasks]
     positions = []
