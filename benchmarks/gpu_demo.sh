@@ -6,24 +6,17 @@
 #
 # Defaults: 20,000 logged impressions a day (280k; the CPU demo logs 140k), a 4-layer x 4-head
 # CTR predictor (the CPU demo: 2 x 2), 1,024 DPO prompts a round (CPU demo: 320), 3 rounds.
-# The machine has no network: wheels beyond its image travel in .whl/ (see gpu_check.sh).
+# The machine has no network: wheels beyond its image travel in .whl/ (benchmarks/gpu_env.sh installs them).
 # The demo's output (log, report.md/json, iterations.png, DPO state) lands in $OUT.
 # On an H100 the whole run needs ~620 s of compute, more than one 600 s call of a lent machine:
 # run it again on the still-warm machine and it resumes (measured 2026-11-27: 520 + 110 s).
 #
 #   bash benchmarks/gpu_demo.sh [SECONDS] [extra gqr demo args...]
 set -u
-OUT=${OUT:-$PWD/gpu-out}
-mkdir -p "$OUT"
 BUDGET=${1:-560}
 shift || true
-if [ -d .whl ] && [ -z "${NO_WHL:-}" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl >"$OUT/pip.log" 2>&1 || { tail "$OUT/pip.log"; exit 1; }
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/serving:$PWD/training
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+# shellcheck source=benchmarks/gpu_env.sh
+. "$(dirname "$0")/gpu_env.sh"
 DEVICE=${DEVICE:-cuda}
 if [ "$DEVICE" = cuda ]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
