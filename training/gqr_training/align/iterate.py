@@ -326,14 +326,11 @@ def parse_top_p(value: str) -> float:
 
 
 def parse_temperature(value: str) -> float:
-    """A sampling temperature: >= 0 (0 = greedy)."""
-    try:
-        t = float(value)
-    except ValueError:
-        t = -1.0
-    if t < 0:
-        raise argparse.ArgumentTypeError(f"{value!r}: temperature must be >= 0 (0 = greedy)")
-    return t
+    """One sampling temperature, by the rule of :func:`parse_floats` (>= 0; 0 = greedy)."""
+    temps = parse_floats(value)
+    if len(temps) != 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected one temperature, e.g. 0.7")
+    return temps[0]
 
 
 def parse_floats(value: str) -> tuple[float, ...]:
