@@ -167,7 +167,9 @@ def rollout_config(spec: GQRDeploymentSpec) -> RolloutConfig:
     return RolloutConfig(
         steps=tuple(Step(s.weight, s.min_impressions, s.pause, s.max_impressions) for s in r.steps),
         analysis=AnalysisConfig(
-            confidence=r.analysis.confidence, max_relative_drop=r.analysis.max_relative_drop
+            confidence=r.analysis.confidence,
+            max_relative_drop=r.analysis.max_relative_drop,
+            test=r.analysis.test,
         ),
         auto_promote=r.auto_promote,
         on_inconclusive=r.analysis.on_inconclusive,

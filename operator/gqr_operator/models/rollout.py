@@ -40,7 +40,7 @@ class Analysis(Model):
     """How the canary's measured CTR is compared against stable."""
 
     metric: Literal["ctr"] = "ctr"
-    test: Literal["msprt"] = "msprt"
+    test: Literal["msprt", "horizon"] = "msprt"
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
     max_relative_drop: float = Field(default=0.0, ge=0.0, le=1.0)
     on_inconclusive: Literal["fail", "pause", "pass"] = "fail"
@@ -65,6 +65,13 @@ class Rollout(Model):
             raise ValueError(
                 f"spec.rollout.steps weights {weights} must be strictly increasing "
                 "(accepted: e.g. [10, 50, 100], each 1-100)"
+            )
+        open_ended = [s.weight for s in self.steps if s.weight < 100 and not s.max_impressions]
+        if self.analysis.test == "horizon" and open_ended:
+            raise ValueError(
+                f"spec.rollout.analysis.test='horizon' needs maxImpressions on every step below "
+                f"weight 100; the steps of weight {open_ended} have none (accepted: set "
+                "maxImpressions, the step's end that the test plans for, or test: msprt)"
             )
         if self.promote_now and self.abort:
             raise ValueError(

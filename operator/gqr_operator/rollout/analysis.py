@@ -26,6 +26,23 @@ tau (`tau_relative`, default 0.1): the mixing standard deviation as a fraction o
 CTR, i.e. the size of relative lifts we expect. Smaller detects small lifts sooner and large
 ones later; the false-positive guarantee holds for any fixed value.
 
+Test `horizon` (`AnalysisConfig.test`, `spec.rollout.analysis.test`): a group-sequential test
+for a step with a known end, `maxImpressions` per arm (`horizon`). Continuous monitoring up to
+a known horizon can spend alpha far more efficiently than an always-valid test that must hold
+forever: O'Brien-Fleming's constant boundary on the B-value B(t) = Z(t) sqrt(t), where
+Z = d / sqrt(V) is the usual z statistic of the contrast above and t = min(n_s, n_c) / horizon
+the information fraction (at a steady split V shrinks as 1/min(n), so the step ends at t = 1).
+Under H0, B is a Brownian motion in t, and by the reflection principle
+P(sup_{t<=1} |B(t)| >= c) <= 4 (1 - Phi(c)); so c = Phi^-1(1 - alpha/4) (1.96 at confidence 0.9)
+keeps the false-decision rate under alpha however often the operator looks. Early looks need a
+large |Z| (c / sqrt(t): 3.9 at a quarter of the horizon), the last one |Z| >= c, against ~2.8
+for the mSPRT at its best tau: a true lift is decided with ~half the impressions. p-value:
+min(1, 4 (1 - Phi(|Z| sqrt(t)))), the smallest alpha whose boundary this look crosses; the
+confidence interval for the lift is every r whose contrast does not cross. A look past the
+horizon (the tick that sees both arms over maxImpressions) is judged at t = 1; its overshoot
+t' > 1 can raise alpha to at most 4 (1 - Phi(c / sqrt(t'))) (0.102 for 1% overshoot at 0.9).
+It needs `maxImpressions` on every compared step (the spec refuses it otherwise).
+
 Counts: the caller passes counts since the current rollout step started (the gateway's
 `/v1/stats?since=`), so each step is one experiment at one traffic split (no Simpson's paradox
 across splits) and `minImpressions` means "new impressions at this weight".
@@ -36,9 +53,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Literal
 
 Verdict = Literal["wait", "pass", "fail"]
+Test = Literal["msprt", "horizon"]
+_NORMAL = NormalDist()
 _BISECT_STEPS = 60
 _MAX_RATIO = 1e6
 
@@ -76,6 +96,11 @@ class AnalysisConfig:
     """Per arm; below it the decision is always `wait`."""
     tau_relative: float = 0.1
     """Mixing std of the mSPRT as a fraction of the pooled CTR (expected relative lift)."""
+    test: Test = "msprt"
+    """`msprt` (always valid, no end) or `horizon` (group-sequential up to `horizon`)."""
+    horizon: int = 0
+    """Per arm: the step's maxImpressions, where the `horizon` test's information is 1. 0 (a
+    step without an end, which the spec refuses with `horizon`): the msprt is used."""
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
@@ -86,6 +111,15 @@ class AnalysisConfig:
             raise ValueError(f"min_impressions={self.min_impressions} (accepted: >= 0)")
         if self.tau_relative <= 0.0:
             raise ValueError(f"tau_relative={self.tau_relative} (accepted: > 0)")
+        if self.test not in ("msprt", "horizon"):
+            raise ValueError(f"test={self.test!r} (accepted: msprt, horizon)")
+        if self.horizon < 0:
+            raise ValueError(f"horizon={self.horizon} (accepted: >= 0; 0 = no end)")
+
+    @property
+    def horizon_test(self) -> bool:
+        """The horizon test applies: chosen, and the step has an end (else: msprt)."""
+        return self.test == "horizon" and self.horizon > 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +137,8 @@ class AnalysisResult:
     relative_lift: float | None
     """ctr_c / ctr_s - 1; None while stable has no clicks."""
     p_value: float
-    """Always-valid p-value of H0: relative lift == -max_relative_drop."""
+    """Always-valid (msprt) or horizon-adjusted (horizon) p-value of H0: relative lift ==
+    -max_relative_drop."""
     lift_lower: float | None
     """Lower end of the confidence sequence for the relative lift (None: unknown)."""
     lift_upper: float | None
@@ -146,6 +181,38 @@ def _tau2(stable: ArmCounts, canary: ArmCounts, cfg: AnalysisConfig) -> float:
     return (cfg.tau_relative * pooled) ** 2
 
 
+def _z(stable: ArmCounts, canary: ArmCounts, k: float) -> float:
+    """z statistic of the contrast ctr_c - k ctr_s (variances Laplace-smoothed as above)."""
+    return (canary.ctr - k * stable.ctr) / math.sqrt(_var(canary) + k * k * _var(stable))
+
+
+def information(stable: ArmCounts, canary: ArmCounts, horizon: int) -> float:
+    """The horizon test's information fraction t = min(n_s, n_c) / horizon, at most 1."""
+    return min(1.0, min(stable.impressions, canary.impressions) / max(horizon, 1))
+
+
+def _evidence(
+    stable: ArmCounts, canary: ArmCounts, cfg: AnalysisConfig
+) -> tuple[Callable[[float], float], float]:
+    """The test's evidence against H0: ctr_c == k ctr_s as a function of k, and the threshold
+    it must reach. msprt: log Lambda vs log(1/alpha). horizon: |B| = |Z| sqrt(t) vs c."""
+    alpha = 1 - cfg.confidence
+    if cfg.horizon_test:
+        root_t = math.sqrt(information(stable, canary, cfg.horizon))
+        return (
+            lambda k: abs(_z(stable, canary, k)) * root_t,
+            _NORMAL.inv_cdf(1 - alpha / 4),
+        )
+    tau2 = _tau2(stable, canary, cfg)
+    return (lambda k: log_lambda(stable, canary, k, tau2)), math.log(1 / alpha)
+
+
+def _p_value(evidence: float, cfg: AnalysisConfig) -> float:
+    if cfg.horizon_test:
+        return min(1.0, 4 * (1 - _NORMAL.cdf(evidence)))
+    return min(1.0, math.exp(-evidence)) if evidence > -700 else 1.0
+
+
 def _boundary(inside: float, outside: float, significant: Callable[[float], bool]) -> float:
     """Bisection between a ratio inside the confidence set and one outside it."""
     for _ in range(_BISECT_STEPS):
@@ -158,14 +225,14 @@ def _boundary(inside: float, outside: float, significant: Callable[[float], bool
 
 
 def _interval(
-    stable: ArmCounts, canary: ArmCounts, tau2: float, threshold: float
+    stable: ArmCounts, canary: ArmCounts, evidence: Callable[[float], float], threshold: float
 ) -> tuple[float | None, float | None]:
     if stable.clicks == 0:
         return None, None
     k_hat = canary.ctr / stable.ctr
 
     def significant(k: float) -> bool:
-        return log_lambda(stable, canary, k, tau2) >= threshold
+        return evidence(k) >= threshold
 
     lower = 0.0 if not significant(0.0) else _boundary(k_hat, 0.0, significant)
     hi = max(2 * k_hat, 2.0)
@@ -177,13 +244,12 @@ def _interval(
 
 def analyse(stable: ArmCounts, canary: ArmCounts, cfg: AnalysisConfig) -> AnalysisResult:
     """Decide wait / pass / fail from counts since the current step started."""
-    threshold = math.log(1 / (1 - cfg.confidence))
-    tau2 = _tau2(stable, canary, cfg)
+    evidence, threshold = _evidence(stable, canary, cfg)
     k0 = 1 - cfg.max_relative_drop
-    ll = log_lambda(stable, canary, k0, tau2)
-    p_value = min(1.0, math.exp(-ll)) if ll > -700 else 1.0
+    ev = evidence(k0)
+    p_value = _p_value(ev, cfg)
     lift = canary.ctr / stable.ctr - 1 if stable.clicks else None
-    lower, upper = _interval(stable, canary, tau2, threshold)
+    lower, upper = _interval(stable, canary, evidence, threshold)
     ctrs = f"CTR canary {canary.ctr:.4%} vs stable {stable.ctr:.4%}"
     need = max(cfg.min_impressions, 1)
     decision: Verdict
@@ -195,10 +261,13 @@ def analyse(stable: ArmCounts, canary: ArmCounts, cfg: AnalysisConfig) -> Analys
         )
     else:
         margin = f"allowed drop {cfg.max_relative_drop:.1%}, p={p_value:.3g}"
+        if cfg.horizon_test:
+            t = information(stable, canary, cfg.horizon)
+            margin += f", {t:.0%} of the horizon {cfg.horizon}"
         diff = canary.ctr - k0 * stable.ctr
-        if ll >= threshold and diff > 0:
+        if ev >= threshold and diff > 0:
             decision, reason = "pass", f"canary not worse: {ctrs}; {margin}"
-        elif ll >= threshold and diff < 0:
+        elif ev >= threshold and diff < 0:
             decision, reason = "fail", f"canary worse: {ctrs}; {margin}"
         else:
             decision, reason = "wait", f"inconclusive: {ctrs}; {margin}"

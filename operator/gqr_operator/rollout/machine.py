@@ -195,7 +195,9 @@ class _Tick:
         # min(): the spec may have lost steps since this one began.
         i = min(int(self.st["stepIndex"]), len(self.cfg.steps) - 1)
         step = self.cfg.steps[i]
-        acfg = dataclasses.replace(self.cfg.analysis, min_impressions=step.min_impressions)
+        acfg = dataclasses.replace(
+            self.cfg.analysis, min_impressions=step.min_impressions, horizon=step.max_impressions
+        )
         result = analyse(stable, canary, acfg)
         if step.weight == 100:  # bake step: no stable traffic to compare with
             done = canary.impressions >= max(step.min_impressions, 1)

@@ -92,7 +92,13 @@ CEL_TWINS: dict[str, list[Twin]] = {
     "spec.rollout.steps[]": [
         lambda s: not s["maxImpressions"] or s["maxImpressions"] >= s["minImpressions"]
     ],
-    "spec.rollout": [lambda s: not (s["promoteNow"] and s["abort"])],
+    "spec.rollout": [
+        lambda s: not (s["promoteNow"] and s["abort"]),
+        lambda s: (
+            s["analysis"]["test"] != "horizon"
+            or all(t["weight"] == 100 or t["maxImpressions"] > 0 for t in s["steps"])
+        ),
+    ],
 }
 
 # (case id, spec, the field its error must name)
@@ -137,6 +143,30 @@ INVALID: list[tuple[str, Spec, str]] = [
         "on-inconclusive-unknown",
         patched(rollout={"analysis": {"onInconclusive": "promote"}}),
         "spec.rollout.analysis.onInconclusive",
+    ),
+    (
+        "horizon-test-default-steps",  # the default steps have no end to plan for
+        patched(rollout={"analysis": {"test": "horizon"}}),
+        "spec.rollout.analysis.test",
+    ),
+    (
+        "horizon-test-one-open-step",
+        patched(
+            rollout={
+                "analysis": {"test": "horizon"},
+                "steps": [
+                    {"weight": 10, "minImpressions": 100, "maxImpressions": 5000},
+                    {"weight": 50, "minImpressions": 100},
+                    {"weight": 100, "minImpressions": 100},
+                ],
+            }
+        ),
+        "spec.rollout.analysis.test",
+    ),
+    (
+        "unknown-test",
+        patched(rollout={"analysis": {"test": "ttest"}}),
+        "spec.rollout.analysis.test",
     ),
     (
         "promote-and-abort",

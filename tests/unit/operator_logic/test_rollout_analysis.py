@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
+from benchmarks.bench_rollout_power import simulate_step
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,6 +118,8 @@ configs = st.builds(
     max_relative_drop=st.floats(0.0, 0.5),
     min_impressions=st.integers(0, 10**6),
     tau_relative=st.floats(0.01, 1.0),
+    test=st.sampled_from(["msprt", "horizon"]),
+    horizon=st.integers(0, 10**7),
 )
 
 
@@ -145,3 +149,63 @@ def test_swapping_the_arms_swaps_pass_and_fail(a: ArmCounts, b: ArmCounts) -> No
     mirror = {"pass": "fail", "fail": "pass", "wait": "wait"}
     assert backward.decision == mirror[forward.decision]
     assert math.isclose(forward.p_value, backward.p_value, rel_tol=1e-9, abs_tol=1e-300)
+
+
+# --- the horizon test (group-sequential up to the step's maxImpressions) -------------------
+
+HORIZON = 5000
+H_CFG = AnalysisConfig(confidence=0.9, min_impressions=1000, test="horizon", horizon=HORIZON)
+M_CFG = AnalysisConfig(confidence=0.9, min_impressions=1000)
+
+
+def _run(
+    rng: np.random.Generator, ctr_s: float, ctr_c: float, cfg: AnalysisConfig, share: float = 0.5
+) -> str:
+    """One step as the machine runs it: a look every 100 impressions of the smaller arm until a
+    decision or until both arms reached the horizon (then: inconclusive)."""
+    return simulate_step(rng, ctr_s, ctr_c, cfg, HORIZON, share)[0]
+
+
+def test_horizon_test_keeps_alpha_under_continuous_peeking_at_even_and_uneven_splits() -> None:
+    """A/A at 11% CTR, a look every 100 impressions (50 looks) up to the 5,000 horizon: the
+    false decision rate stays under alpha = 0.1, at 50/50 and at a 10% canary."""
+    rng = np.random.default_rng(11)
+    for share in (0.5, 0.1):
+        runs = [_run(rng, 0.11, 0.11, H_CFG, share) for _ in range(400)]
+        rate = 1 - runs.count("inconclusive") / len(runs)
+        print(f"horizon test, A/A at canary share {share}: {rate:.3f} decided (alpha 0.1)")
+        assert rate <= 0.1 + 0.03
+
+
+def test_horizon_test_decides_a_true_lift_by_the_horizon_more_often_than_msprt() -> None:
+    """+20% on 11% CTR, 5,000 impressions per arm at most: what the canary rollout of the e2e
+    sees. The horizon test passes it far more often (power ~0.9 vs ~0.6 for the mSPRT)."""
+    rng = np.random.default_rng(5)
+    horizon = [_run(rng, 0.11, 0.132, H_CFG) for _ in range(200)]
+    msprt = [_run(rng, 0.11, 0.132, M_CFG) for _ in range(200)]
+    p_h, p_m = horizon.count("pass") / 200, msprt.count("pass") / 200
+    print(f"+20% at 5,000 per arm: passed by horizon {p_h:.2f}, by msprt {p_m:.2f}")
+    assert "fail" not in horizon
+    assert p_h >= 0.8
+    assert p_h >= p_m + 0.15
+
+
+def test_horizon_p_value_boundary_and_interval_agree_at_the_horizon() -> None:
+    # At t = 1 the test is |Z| >= 1.96 (confidence 0.9: alpha/4 = 0.025 in each tail).
+    stable = ArmCounts(HORIZON, 550)
+    passing = analyse(stable, ArmCounts(HORIZON, 640), H_CFG)  # z ~ 2.8
+    assert passing.decision == "pass"
+    assert passing.p_value < 0.1
+    assert passing.lift_lower is not None and 0 < passing.lift_lower < 0.2
+    assert "100% of the horizon 5000" in passing.reason
+    short = analyse(stable, ArmCounts(HORIZON, 610), H_CFG)  # z ~ 1.9: not quite
+    assert short.decision == "wait" and short.p_value > 0.1
+    assert short.lift_lower is not None and short.lift_lower < 0 < (short.lift_upper or 1)
+    # Half way, the same lift needs sqrt(2) x the evidence: the early boundary is higher.
+    half = analyse(ArmCounts(HORIZON // 2, 275), ArmCounts(HORIZON // 2, 330), H_CFG)  # z ~ 2.4
+    assert half.decision == "wait"
+    assert "50% of the horizon" in half.reason
+    # Without an end (horizon 0), the spec's choice falls back to the always-valid test.
+    no_end = analyse(stable, ArmCounts(HORIZON, 660), replace(H_CFG, horizon=0))
+    assert no_end.decision == analyse(stable, ArmCounts(HORIZON, 660), M_CFG).decision
+    assert "horizon" not in no_end.reason

@@ -394,6 +394,29 @@ def test_a_significant_result_at_the_limit_is_decided_by_the_test() -> None:
     assert "CanaryStepInconclusive" not in c.reasons()
 
 
+def test_the_horizon_test_passes_at_the_limit_a_lift_the_msprt_leaves_inconclusive() -> None:
+    # 12.1% vs 11.0% at 5,000 canary impressions (z ~ 2.35): short of the mSPRT's ~3.0 at
+    # confidence 0.95, over the horizon test's 2.24 at the step's end.
+    at_limit = stats(45_000, 4950, 5_000, 607)
+    half_way = stats(22_500, 2475, 2_500, 303)
+    msprt = at_step_one(RolloutConfig(steps=LIMITED))
+    msprt.tick(half_way)
+    msprt.tick(at_limit)
+    assert msprt.status["lastAnalysis"]["decision"] == "inconclusive"
+    assert msprt.phase == "RollingBack"
+    horizon = RolloutConfig(steps=LIMITED, analysis=AnalysisConfig(confidence=0.95, test="horizon"))
+    c = at_step_one(horizon)
+    c.tick(half_way)  # the same lift half way: the early boundary is higher
+    assert c.phase == "Progressing" and c.status["lastAnalysis"]["decision"] == "wait"
+    assert "50% of the horizon 5000" in c.status["lastAnalysis"]["reason"]
+    c.tick(at_limit)
+    assert c.status["stepIndex"] == 1 and c.routing == SetRouting("v1", "v2", 50)
+    assert "CanaryStepPassed" in c.reasons() and "CanaryStepInconclusive" not in c.reasons()
+    # Step 2 has no maxImpressions (a spec edited mid-rollout): it falls back to the mSPRT.
+    c.tick(stats(10_000, 1100, 10_000, 1210), advance=120)
+    assert "horizon" not in c.status["lastAnalysis"]["reason"]
+
+
 def test_an_inconclusive_step_may_pause_for_a_human() -> None:
     c = at_step_one(RolloutConfig(steps=LIMITED, on_inconclusive="pause"))
     c.tick(EQUAL_AT_LIMIT, controls=Controls(resume="old"))
