@@ -13,23 +13,29 @@ dpo-iterate wrote). Simulated users (the world) send requests and clicks through
 the operator's analysis reads the gateway's /v1/stats and decides.
 
 The test asserts that the loop closes: a reward model that learned from the logs (held-out
-AUC >= 0.65; 0.72-0.75 measured, on a week of 6,000 impressions a day), a DPO round that raised the
-reward model's estimate by the gate's margin (so the canary is an aligned model, not the stable
-one again), a decision taken on the gateway's counts that agrees with them (promoted only if
-the canary was not worse; rolled back only if it measured worse, or if the step served its
-maxImpressions on both arms without a significant result), routing that follows it, and the
-Events. The stable model is the demo's tiny LM (192 x 4) fine-tuned on 2,000 annotated
-requests whose prompts carry the co-occurring queries as the gateway serves them (10).
+AUC >= 0.65; 0.69-0.75 measured, on a week of 6,000 impressions a day), a DPO round that raised
+the reward model's estimate by the gate's margin (so the canary is an aligned model, not the
+stable one again), and a right decision by the operator's analysis on the counts the gateway
+measured, checked against the truth: the simulated users know the world's click
+probabilities of every list each arm served, so the test knows the canary's true lift. A
+promotion must come with a positive measured lift whose confidence interval excludes zero
+and a positive true lift; a rollback with a measured drop, or with the step's limit reached
+without evidence and a true lift under +20%. Routing and Events follow the decision. The
+stable model is the demo's tiny LM (192 x 4) fine-tuned on 2,000 annotated requests whose
+prompts carry the co-occurring queries as the gateway serves them (10).
 
-It does not yet assert that the aligned model wins. Measured offline on this e2e's own stable
-model, predictor and logs (true CTR of 2,000 world requests as the gateway serves them), one
-DPO round gains +5% to +12% (+12.0%, +4.8%, +11.8% in three rounds on the same artifacts).
-The step uses the horizon test (`analysis.test: horizon`: it plans for the step's end at
-MAX_IMPRESSIONS), which at the gateway's ~11% CTR and 5,000 impressions per arm promotes a
-true +8% in 34% of steps and +13% in 68% (the always-valid mSPRT: 14% and 40%;
-`benchmarks/bench_rollout_power.py`). A reliable promotion (95%) needs a true lift of ~+20%
-at 5,000 per arm, or ~+10% at ~20,000 per arm (~40,000 requests, ~14 minutes more at the
-~47 requests/s the batched LLM stand-ins serve on this CPU). The measured lift is printed.
+It does not assert a promotion: whether the round's candidate is truly better varies from run
+to run on this CPU (the week of logs gives predictors of AUC 0.69-0.72). Measured 2026-11-28,
+users sending distinct requests, horizon test: predictor AUC 0.709, true lift of the served
+lists +19.8%, measured +17.9%, **promoted** at 65% of a 5,000 horizon (10 min 13 s);
+predictor AUC 0.686 (its early stop kept epoch 1), true lift -3.1%, measured +2.8%, rolled
+back as inconclusive at the 8,000 horizon (12 min 52 s). Until 2026-11-28 the users sent the
+same 200 requests of 74 users again and again, so the step compared two fixed groups of ~37
+users and the lifts it measured (-5% to +13%) were mostly which users each arm had.
+The step uses the horizon test (`analysis.test: horizon`), which plans for the step's end at
+MAX_IMPRESSIONS and needs |z| >= 1.96 there instead of the always-valid mSPRT's ~2.8: at 11%
+CTR and 8,000 impressions per arm it promotes a true +13% in 78% of steps and +20% in 99%
+(`benchmarks/bench_rollout_power.py --horizon 8000`).
 
 Stand-ins (named in each harness module): the kubelet, TGI, cluster DNS and the ConfigMap
 volume. Everything else is real: apiserver, controller-manager (Jobs), scheduler, kwok nodes,
@@ -74,7 +80,7 @@ NEIGHBOURS = 10  # co-occurring queries in a prompt: served by the gateway, trai
 MIN_AEC_GAIN = 0.005  # the gate: the DPO round must raise the reward model's estimate this much
 MAX_DROP = 0.0  # the canary must not be worse than stable
 MIN_IMPRESSIONS = 1000  # per arm, before the analysis may decide
-MAX_IMPRESSIONS = 5000  # per arm: the step is decided (fail on inconclusive) by then
+MAX_IMPRESSIONS = 8000  # per arm: the step is decided (fail on inconclusive) by then
 MAX_REQUESTS = 4 * MAX_IMPRESSIONS  # a bound only: users stop as soon as the step is decided
 USERS_IN_FLIGHT = 32  # concurrent users: the LLM stand-ins batch what arrives together
 
@@ -177,14 +183,18 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
 class Users:
     """Simulated users of the world, through the gateway: request, look, click."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: int) -> None:
         from gqr_training.sim import World
 
         self.url = url
         self.world = World(0)
         self.rng = random.Random(7)
-        self.day = datetime.now(UTC).date()
+        # One sample of the day, walked in order: `sample_requests` gives the same requests for
+        # the same (day, n), so asking it for each batch sent the same 200 requests (74 users)
+        # over and over, and the A/B compared two fixed groups of ~37 users, not two models.
+        self.pool = self.world.sample_requests(datetime.now(UTC).date(), pool)
         self.sent = 0
+        self.served: list[tuple[str, str, float]] = []  # (arm, model version, true list CTR)
         self.clicks = 0
         self.errors: list[str] = []
         self.unavailable = 0
@@ -206,14 +216,23 @@ class Users:
             self.errors.append(f"{r.status_code}: {r.text[:200]}")
             return
         got = r.json()
+        truth = self.world.true_list_ctr(req, got["queries"]) if got["queries"] else 0.0
+        self.served.append((got["arm"], got["model_version"], truth))
         clicked = self.world.show(req, got["queries"], self.rng)
         if clicked:
             fb = {"impression_id": got["impression_id"], "positions": clicked}
             assert http.post(f"{self.url}/v1/feedback", json=fb).status_code == 200
             self.clicks += 1
 
+    def true_ctr(self, arm: str, version: str, since: int = 0) -> tuple[float, int]:
+        """Mean true CTR (the world's click probabilities) of the lists ``arm`` served with
+        ``version``, from the ``since``-th response on, and how many: no click noise."""
+        got = [t for a, v, t in self.served[since:] if (a, v) == (arm, version)]
+        return (sum(got) / len(got) if got else 0.0), len(got)
+
     def send(self, n: int) -> None:
-        reqs = self.world.sample_requests(self.day, n)
+        reqs = self.pool[self.sent : self.sent + n]
+        assert len(reqs) == n, f"the pool of {len(self.pool)} requests is used up"
         with httpx.Client(timeout=30) as http, ThreadPoolExecutor(USERS_IN_FLIGHT) as pool:
             list(pool.map(lambda q: self.one(q, http), reqs))
         self.sent += n
@@ -273,7 +292,12 @@ def loop(
              "--host", "127.0.0.1", "--port", str(milvus_port)],
             stdout=mlog, stderr=mlog,
         )  # fmt: skip
-    op = OperatorProcess(namespace, testenv.kubeconfig, tmp_path / "operator.log")
+    # A tick every 3 s, not the tests' 1 s (production: 10 s): each tick reads /v1/stats and
+    # writes the rollout status, and at 1 s the operator, apiserver and etcd took ~0.5 of the
+    # 2 cores the LLM stand-ins serve the users' traffic with.
+    op = OperatorProcess(
+        namespace, testenv.kubeconfig, tmp_path / "operator.log", env={"GQR_TICK_SECONDS": "3"}
+    )
     gateway: subprocess.Popen[bytes] | None = None
     gw_log = tmp_path / "gateway.log"
     kubelet.start()
@@ -333,7 +357,7 @@ def test_retrain_canary_and_promotion(
 ) -> None:
     api = client.CustomObjectsApi(kube_client)
     gw = loop["gw"]
-    users = Users(gw)
+    users = Users(gw, pool=100 + MAX_REQUESTS)
     users.send(100)  # the stable model serves through the gateway before any retraining
     assert not users.errors, users.errors[:3]
     # No COR exists yet, so a request whose tiny-LM output is unusable gets a 503: 13 to 29 of
@@ -377,6 +401,7 @@ def test_retrain_canary_and_promotion(
         timeout=300,
     )
     loop["llms"].wait_ready(timeout=180)
+    canary_from = len(users.served)
     while users.sent < MAX_REQUESTS:
         users.send(200)
         phase = (_status(api, namespace).get("rollout") or {}).get("phase")
@@ -418,6 +443,17 @@ def test_retrain_canary_and_promotion(
         if step_s
         else ""
     )
+    (true_c, m_c), (true_s, m_s) = (
+        users.true_ctr("canary", candidate, canary_from),
+        users.true_ctr("stable", "initial", canary_from),
+    )
+    print(
+        f"e2e true CTR of the lists served during the canary (the world's probabilities): "
+        f"stable {true_s:.4f} ({m_s}), canary {true_c:.4f} ({m_c}), "
+        f"true lift {true_c / true_s - 1:+.1%}"
+        if true_s
+        else ""
+    )
     events = client.CoreV1Api(kube_client).list_namespaced_event(namespace).items
     reasons = {e.reason for e in events if e.involved_object.name == NAME}
     assert {
@@ -426,41 +462,43 @@ def test_retrain_canary_and_promotion(
         "RolloutStarted",
         "CanaryStepStarted",
     } <= reasons
+    # The decision is right, by the counts and by the truth. A promotion: the aligned model
+    # measured better (its confidence interval excludes no lift) and is truly better on the
+    # traffic it served. A rollback: it measured worse, or the step reached its limit on both
+    # arms without evidence (then its true lift was not large: a true +20% is promoted in 99%
+    # of such steps).
     if ro["phase"] == "Promoted":
-        assert step_c >= (1 - MAX_DROP) * step_s * 0.9  # not worse (sampling noise aside)
+        assert ro["lastAnalysis"]["decision"] == "pass", ro["lastAnalysis"]
+        assert ro["lastAnalysis"]["liftLower"] > 0
+        assert step_c > step_s
+        assert true_c > true_s  # a right promotion
         assert ro["stable"]["version"] == candidate
-        assert "CanaryPromoted" in reasons
-        wait_for(
-            lambda: (
-                json.loads(loop["routing"].path.read_text())["arms"][0]["model_version"]
-                == candidate
-            ),
-            "routing serves the promoted model",
-            timeout=60,
-        )
+        assert {"CanaryStepPassed", "CanaryPromoting", "CanaryPromoted"} <= reasons
+        expected = [("stable", candidate, 100)]
     else:
         assert ro["phase"] == "RolledBack", ro
         last = ro["lastAnalysis"]
         if last["decision"] == "inconclusive":
-            # Rolled back because the step served its limit on both arms without evidence.
             assert min(last["canary"]["impressions"], last["stable"]["impressions"]) >= (
                 MAX_IMPRESSIONS
             )
             assert last["pValue"] > 1 - 0.9
             assert "CanaryStepInconclusive" in reasons
+            assert true_c < 1.2 * true_s  # a true +20% is promoted in 99% of such steps
         else:
             assert last["decision"] == "fail", last
             assert step_c < step_s  # rolled back because the canary measured worse
         assert ro["stable"]["version"] == "initial"
         assert {"CanaryRollingBack", "CanaryRolledBack"} <= reasons
-        wait_for(
-            lambda: (
-                [
-                    (a["name"], a["model_version"], a["weight"])
-                    for a in json.loads(loop["routing"].path.read_text())["arms"]
-                ]
-                == [("stable", "initial", 100)]
-            ),
-            "routing back to stable only",
-            timeout=60,
-        )
+        expected = [("stable", "initial", 100)]
+    wait_for(
+        lambda: (
+            [
+                (a["name"], a["model_version"], a["weight"])
+                for a in json.loads(loop["routing"].path.read_text())["arms"]
+            ]
+            == expected
+        ),
+        f"routing serves {expected[0][1]} alone",
+        timeout=60,
+    )
