@@ -29,7 +29,8 @@ to run on this CPU (the week of logs gives predictors of AUC 0.69-0.72). Measure
 users sending distinct requests, horizon test: predictor AUC 0.709, true lift of the served
 lists +19.8%, measured +17.9%, **promoted** at 65% of a 5,000 horizon (10 min 13 s);
 predictor AUC 0.686 (its early stop kept epoch 1), true lift -3.1%, measured +2.8%, rolled
-back as inconclusive at the 8,000 horizon (12 min 52 s). Until 2026-11-28 the users sent the
+back as inconclusive at the 8,000 horizon (12 min 52 s); in the clean-clone CI run true lift
+-3.8%, rolled back the same way. Until 2026-11-28 the users sent the
 same 200 requests of 74 users again and again, so the step compared two fixed groups of ~37
 users and the lifts it measured (-5% to +13%) were mostly which users each arm had.
 The step uses the horizon test (`analysis.test: horizon`), which plans for the step's end at
