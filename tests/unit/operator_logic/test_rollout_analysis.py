@@ -179,7 +179,7 @@ def test_horizon_test_keeps_alpha_under_continuous_peeking_at_even_and_uneven_sp
 
 def test_horizon_test_decides_a_true_lift_by_the_horizon_more_often_than_msprt() -> None:
     """+20% on 11% CTR, 5,000 impressions per arm at most: what the canary rollout of the e2e
-    sees. The horizon test passes it far more often (power ~0.9 vs ~0.6 for the mSPRT)."""
+    sees. The horizon test passes it far more often (0.96 vs 0.77 for the mSPRT at this seed)."""
     rng = np.random.default_rng(5)
     horizon = [_run(rng, 0.11, 0.132, H_CFG) for _ in range(200)]
     msprt = [_run(rng, 0.11, 0.132, M_CFG) for _ in range(200)]
