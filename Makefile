@@ -17,14 +17,36 @@ help: ## Show this help.
 	/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Set-up
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -U pip setuptools wheel
-	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+# Every install comes from uv.lock (hashes included) through a pinned uv (requirements/uv.txt),
+# bootstrapped into $(UV_VENV). pyproject.toml's ranges are for installing the package into an
+# environment of your own; `make lock` is the only way the pinned versions move.
+UV_VENV ?= .venv-uv
+UV := $(UV_VENV)/bin/uv
+comma := ,
+UV_EXTRAS := $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e))
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV): requirements/uv.txt
+	test -x $(UV_VENV)/bin/pip || $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install -q --require-hashes --no-deps -r requirements/uv.txt
+	touch $@
+
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --locked --python $(PYTHON) $(UV_EXTRAS) || { \
+	  echo "make dev: installing uv.lock failed (if pyproject.toml changed: make lock, then make test)" >&2; exit 1; }
 	touch $@
 
 .PHONY: dev
-dev: $(VENV)/.installed ## Create .venv and install the project editable with all extras.
+dev: $(VENV)/.installed ## Create .venv from uv.lock: the project editable with all extras (operator, serve, train, dev).
+
+.PHONY: lock
+lock: $(UV) ## Re-resolve uv.lock after a pyproject.toml edit and export requirements/*.txt; UPGRADE=1 moves every pin, UPGRADE=pkg one. Then `make test`.
+	UV=$(UV) bash requirements/lock.sh $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
+
+.PHONY: lock-check
+lock-check: $(UV) ## Fail when pyproject.toml, uv.lock and requirements/*.txt disagree.
+	UV=$(UV) bash requirements/lock.sh --check
 
 .PHONY: testenv
 testenv: ## Build (or reuse from cache) the control plane binaries from Go modules.
@@ -61,7 +83,7 @@ test-e2e: dev testenv ## Run only the end-to-end loop (helm, operator, Jobs, can
 	$(VENV)/bin/pytest -m e2e -s $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: dev ## ruff (lint + format check) and the import-linter layering contracts.
+lint: dev lock-check ## The lock check, ruff (lint + format check) and the import-linter layering contracts.
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Proves an image's dependency set is complete: installs ONLY the extras its Dockerfile names
-# (ARG EXTRAS) into a fresh venv, as the image build does, then runs the entrypoint's --help
-# and imports the modules the image runs.
+# Proves an image's dependency set is complete: installs ONLY the locked requirements of the
+# extras its Dockerfile names (ARG EXTRAS -> requirements/<extras>.txt, hash-checked) and the
+# project into a fresh venv, as the image build does, then runs the entrypoint's --help and
+# imports the modules the image runs.
 #   bash images/check-deps.sh operator        # ~1 min
 #   bash images/check-deps.sh trainer         # several minutes (torch)
 # Env: KEEP_VENV=1 keeps the venv (path printed); PYTHON (default python3.11).
@@ -30,13 +31,16 @@ esac
 work="$(mktemp -d "${TMPDIR:-/tmp}/gqr-deps-$name.XXXXXX")"
 if [[ "${KEEP_VENV:-0}" != 1 ]]; then trap 'rm -rf "$work"' EXIT; fi
 start=$SECONDS
-echo "[$name] fresh venv in $work, installing .[$extras] ..."
+requirements="$root/requirements/${extras//,/-}.txt"
+[[ -f "$requirements" ]] || { echo "$requirements is missing: run 'make lock'" >&2; exit 2; }
+echo "[$name] fresh venv in $work, installing ${requirements#"$root"/} and the project ..."
 "${PYTHON:-python3.11}" -m venv "$work/venv"
 # A copy of the sources, so the build leaves nothing in the checkout (as COPY in the image).
 mkdir -p "$work/src"
 cp -r "$root/pyproject.toml" "$root/README.md" "$root/operator" "$root/serving" \
   "$root/training" "$work/src/"
-"$work/venv/bin/pip" install -q "$work/src[$extras]"
+"$work/venv/bin/pip" install -q --require-hashes --no-deps -r "$requirements"
+"$work/venv/bin/pip" install -q --no-deps --no-build-isolation "$work/src"
 echo "[$name] installed in $((SECONDS - start))s; running: ${help[*]}"
 cd "$work"  # not the checkout: imports must come from the venv
 PATH="$work/venv/bin:$PATH" "${help[@]}" > "$work/help.txt"
@@ -47,4 +51,4 @@ done
 if [[ "$name" == operator ]] && "$work/venv/bin/python" -c "import torch" 2>/dev/null; then
   echo "[$name] FAILED: torch is installed in the operator image" >&2; exit 1
 fi
-echo "[$name] OK in $((SECONDS - start))s: .[$extras] runs ${help[*]} and imports $imports"
+echo "[$name] OK in $((SECONDS - start))s: the lock of .[$extras] runs ${help[*]} and imports $imports"

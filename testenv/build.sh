@@ -13,6 +13,14 @@ if [[ -f "$bin/.complete" ]]; then
   exit 0
 fi
 mkdir -p "$bin"
+# One build at a time per cache key (a test may call this script while `make testenv` runs):
+# the second waits, then finds the binaries complete.
+exec 9>"$bin/.lock"
+flock 9
+if [[ -f "$bin/.complete" ]]; then
+  echo "$bin"
+  exit 0
+fi
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=mod -trimpath"
 kube_version="$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$here/kube/go.mod")"
 major="${kube_version#v}"; major="${major%%.*}"

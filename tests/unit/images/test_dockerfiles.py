@@ -84,6 +84,23 @@ def test_extras_and_entrypoint(name: str) -> None:
     assert line == "[" + ", ".join(f'"{a}"' for a in entrypoint) + "]"
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_installs_come_from_the_lock(name: str) -> None:
+    """Every dependency of an image is a hash-checked pin from uv.lock's export for its extras;
+    the project itself adds nothing unpinned (--no-deps, the locked setuptools)."""
+    build = "\n".join(_stages(name)[0])
+    installs = re.findall(r"^RUN pip install (.+)$", build, re.M)
+    assert installs == [
+        '--no-cache-dir --require-hashes --no-deps -r "requirements/${EXTRAS//,/-}.txt"',
+        "--no-cache-dir --no-deps --no-build-isolation .",
+    ]
+    extras = EXPECTED[name][0]
+    pins = (ROOT / "requirements" / f"{extras.replace(',', '-')}.txt").read_text()
+    assert re.search(r"^setuptools==\S+ \\$", pins, re.M), "the export lacks the build group"
+    requirements = [line for line in pins.splitlines() if line and line[0].isalpha()]
+    assert requirements and all("==" in line for line in requirements)
+
+
 def test_dockerignore_keeps_the_context_to_what_the_images_copy() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[lines.index("**")] == "**"
