@@ -16,7 +16,7 @@ requests (query, session history, AI answer, user and session keys) are the foll
 so they hold popular queries with many successors, sparse ones and queries never seen (the
 last two need the ANN step). The mix and how COR answered (from memory, cached ANN result,
 ANN search, or over budget) are printed, so a figure cannot hide a cache that only ever sees
-one query. ``--mix single`` sends the one query of earlier runs ("what is green tea").
+one query. ``--mix single`` sends one fixed query ("what is green tea"), the best case.
 
 The load generator is its own process (uvloop, raw HTTP/1.1 over keep-alive connections: a
 few tens of microseconds of CPU per request, so it takes little from the gateway on a small

@@ -1,5 +1,5 @@
 """In-process LLM backend under concurrency: micro-batched (``max_batch=32``) vs one call at a
-time (``max_batch=1``, the old behaviour), on the tiny LM, CPU.
+time (``max_batch=1``, no batching), on the tiny LM, CPU.
 
     .venv/bin/python benchmarks/bench_local_backend.py [--requests 64] [--concurrency 1,8,32] \
         [--threads 0] [--max-new-tokens 48]

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 4 and 6 as one script, for a lent CUDA machine (one run, ~10 min):
+# The GPU checks of issues 4 and 6 as one script, for a CUDA machine (one run, ~10 min):
 #   1. CTR scoring in bf16 on a BERT-base shape, against the GPU's peak (bench_ctr_scoring.py);
 #   2. one DPO iteration on a Qwen2-0.5B shape with LoRA + bf16 (bench_dpo_gpu.py);
 #   3. Table 2 on 14 simulated days (all ~210k impressions), each backbone x variant trained in
 #      its own process on the GPU (python -m gqr_training.eval.ctr_table --device cuda).
-# The machine has no network: Python wheels this project needs beyond its image travel in
-# .whl/ (see the device README) and are installed first. Results go to $OUT (or ./gpu-out).
+# For a machine without network access, Python wheels this project needs beyond its image
+# travel in .whl/ and are installed first (gpu_env.sh). Results go to $OUT (or ./gpu-out).
 #
 #   bash benchmarks/gpu_check.sh [TABLE_SECONDS]
 set -u

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# `gqr demo --device cuda` on a lent CUDA machine, at a size the 2-core CPU cannot afford in its
+# `gqr demo --device cuda` on a CUDA machine, at a size 2 CPU cores cannot afford in the demo's
 # 15 minutes: it checks that the demo's loop runs on a GPU end to end (CTR predictor, SFT, beam
 # search, DPO, A/B all on cuda) and measures what the method reaches when compute is not the
 # limit (issue 6's targets: +50% true CTR, AEC x2, half the gap to the oracle).
 #
 # Defaults: 20,000 logged impressions a day (280k; the CPU demo logs 140k), a 4-layer x 4-head
 # CTR predictor (the CPU demo: 2 x 2), 1,024 DPO prompts a round (CPU demo: 320), 3 rounds.
-# The machine has no network: wheels beyond its image travel in .whl/ (benchmarks/gpu_env.sh installs them).
+# Without network access, wheels beyond the image travel in .whl/ (gpu_env.sh installs them).
 # The demo's output (log, report.md/json, iterations.png, DPO state) lands in $OUT.
-# On an H100 the whole run needs ~620 s of compute, more than one 600 s call of a lent machine:
-# run it again on the still-warm machine and it resumes (measured 2026-11-27: 520 + 110 s).
+# On an H100 the whole run needs ~620 s of compute; where one call is limited to 600 s, run it
+# again on the same machine and it resumes (measured 2026-11-27: 520 + 110 s).
 #
 #   bash benchmarks/gpu_demo.sh [SECONDS] [extra gqr demo args...]
 set -u

@@ -1,6 +1,7 @@
 # Sourced by gpu_check.sh and gpu_demo.sh (never run alone): $OUT for results, the wheels of
-# .whl/ installed into /tmp/site (the lent machine has no network; NO_WHL=1 skips them, e.g.
-# to run a script here), the project's packages on PYTHONPATH, offline and unbuffered Python.
+# .whl/ installed into /tmp/site (for a machine without network access; NO_WHL=1 skips them,
+# e.g. where the venv already has them), the project's packages on PYTHONPATH, offline and
+# unbuffered Python.
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 if [ -d .whl ] && [ -z "${NO_WHL:-}" ]; then
