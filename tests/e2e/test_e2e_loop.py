@@ -25,14 +25,13 @@ stable model is the demo's tiny LM (192 x 4) fine-tuned on 2,000 annotated reque
 prompts carry the co-occurring queries as the gateway serves them (10).
 
 It does not assert a promotion: whether the round's candidate is truly better varies from run
-to run on this CPU (the week of logs gives predictors of AUC 0.69-0.72). Measured 2026-11-28,
+to run on 2 CPU cores (the week of logs gives predictors of AUC 0.69-0.72). Measured 2026-11-28,
 users sending distinct requests, horizon test: predictor AUC 0.709, true lift of the served
 lists +19.8%, measured +17.9%, **promoted** at 65% of a 5,000 horizon (10 min 13 s);
 predictor AUC 0.686 (its early stop kept epoch 1), true lift -3.1%, measured +2.8%, rolled
-back as inconclusive at the 8,000 horizon (12 min 52 s); in the clean-clone CI run true lift
--3.8%, rolled back the same way. Until 2026-11-28 the users sent the
-same 200 requests of 74 users again and again, so the step compared two fixed groups of ~37
-users and the lifts it measured (-5% to +13%) were mostly which users each arm had.
+back as inconclusive at the 8,000 horizon (12 min 52 s); in a clean-clone CI run true lift
+-3.8%, rolled back the same way. The users send distinct requests of the day: a fixed set of
+requests from a few users would make the step compare two fixed groups of users, not models.
 The step uses the horizon test (`analysis.test: horizon`), which plans for the step's end at
 MAX_IMPRESSIONS and needs |z| >= 1.96 there instead of the always-valid mSPRT's ~2.8: at 11%
 CTR and 8,000 impressions per arm it promotes a true +13% in 78% of steps and +20% in 99%
@@ -154,7 +153,7 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
                     "maxIterations": 1,
                     "beamSize": 4,
                     "candidates": 8,
-                    "promptsPerIteration": 256,  # CPU time: ~0.3 s of this machine per prompt
+                    "promptsPerIteration": 256,  # CPU time: ~0.3 s per prompt on 2 cores
                     "lora": False,
                 },
                 "gate": {"minAecGain": MIN_AEC_GAIN},

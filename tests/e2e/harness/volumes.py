@@ -1,4 +1,4 @@
-"""Stand-in for the kubelet's volume manager: where a pod's volume mounts live on this machine.
+"""Stand-in for the kubelet's volume manager: where a pod's volume mounts live on the local host.
 
 No container runs here, so nothing is mounted. Instead every ``volumeMount`` of a container is
 mapped to a local directory and the pod's paths are rewritten:

@@ -1,7 +1,7 @@
 """COR on the request path: memory first, the index search under a budget, never an error.
 
 The index here blocks until the test releases it, so "over budget" does not depend on how
-fast this machine is: the search cannot finish before the budget runs out.
+fast the machine running the test is: the search cannot finish before the budget runs out.
 """
 
 from __future__ import annotations
