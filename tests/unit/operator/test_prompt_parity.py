@@ -1,8 +1,8 @@
 """The candidate model trains on the prompts it will be served: dpo-iterate refreshes each log
 prompt's co-occurring queries to as many as the gateway puts in a served prompt (the spec's
-``cooccurrence.neighbours``). Before, dpo-iterate kept 5 while the gateway served 10, and the
-e2e's aligned model gained +3% true CTR on served prompts instead of +8% (measured offline on
-the same stable model, predictor and logs; docs/STATUS.md)."""
+``cooccurrence.neighbours``). With 5 in training against the gateway's 10, the e2e's aligned
+model gained +3% true CTR on served prompts instead of +8% (measured offline on the same
+stable model, predictor and logs, 2026-11-27; CHANGELOG.md)."""
 
 from __future__ import annotations
 
