@@ -83,7 +83,7 @@ test-e2e: dev testenv ## Run only the end-to-end loop (helm, operator, Jobs, can
 	$(VENV)/bin/pytest -m e2e -s $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: dev lock-check ## The lock check, ruff (lint + format check) and the import-linter layering contracts.
+lint: dev lock-check crd-check ## The lock and CRD checks, ruff (lint + format check) and the import-linter layering contracts.
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -97,6 +97,20 @@ fmt: dev ## Format and auto-fix.
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The CRD is generated from the spec models (operator/gqr_operator/models), like controller-gen
+# does from Go types; its chart copy and the field reference follow it.
+CRD_ARGS := --out crds --doc docs/reference/gqrdeployment.md
+
+.PHONY: crd
+crd: dev ## Regenerate crds/ from the spec models, its chart copy and docs/reference/gqrdeployment.md.
+	$(PY) -m gqr_operator.crdgen $(CRD_ARGS)
+	bash charts/sync-crds.sh
+
+.PHONY: crd-check
+crd-check: dev ## Fail when the committed CRD, its chart copy or the field reference is not what the models generate.
+	$(PY) -m gqr_operator.crdgen $(CRD_ARGS) --check
+	bash charts/sync-crds.sh --check
+
 .PHONY: schemas
 schemas: dev ## Export the record JSON Schemas to schemas/.
 	$(PY) -m gqr_serving.records --out schemas
@@ -106,10 +120,6 @@ REGISTRY ?= ghcr.io/gqr-dev
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGES := operator gateway trainer ctr-predictor
 DOCKER ?= docker
-
-.PHONY: chart-crds
-chart-crds: ## Copy crds/ into the Helm chart (a test fails on drift).
-	bash charts/sync-crds.sh
 
 .PHONY: images
 images: ## Build every image (needs a container engine): $(REGISTRY)/gqr-<name>:$(VERSION).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Copies the CRDs from crds/ (the single source) into the chart, byte for byte.
-#   bash charts/sync-crds.sh          # write the copies (make chart-crds)
+# Copies the CRDs from crds/ (generated from the spec models) into the chart, byte for byte.
+#   bash charts/sync-crds.sh          # write the copies (part of make crd)
 #   bash charts/sync-crds.sh --check  # exit 1 and name the files that drifted
 # tests/unit/helm/test_chart_crds_in_sync.py runs the same comparison.
 set -euo pipefail
@@ -37,6 +37,6 @@ for f in "$dst"/*.yaml; do
   fi
 done
 if [[ "$drift" -ne 0 ]]; then
-  echo "run: make chart-crds (bash charts/sync-crds.sh)" >&2
+  echo "run: make crd (regenerates crds/ from the models and copies it here)" >&2
   exit 1
 fi

@@ -19,10 +19,18 @@ OBJECT_URI_PATTERN = r"^(s3|gs|pvc|file)://\S+$"
 
 
 class Model(BaseModel):
-    """Base of every spec section: camelCase aliases, unknown fields refused, immutable."""
+    """Base of every spec section: camelCase aliases, unknown fields refused, immutable.
+
+    The docstring under each field is its description in the CRD (gqr_operator.crdgen), the
+    class docstring that of an array item.
+    """
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -32,34 +40,51 @@ def _quantity(value: str | int) -> str | int:
     return value
 
 
-Quantity = Annotated[str | int, AfterValidator(_quantity)]
+# The pattern is for the CRD: the apiserver applies it to strings only, as the validator does.
+Quantity = Annotated[
+    str | int,
+    AfterValidator(_quantity),
+    Field(json_schema_extra={"pattern": QUANTITY_PATTERN}),
+]
 
 
 class ResourceRequirements(Model):
     """Container requests and limits; the builders fill what is left out."""
 
     requests: dict[str, Quantity] | None = Field(default=None, max_length=16)
+    """Minimum resources, by resource name (cpu, memory, nvidia.com/gpu, ...), as Kubernetes
+    quantities."""
     limits: dict[str, Quantity] | None = Field(default=None, max_length=16)
+    """Maximum resources, by resource name, as Kubernetes quantities. For GPUs the request
+    equals the limit."""
 
 
 class SecretRef(Model):
     """A Secret in the same namespace whose keys become environment variables (envFrom)."""
 
     name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN)
+    """Name of a Secret in this namespace."""
 
 
 class SecretKeyRef(Model):
     """One key of a Secret in the same namespace (valueFrom.secretKeyRef)."""
 
     name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN)
+    """Name of a Secret in this namespace."""
     key: str = Field(default="token", min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)
+    """Key in the Secret."""
 
 
 class Toleration(Model):
-    """A pod toleration, as in core/v1."""
+    """One toleration, as in core/v1 Toleration."""
 
     key: str | None = Field(default=None, max_length=253)
+    """Taint key the toleration applies to; empty with operator Exists matches all."""
     operator: Literal["Exists", "Equal"] = "Equal"
+    """Exists or Equal."""
     value: str | None = Field(default=None, max_length=63)
+    """Taint value matched with operator Equal."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """Taint effect matched; empty matches all."""
     toleration_seconds: int | None = Field(default=None, ge=0, le=31536000)
+    """How long a NoExecute taint is tolerated."""

@@ -14,6 +14,7 @@ from gqr_operator.models.common import (
     SecretRef,
     Toleration,
 )
+from gqr_operator.models.markers import Rule, cel_string, validations
 
 # Five cron fields or a macro; croniter validates fully in the operator (a status condition).
 CRON_PATTERN = (
@@ -26,46 +27,69 @@ class Logs(Model):
     """Where the gateway appends impression and click records."""
 
     uri: str = Field(max_length=512, pattern=OBJECT_URI_PATTERN)
+    """Root URI of the log store: s3://, gs://, pvc://<claimName>/<path> or file://."""
     retention_days: int = Field(default=30, ge=1, le=3650)
+    """Days of logs kept."""
     secret_ref: SecretRef | None = None
+    """Secret whose keys are exposed as environment variables to the gateway and the pipeline
+    Jobs to reach the log store."""
 
 
 class Artifacts(Model):
     """Root of versioned artifacts: ctr/, llm/, cor/, reports/."""
 
     uri: str = Field(max_length=512, pattern=OBJECT_URI_PATTERN)
+    """Root URI of the artifact store: s3://, gs://, pvc://<claimName>/<path> or file://."""
     secret_ref: SecretRef | None = None
+    """Secret whose keys are exposed as environment variables to the pipeline Jobs and artifact
+    fetchers."""
 
 
 class CorTraining(Model):
     """The co-occurrence (COR) index rebuild."""
 
     window_days: int = Field(default=30, ge=1, le=365)
+    """Days of sessions the co-occurrence pairs are counted over."""
 
 
 class CtrTraining(Model):
     """The CTR predictor retraining."""
 
     window_days: int = Field(default=14, ge=1, le=90)
+    """Days of impression-click logs trained on."""
     epochs: int = Field(default=6, ge=1, le=50)
+    """Training epochs (at most; early stopping after 2 without a held-out logloss gain). Each
+    epoch sees every click and a fresh tenth of the non-clicks."""
 
 
 class DpoTraining(Model):
     """Iterative DPO with CTR-guided beam search."""
 
     beta: float = Field(default=0.1, gt=0.0, le=10.0)
+    """DPO beta (strength of the KL regularisation)."""
     delta: float = Field(default=0.005, ge=0.0, le=1.0)
+    """Stop iterating when the test-set average estimated CTR (AEC) gains less than this."""
     max_iterations: int = Field(default=5, ge=1, le=20)
+    """Most DPO iterations per run."""
     beam_size: int = Field(default=4, ge=1, le=16)
+    """Beam width of the CTR-guided beam search for chosen responses."""
     candidates: int = Field(default=8, ge=2, le=64)
+    """Next-query samples per beam at each step of the CTR-guided beam search (C), spread over
+    the sampling temperatures."""
     prompts_per_iteration: int = Field(default=1024, ge=8, le=100000)
+    """Log prompts each DPO iteration builds preference pairs from (at most one pair per
+    prompt). More pairs distil more of the reward model's choices into the model per round
+    (measured on the simulated world, docs/STATUS.md) at a cost linear in the prompts."""
     lora: bool = True
+    """Train LoRA adapters instead of all weights; they are merged after every round, so the
+    candidate is served as full weights."""
 
 
 class Gate(Model):
     """What a trained model must reach before it becomes a canary."""
 
     min_aec_gain: float = Field(default=0.0, ge=-1.0, le=1.0)
+    """Least AEC gain over the stable model for the new version to be rolled out."""
 
 
 NodeSelector = dict[str, Annotated[str, Field(max_length=63)]]
@@ -74,20 +98,48 @@ NodeSelector = dict[str, Annotated[str, Field(max_length=63)]]
 class Training(Model):
     """The cor-build -> ctr-train -> dpo-iterate Jobs and their schedule."""
 
-    schedule: str = Field(default="0 3 * * 0", max_length=128)
+    schedule: str = Field(
+        default="0 3 * * 0",
+        max_length=128,
+        json_schema_extra=validations(
+            Rule(
+                f"self.matches({cel_string(CRON_PATTERN)})",
+                "spec.training.schedule must be a cron expression of 5 fields (e.g. '0 3 * * 0') "
+                "or a macro like @daily",
+            )
+        ),
+    )
+    """Cron schedule (5 fields, or @daily/@weekly/...) of pipeline runs, in UTC. Fully
+    validated by the operator (condition TrainingScheduled)."""
     suspend: bool = False
+    """Stop starting scheduled runs; a running one finishes."""
     image: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    """Container image of the pipeline Jobs. Defaults to the gqr-trainer image of the
+    operator's version."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    """Compute resources of the pipeline Job container. Keys left out get the operator's
+    defaults (4 CPU, 16Gi memory, 1 nvidia.com/gpu); requests and limits are always both set."""
     node_selector: NodeSelector = Field(default_factory=dict, max_length=16)
+    """Node labels the Job pods must match."""
     pod_labels: NodeSelector = Field(default_factory=dict, max_length=16)
+    """Extra labels on the Job pods (e.g. cost allocation, mesh injection); the operator's own
+    labels take precedence."""
     tolerations: list[Toleration] = Field(default_factory=list, max_length=16)
+    """Tolerations of the Job pods (e.g. for GPU node taints)."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
+    """Retries of a failed Job pod."""
     active_deadline_seconds: int = Field(default=21600, ge=60, le=604800)
+    """Longest time one Job may run."""
     ttl_seconds_after_finished: int = Field(default=86400, ge=0, le=2592000)
+    """Seconds a finished Job is kept (its result is copied into status first)."""
     cor: CorTraining = Field(default_factory=CorTraining)
+    """The co-occurrence index rebuild (cor-build)."""
     ctr: CtrTraining = Field(default_factory=CtrTraining)
+    """The CTR predictor retraining (ctr-train)."""
     dpo: DpoTraining = Field(default_factory=DpoTraining)
+    """Iterative DPO with CTR-guided beam search (dpo-iterate)."""
     gate: Gate = Field(default_factory=Gate)
+    """What a trained model must reach before it becomes a canary."""
 
     @model_validator(mode="after")
     def _schedule(self) -> Self:

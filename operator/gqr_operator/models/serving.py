@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from gqr_operator.models.common import (
     Model,
@@ -12,6 +12,7 @@ from gqr_operator.models.common import (
     SecretKeyRef,
     SecretRef,
 )
+from gqr_operator.models.markers import Rule, list_map, validations
 
 Image = Annotated[str, Field(min_length=1, max_length=512)]
 DnsLabel = Annotated[
@@ -19,7 +20,7 @@ DnsLabel = Annotated[
 ]
 
 TaskType = Literal["suggestion", "clarification", "hint", "completion"]
-# Inclusive numQueries range per task type; the CRD's CEL rules say the same.
+# Inclusive numQueries range per task type: the validator below and the CRD's CEL rules.
 NUM_QUERIES: dict[str, tuple[int, int]] = {
     "suggestion": (1, 10),
     "clarification": (2, 16),
@@ -28,15 +29,58 @@ NUM_QUERIES: dict[str, tuple[int, int]] = {
 }
 
 
+def _num_queries_rule(kind: str, low: int, high: int) -> Rule:
+    if low == high:
+        return Rule(
+            f"self.type != '{kind}' || self.numQueries == {low}",
+            f"spec.task.numQueries must be {low} for type {kind}",
+        )
+    return Rule(
+        f"self.type != '{kind}' || (self.numQueries >= {low} && self.numQueries <= {high})",
+        f"spec.task.numQueries must be {low}-{high} for type {kind}",
+    )
+
+
 class Task(Model):
     """Which recommendation component this deployment serves."""
 
-    type: TaskType
-    num_queries: int = Field(default=3, ge=1, le=16)
-    component: Literal["multiChoice", "singleChoice"] = "multiChoice"
-    aux_texts: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
-        default_factory=list, max_length=8
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(_num_queries_rule(kind, *bounds) for kind, bounds in NUM_QUERIES.items()),
+            Rule(
+                "self.type != 'hint' || self.component == 'singleChoice'",
+                "spec.task.component must be singleChoice for type hint",
+            ),
+        )
     )
+
+    type: TaskType = Field(
+        json_schema_extra=validations(
+            Rule(
+                "self == oldSelf",
+                "spec.task.type is immutable; create a new GQRDeployment for another task",
+            )
+        )
+    )
+    """Recommendation task: suggestion (follow-ups under an answer), clarification (refinement
+    snippets), hint (one query in the search box), completion (query completions). Immutable."""
+    num_queries: int = Field(default=3, ge=1, le=16)
+    """Number of queries recommended per request. Allowed range depends on type: suggestion
+    1-10, clarification 2-16, hint exactly 1, completion 1-10."""
+    component: Literal["multiChoice", "singleChoice"] = "multiChoice"
+    """UI component: multiChoice (several queries shown at once; list reward 1-prod(1-p_k)) or
+    singleChoice (one is picked; list reward sum p_k). hint requires singleChoice."""
+    aux_texts: list[
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=256,
+                description="Name or instruction of one auxiliary text.",
+            ),
+        ]
+    ] = Field(default_factory=list, max_length=8)
+    """Auxiliary texts generated with the queries (e.g. a heading shown above them)."""
 
     @model_validator(mode="after")
     def _task_rules(self) -> Self:
@@ -58,22 +102,42 @@ class PvcStorage(Model):
     """Weights read from a PersistentVolumeClaim, mounted read-only."""
 
     claim_name: DnsLabel
+    """Name of the PersistentVolumeClaim in this namespace; must match the claim in
+    spec.llm.model."""
 
 
 class ObjectStore(Model):
     """Weights fetched from S3/GCS by an init container; credentials only via the Secret."""
 
     endpoint: str | None = Field(default=None, max_length=512, pattern=r"^https?://\S+$")
+    """Endpoint URL of an S3-compatible store (e.g. MinIO). Left out: the provider's default."""
     region: str | None = Field(default=None, max_length=63)
+    """Region of the object store."""
     secret_ref: SecretRef
+    """Secret whose keys (e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) are exposed as
+    environment variables to the fetching init container only."""
 
 
 class ModelStorage(Model):
     """Where model weights come from: a PVC or an object store (at most one)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "!(has(self.pvc) && has(self.objectStore))",
+                "spec.llm.modelStorage: set pvc or objectStore, not both",
+            )
+        )
+    )
+
     pvc: PvcStorage | None = None
+    """A PersistentVolumeClaim holding the weights, mounted read-only. Mutually exclusive with
+    objectStore."""
     object_store: ObjectStore | None = None
+    """An S3/GCS object store the weights are fetched from by an init container. Mutually
+    exclusive with pvc."""
     cache_size: str = Field(default="50Gi", max_length=32, pattern=r"^[0-9]+(Mi|Gi|Ti)$")
+    """Size limit of the emptyDir that holds fetched weights and the runtime's cache."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -85,10 +149,12 @@ class ModelStorage(Model):
 
 
 class LoraAdapter(Model):
-    """A LoRA adapter loaded next to the base model."""
+    """One LoRA adapter, loaded next to the base model."""
 
     name: DnsLabel
+    """Adapter name that requests select it by (a DNS label)."""
     uri: str = Field(max_length=512, pattern=r"^(s3|gs|hf|pvc)://\S+$")
+    """URI of the adapter weights (s3://, gs://, pvc:// or hf://), read like spec.llm.model."""
 
 
 class Decoding(Model):
@@ -96,26 +162,69 @@ class Decoding(Model):
     gate samples its test responses with the same temperature and topP."""
 
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    """Sampling temperature; 0 means greedy."""
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Nucleus sampling probability mass."""
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
+    """Most tokens generated per request."""
     seed_policy: Literal["perRequest", "perUser", "fixed"] = "perRequest"
+    """How the sampling seed is chosen: perRequest (a new seed per request, the paper's online
+    exploration), perUser (stable per hashed user key), fixed (always seed)."""
     seed: int = Field(default=0, ge=0, le=2147483647)
+    """Seed used when seedPolicy is fixed."""
 
 
 class Llm(Model):
     """The LLM server, one Deployment per model version (stable, canary)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "self.maxTotalTokens > self.maxInputTokens",
+                "spec.llm.maxTotalTokens must be greater than spec.llm.maxInputTokens",
+            ),
+            Rule(
+                "!(self.model.startsWith('s3://') || self.model.startsWith('gs://'))"
+                " || has(self.modelStorage.objectStore)",
+                "spec.llm.model s3:// or gs:// needs spec.llm.modelStorage.objectStore",
+            ),
+            Rule(
+                "!self.model.startsWith('pvc://') || (has(self.modelStorage.pvc) &&"
+                " self.model.startsWith('pvc://' + self.modelStorage.pvc.claimName + '/'))",
+                "spec.llm.model pvc://<claimName>/<path> needs spec.llm.modelStorage.pvc."
+                "claimName equal to the claim in the URI",
+            ),
+        )
+    )
+
     runtime: Literal["tgi", "vllm"] = "tgi"
+    """Inference server: tgi (Text Generation Inference) or vllm (OpenAI-compatible server)."""
     image: Image | None = None
+    """Container image of the LLM server. Defaults to the pinned image of the chosen runtime."""
     model: str = Field(max_length=512, pattern=r"^(s3|gs|hf|pvc)://\S+$")
+    """URI of the base (SFT) model: s3://bucket/path or gs://bucket/path (needs
+    modelStorage.objectStore), pvc://<claimName>/<path> (needs modelStorage.pvc), or
+    hf://<org>/<name> (read from the Hugging Face Hub)."""
     model_storage: ModelStorage = Field(default_factory=ModelStorage)
+    """Where the weights of s3://, gs:// and pvc:// models are read from."""
     replicas: int = Field(default=1, ge=0, le=64)
+    """Pods per model version."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    """Compute resources of the LLM server container. Keys left out get the operator's
+    defaults (4 CPU, 16Gi memory, 1 nvidia.com/gpu); requests and limits are always both set."""
     max_input_tokens: int = Field(default=1024, ge=16, le=131072)
+    """Longest prompt accepted, in tokens."""
     max_total_tokens: int = Field(default=2048, ge=32, le=262144)
-    lora_adapters: list[LoraAdapter] = Field(default_factory=list, max_length=8)
+    """Longest prompt plus generation, in tokens; must be greater than maxInputTokens."""
+    lora_adapters: list[LoraAdapter] = Field(
+        default_factory=list, max_length=8, json_schema_extra=list_map("name")
+    )
+    """LoRA adapters loaded next to the base model; names are unique."""
     decoding: Decoding = Field(default_factory=Decoding)
+    """Sampling settings the gateway sends with every generation request; dpo-iterate's AEC
+    gate samples its test responses with the same temperature and topP."""
     hf_token_secret_ref: SecretKeyRef | None = None
+    """Secret key holding a Hugging Face token (HF_TOKEN) for gated hf:// models."""
 
     @model_validator(mode="after")
     def _llm_rules(self) -> Self:
@@ -145,17 +254,46 @@ class Llm(Model):
 class CtrPredictor(Model):
     """The BERT-style CTR predictor, served as a KServe InferenceService."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <="
+                " self.maxReplicas",
+                "spec.ctrPredictor.minReplicas must not exceed spec.ctrPredictor.maxReplicas",
+            ),
+            Rule(
+                "!has(self.minReplicas) || self.minReplicas >= 1 || (has(self.deploymentMode)"
+                " && self.deploymentMode == 'Serverless')",
+                "spec.ctrPredictor.minReplicas=0 needs deploymentMode Serverless",
+            ),
+        )
+    )
+
     backbone: Literal["bert", "albert", "roberta"] = "albert"
+    """Encoder backbone of the CTR predictor."""
     variant: Literal["base", "pid", "ctx"] = "pid"
+    """Predictor variant: base (query pair only), pid (+ position id), ctx (+ queries shown
+    above)."""
     image: Image | None = None
+    """Container image of the predictor server. Defaults to the gqr-ctr-predictor image of the
+    operator's version."""
     storage_uri: str | None = Field(
         default=None, max_length=512, pattern=r"^(s3|gs|pvc|https?)://\S+$"
     )
+    """URI of the initial CTR model. After each retraining the operator serves the newly
+    trained version (see status.ctr)."""
     min_replicas: int = Field(default=1, ge=0, le=32)
+    """Fewest predictor pods; 0 (scale to zero) only with deploymentMode Serverless."""
     max_replicas: int = Field(default=3, ge=1, le=64)
+    """Most predictor pods; at least minReplicas."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    """Compute resources of the predictor container. Keys left out get the operator's defaults
+    (1 CPU, 2Gi memory); requests and limits are always both set."""
     deployment_mode: Literal["RawDeployment", "Serverless"] = "RawDeployment"
+    """KServe deployment mode (the serving.kserve.io/deploymentMode annotation)."""
     service_account_name: DnsLabel | None = None
+    """ServiceAccount of the predictor pods, e.g. one whose Secrets grant KServe's storage
+    initializer access to storageUri."""
 
     @model_validator(mode="after")
     def _replicas(self) -> Self:
@@ -175,12 +313,33 @@ class CtrPredictor(Model):
 class Milvus(Model):
     """The ANN index of co-occurring queries: a managed standalone Milvus or an external one."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "!has(self.mode) || self.mode != 'external' || has(self.uri)",
+                "spec.cooccurrence.milvus.uri is required when mode is external",
+            ),
+            Rule(
+                "!has(self.uri) || (has(self.mode) && self.mode == 'external')",
+                "spec.cooccurrence.milvus.uri is only accepted with mode external",
+            ),
+        )
+    )
+
     mode: Literal["managed", "external"] = "managed"
+    """managed (the operator runs a standalone Milvus StatefulSet) or external (use uri)."""
     uri: str | None = Field(default=None, max_length=512, pattern=r"^(https?|tcp|grpc)://\S+$")
+    """URI of an external Milvus (http(s)://, tcp:// or grpc://host:port); required with mode
+    external, refused with managed."""
     secret_ref: SecretKeyRef | None = None
+    """Secret key holding the Milvus token (user:password or API key)."""
     storage_size: str = Field(default="20Gi", max_length=32, pattern=r"^[0-9]+(Mi|Gi|Ti)$")
+    """Size of the managed Milvus volume."""
     image: Image | None = None
+    """Container image of the managed Milvus. Defaults to a pinned milvusdb/milvus release."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    """Compute resources of the managed Milvus container. Keys left out get the operator's
+    defaults (1 CPU, 4Gi memory); requests and limits are always both set."""
 
     @model_validator(mode="after")
     def _uri(self) -> Self:
@@ -197,15 +356,26 @@ class Cooccurrence(Model):
     """Co-occurrence retrieval (COR): which logged successors go into the prompt."""
 
     milvus: Milvus = Field(default_factory=Milvus)
+    """The ANN index of logged queries."""
     min_cooccurring: int = Field(default=5, ge=1, le=100000)
+    """Fewest times a (query, next query) pair must be seen to be indexed."""
     neighbours: int = Field(default=10, ge=1, le=100)
+    """Co-occurring queries retrieved per user query and put in its prompt (served by the
+    gateway and trained on by dpo-iterate)."""
     top_m: int = Field(default=5, ge=1, le=50)
+    """Co-occurring successor queries put into the prompt."""
 
 
 class Gateway(Model):
     """The recommendation API: canary split, CTR rerank, impression/click logging."""
 
     image: Image | None = None
+    """Container image of the gateway. Defaults to the gqr-gateway image of the operator's
+    version."""
     replicas: int = Field(default=2, ge=1, le=64)
+    """Gateway pods (a PodDisruptionBudget keeps all but one up)."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    """Compute resources of the gateway container. Keys left out get the operator's defaults
+    (500m CPU, 1Gi memory); requests and limits are always both set."""
     rerank: bool = False
+    """Rerank generated queries by predicted CTR before answering."""

@@ -1,4 +1,5 @@
-"""The root GQRDeployment spec model and the parse entry point used by handlers."""
+"""The GQRDeployment resource: its root spec model, its CRD identity, and the parse entry
+point used by handlers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 from pydantic import Field
 
 from gqr_operator.models.common import Model
+from gqr_operator.models.markers import CustomResource, PrinterColumn
 from gqr_operator.models.pipeline import Artifacts, Logs, Training
 from gqr_operator.models.rollout import Rollout
 from gqr_operator.models.serving import Cooccurrence, CtrPredictor, Gateway, Llm, Task
+from gqr_operator.models.status import GQRDeploymentStatus
 
 GROUP = "gqr.dev"
 VERSION = "v1alpha1"
@@ -19,17 +22,56 @@ PLURAL = "gqrdeployments"
 
 
 class GQRDeploymentSpec(Model):
-    """`.spec` of a GQRDeployment; mirrors crds/gqr.dev_gqrdeployments.yaml field by field."""
+    """Desired state of the GQR service, its retraining pipeline and its canary rollout."""
 
     task: Task
+    """Which recommendation component is served; fixes the prompt template and the list
+    reward."""
     llm: Llm
+    """The LLM servers: one Deployment and Service per model version (stable, canary)."""
     ctr_predictor: CtrPredictor = Field(default_factory=CtrPredictor)
+    """The CTR predictor (process reward model), served as a KServe InferenceService."""
     cooccurrence: Cooccurrence = Field(default_factory=Cooccurrence)
+    """Co-occurrence retrieval (COR): successors of similar logged queries go into the
+    prompt."""
     gateway: Gateway = Field(default_factory=Gateway)
+    """The recommendation API: canary split, optional CTR rerank, impression and click
+    logging."""
     logs: Logs
+    """Store of impression and click records (JSON Lines segments)."""
     artifacts: Artifacts
+    """Store of versioned artifacts: ctr/<version>/, llm/<version>/, cor/<version>/,
+    reports/<run>.json."""
     training: Training = Field(default_factory=Training)
+    """The periodic update pipeline: cor-build, ctr-train, dpo-iterate Jobs."""
     rollout: Rollout = Field(default_factory=Rollout)
+    """Canary rollout of a newly trained LLM version, judged on measured CTR."""
+
+
+# Read by gqr_operator.crdgen, which writes crds/gqr.dev_gqrdeployments.yaml (`make crd`).
+RESOURCE = CustomResource(
+    group=GROUP,
+    version=VERSION,
+    kind=KIND,
+    plural=PLURAL,
+    description=(
+        "GQRDeployment runs a Generative Query Recommendation service (LLM servers, CTR "
+        "predictor, co-occurrence index, gateway), retrains it from click logs on a schedule, "
+        "and rolls each new model out as a CTR-measured canary."
+    ),
+    spec=GQRDeploymentSpec,
+    status=GQRDeploymentStatus,
+    short_names=("gqr",),
+    categories=("gqr", "ml"),
+    printer_columns=(
+        PrinterColumn("Phase", ".status.phase", "Summary of the state."),
+        PrinterColumn("Stable", ".status.stable.version", "Stable model version."),
+        PrinterColumn("Canary", ".status.canary.version", "Canary model version."),
+        PrinterColumn("Weight", ".status.canary.weight", "Canary traffic percent."),
+        PrinterColumn("Canary CTR", ".status.canary.ctr", "Measured canary CTR."),
+        PrinterColumn("Stable CTR", ".status.stable.ctr", "Measured stable CTR."),
+    ),
+)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> GQRDeploymentSpec:

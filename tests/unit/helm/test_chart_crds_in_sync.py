@@ -1,5 +1,5 @@
-"""The chart's CRD copies are byte copies of crds/ (the single source); charts/sync-crds.sh
-(make chart-crds) rewrites them and, with --check, fails on drift."""
+"""The chart's CRD copies are byte copies of crds/ (generated from the spec models);
+charts/sync-crds.sh (part of `make crd`) rewrites them and, with --check, fails on drift."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_chart_copies_equal_the_single_source() -> None:
     copies = {p.name: p.read_bytes() for p in COPIES.glob("*.yaml")}
     assert sources, "no CRDs in crds/"
     drifted = sorted(n for n in sources.keys() | copies.keys() if sources.get(n) != copies.get(n))
-    assert not drifted, f"{drifted} differ from crds/: run `make chart-crds`"
+    assert not drifted, f"{drifted} differ from crds/: run `make crd`"
 
 
 def test_rendered_crd_is_the_source_plus_helm_metadata() -> None:
@@ -54,6 +54,6 @@ def test_check_fails_on_drift_and_sync_repairs_it(tmp_path: Path) -> None:
     assert drift.returncode == 1
     assert "gqr.dev_gqrdeployments.yaml" in drift.stderr
     assert "extra.yaml" in drift.stderr
-    assert "make chart-crds" in drift.stderr
+    assert "make crd" in drift.stderr
     assert _run(script).returncode == 0
     assert _run(script, "--check").returncode == 0
