@@ -1,15 +1,23 @@
-"""Shared spec cases: a minimal valid spec, invalid specs with the field each must name, and
-Python twins of the CRD's CEL rules (the apiserver evaluates the real ones; an integration
-test can feed INVALID to it with dry-run)."""
+"""Shared spec cases: the samples, a minimal valid spec, and invalid specs with the field each
+must name (the model refuses them in unit tests, the real apiserver in integration tests)."""
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 Spec = dict[str, Any]
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLES = sorted((ROOT / "crds" / "samples").glob("*.yaml"))
+
+
+def load_sample(path: Path) -> dict[str, Any]:
+    with path.open() as f:
+        return dict(yaml.safe_load(f))
+
 
 MINIMAL: Spec = {
     "task": {"type": "suggestion"},
@@ -39,67 +47,6 @@ def _without(key: str) -> Spec:
 def _steps(*weights: int) -> dict[str, Any]:
     return {"steps": [{"weight": w} for w in weights]}
 
-
-_CRON = re.compile(
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
-    r"|([0-9*?/,LW#A-Za-z-]+\s+){4}[0-9*?/,LW#A-Za-z-]+)$"
-)
-_RANGES = {"suggestion": (1, 10), "clarification": (2, 16), "hint": (1, 1), "completion": (1, 10)}
-Twin = Callable[[Any], bool]
-
-
-def _task_range(kind: str) -> Twin:
-    low, high = _RANGES[kind]
-    return lambda s: s["type"] != kind or low <= s["numQueries"] <= high
-
-
-def _pvc_model(s: dict[str, Any]) -> bool:
-    if not s["model"].startswith("pvc://"):
-        return True
-    pvc = s["modelStorage"].get("pvc")
-    return pvc is not None and s["model"].startswith(f"pvc://{pvc['claimName']}/")
-
-
-def _increasing(steps: list[dict[str, Any]]) -> bool:
-    weights = [x["weight"] for x in steps]
-    return weights == sorted(weights) and len(set(weights)) == len(weights)
-
-
-# Rule path -> Python twins in the CRD's order (transition rules have no twin).
-CEL_TWINS: dict[str, list[Twin]] = {
-    "spec.task": [
-        *(_task_range(k) for k in _RANGES),
-        lambda s: s["type"] != "hint" or s["component"] == "singleChoice",
-    ],
-    "spec.llm": [
-        lambda s: s["maxTotalTokens"] > s["maxInputTokens"],
-        lambda s: (
-            not s["model"].startswith(("s3://", "gs://")) or "objectStore" in s["modelStorage"]
-        ),
-        _pvc_model,
-    ],
-    "spec.llm.modelStorage": [lambda s: not ("pvc" in s and "objectStore" in s)],
-    "spec.ctrPredictor": [
-        lambda s: s["minReplicas"] <= s["maxReplicas"],
-        lambda s: s["deploymentMode"] == "Serverless" or s["minReplicas"] >= 1,
-    ],
-    "spec.cooccurrence.milvus": [
-        lambda s: s["mode"] != "external" or "uri" in s,
-        lambda s: s["mode"] != "managed" or "uri" not in s,
-    ],
-    "spec.training.schedule": [lambda s: bool(_CRON.match(s))],
-    "spec.rollout.steps": [_increasing],
-    "spec.rollout.steps[]": [
-        lambda s: not s["maxImpressions"] or s["maxImpressions"] >= s["minImpressions"]
-    ],
-    "spec.rollout": [
-        lambda s: not (s["promoteNow"] and s["abort"]),
-        lambda s: (
-            s["analysis"]["test"] != "horizon"
-            or all(t["weight"] == 100 or t["maxImpressions"] > 0 for t in s["steps"])
-        ),
-    ],
-}
 
 # (case id, spec, the field its error must name)
 INVALID: list[tuple[str, Spec, str]] = [

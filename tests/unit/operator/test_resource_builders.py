@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.operator.cases import MINIMAL, patched
+from tests.unit.operator.cases import MINIMAL, SAMPLES, load_sample, patched
 from tests.unit.operator.children import Manifest, build_all, pod_specs
-from tests.unit.operator.openapi import SAMPLES, load_sample
 
 from gqr_operator.models import GQRDeploymentSpec, parse_spec
 from gqr_operator.resources.jobs import build_pipeline_job

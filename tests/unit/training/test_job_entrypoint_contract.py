@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.operator.cases import MINIMAL
-from tests.unit.operator.openapi import SAMPLES, load_sample
+from tests.unit.operator.cases import MINIMAL, SAMPLES, load_sample
 
 from gqr_operator.models import GQRDeploymentSpec, parse_spec
 from gqr_operator.pipeline.results import parse_result
