@@ -90,7 +90,7 @@ lint: dev lock-check crd-check ## The lock and CRD checks, ruff (lint + format c
 
 .PHONY: typecheck
 typecheck: dev ## mypy (strict on gqr_operator).
-	$(VENV)/bin/mypy operator/gqr_operator serving/gqr_serving training/gqr_training
+	$(VENV)/bin/mypy contracts/gqr_contracts operator/gqr_operator serving/gqr_serving training/gqr_training
 
 .PHONY: fmt
 fmt: dev ## Format and auto-fix.

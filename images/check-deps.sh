@@ -37,7 +37,7 @@ echo "[$name] fresh venv in $work, installing ${requirements#"$root"/} and the p
 "${PYTHON:-python3.11}" -m venv "$work/venv"
 # A copy of the sources, so the build leaves nothing in the checkout (as COPY in the image).
 mkdir -p "$work/src"
-cp -r "$root/pyproject.toml" "$root/README.md" "$root/operator" "$root/serving" \
+cp -r "$root/pyproject.toml" "$root/README.md" "$root/contracts" "$root/operator" "$root/serving" \
   "$root/training" "$work/src/"
 "$work/venv/bin/pip" install -q --require-hashes --no-deps -r "$requirements"
 "$work/venv/bin/pip" install -q --no-deps --no-build-isolation "$work/src"

@@ -1,4 +1,5 @@
-"""The data contracts shared by serving (writes) and training (reads): one definition each.
+"""The logged records shared by serving (writes) and training (reads): one definition each.
+A Job's result (`gqr_contracts.job.JobResult`) is logged with them.
 
 Every record carries ``schema_version``; a reader accepts the versions it knows and reports the
 others. ``python -m gqr_serving.records --out DIR`` exports the JSON Schemas.
@@ -8,31 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
-
-
-def _aware(ts: datetime) -> datetime:
-    if ts.tzinfo is None:
-        raise ValueError("timestamp must carry a timezone (UTC recommended)")
-    return ts.astimezone(UTC)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_aware)]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    schema_version: int = Field(SCHEMA_VERSION, description="Version of this record's schema.")
+from gqr_contracts.base import SCHEMA_VERSION, Record, Timestamp
+from gqr_contracts.job import JobResult
 
 
 class SideInfo(BaseModel):
@@ -52,7 +35,7 @@ class SideInfo(BaseModel):
     prefix: str | None = Field(None, description="The typed prefix (query completion).")
 
 
-class ImpressionRecord(_Record):
+class ImpressionRecord(Record):
     """One list of recommended queries shown to a user."""
 
     kind: Literal["impression"] = "impression"
@@ -71,7 +54,7 @@ class ImpressionRecord(_Record):
     fallback: bool = Field(False, description="True when served without the LLM (COR only).")
 
 
-class ClickRecord(_Record):
+class ClickRecord(Record):
     """A click on one shown query. ``position`` is 0-based into ``ImpressionRecord.queries``."""
 
     kind: Literal["click"] = "click"
@@ -80,7 +63,7 @@ class ClickRecord(_Record):
     ts: Timestamp
 
 
-class QueryLogRecord(_Record):
+class QueryLogRecord(Record):
     """One query typed by a user: the session/query log line COR is built from."""
 
     kind: Literal["query"] = "query"
@@ -88,27 +71,6 @@ class QueryLogRecord(_Record):
     ts: Timestamp
     query: str
     user_key: str = ""
-
-
-class JobResult(_Record):
-    """What a pipeline Job reports (the last stdout line, and the pod's termination message)."""
-
-    kind: Literal["job_result"] = "job_result"
-    job: Literal["cor-build", "ctr-train", "dpo-iterate", "sft", "eval"]
-    status: Literal["succeeded", "failed"]
-    version: str = Field("", description="Version of the artifact produced.")
-    artifact_uri: str = Field("", description="Where the artifact was written.")
-    metrics: dict[str, float] = Field(default_factory=dict)
-    message: str = Field("", max_length=1024)
-    started: Timestamp | None = None
-    finished: Timestamp | None = None
-
-    def to_line(self) -> str:
-        """Compact JSON; kept under the 4 KiB a pod termination message allows."""
-        line = self.model_dump_json(exclude_none=True)
-        if len(line.encode()) > 4096:
-            raise ValueError(f"job result is {len(line.encode())} bytes; the limit is 4096")
-        return line
 
 
 LogRecord = Annotated[

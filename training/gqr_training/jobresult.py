@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gqr_serving.records import JobResult, utcnow
+from gqr_contracts.base import utcnow
+from gqr_contracts.job import JobResult
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,10 @@
 (cor-build -> ctr-train -> dpo-iterate), job results from termination messages, the AEC gate.
 """
 
+from gqr_contracts.job import AEC, AEC_STABLE, InvalidResult, JobResult
 from gqr_operator.pipeline.config import STEPS, JobObservation, PipelineConfig, job_name
 from gqr_operator.pipeline.machine import current_job, tick
-from gqr_operator.pipeline.results import AEC, AEC_STABLE, InvalidResult, JobResult, parse_result
+from gqr_operator.pipeline.results import parse_result
 from gqr_operator.pipeline.schedule import due, latest_fire, next_fire, schedule_error
 
 __all__ = [

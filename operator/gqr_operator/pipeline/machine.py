@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from gqr_contracts.job import AEC, AEC_STABLE, InvalidResult
 from gqr_operator.pipeline.config import INPUT_OF, JobObservation, PipelineConfig, job_name
-from gqr_operator.pipeline.results import AEC, AEC_STABLE, InvalidResult, parse_result
+from gqr_operator.pipeline.results import parse_result, result_status
 from gqr_operator.pipeline.schedule import due, latest_fire, schedule_error
 from gqr_operator.pipeline.status import desired_conditions
 from gqr_operator.rollout.actions import (
@@ -159,7 +160,7 @@ class _Tick:
         if state == "failed" or result.status == "failed":
             why = "; ".join(x for x in (job.reason, result.message) if x) or "the Job failed"
             return self._fail(step, "JobFailed", why)
-        step.update(state="Succeeded", finished=iso(self.now), result=result.to_status())
+        step.update(state="Succeeded", finished=iso(self.now), result=result_status(result))
         if index + 1 < len(self.st["steps"]):
             return self._start_step(index + 1)
         self._gate(result.version, result.artifact_uri, result.metrics)

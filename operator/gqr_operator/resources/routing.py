@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, Literal
 
+from gqr_contracts.routing import ArmConfig, BackendSpec, Decoding, RoutingConfig
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources.llm import BASE_MODEL_NAME, VERSION_ADAPTER, ModelVersion, llm_url
 from gqr_operator.resources.naming import child_name, labels, metadata
@@ -17,20 +17,24 @@ def routing_name(cr_name: str) -> str:
     return child_name(cr_name, "routing")
 
 
-_SEED_POLICY = {"perRequest": "per_request", "perUser": "per_user", "fixed": "fixed"}
+_SEED_POLICY: dict[str, Literal["fixed", "per_request", "per_user"]] = {
+    "perRequest": "per_request",
+    "perUser": "per_user",
+    "fixed": "fixed",
+}
 
 
 def _arm(
     name: str, namespace: str, spec: GQRDeploymentSpec, arm: str, mv: ModelVersion, weight: int
-) -> dict[str, Any]:
-    backend: dict[str, Any] = {"url": llm_url(name, namespace, mv.version)}
-    if spec.llm.runtime == "tgi":
-        backend["kind"] = "tgi"
-        if mv.adapter_uri:  # TGI selects the version's LoRA adapter per request
-            backend["adapter_id"] = VERSION_ADAPTER
+) -> ArmConfig:
+    url = llm_url(name, namespace, mv.version)
+    if spec.llm.runtime == "tgi":  # TGI selects the version's LoRA adapter per request
+        adapter = {"adapter_id": VERSION_ADAPTER} if mv.adapter_uri else {}
+        backend = BackendSpec(kind="tgi", url=url, **adapter)
     else:  # vLLM: OpenAI-compatible, the adapter is addressed as a model name
-        backend.update(kind="openai", model=VERSION_ADAPTER if mv.adapter_uri else BASE_MODEL_NAME)
-    return {"name": arm, "weight": weight, "model_version": mv.version, "backend": backend}
+        model = VERSION_ADAPTER if mv.adapter_uri else BASE_MODEL_NAME
+        backend = BackendSpec(kind="openai", url=url, model=model)
+    return ArmConfig(name=arm, weight=weight, model_version=mv.version, backend=backend)
 
 
 def routing_config(
@@ -41,9 +45,9 @@ def routing_config(
     stable: ModelVersion,
     canary: ModelVersion | None = None,
     canary_weight: int = 0,
-) -> dict[str, Any]:
-    """The routing document in the gateway's format (gqr_serving.gateway.routing); the salt
-    stays fixed so weight changes move only the users that must move."""
+) -> RoutingConfig:
+    """The routing document (gqr_contracts.routing); the salt stays fixed so weight changes
+    move only the users that must move."""
     if not 0 <= canary_weight <= 100:
         raise ValueError(f"canary_weight={canary_weight} is out of range (accepted: 0-100)")
     weight = canary_weight if canary is not None else 0
@@ -51,16 +55,16 @@ def routing_config(
     if canary is not None:
         arms.append(_arm(name, namespace, spec, "canary", canary, weight))
     d = spec.llm.decoding
-    decoding: dict[str, Any] = {
-        "temperature": d.temperature,
-        "top_p": d.top_p,
-        "max_new_tokens": min(d.max_new_tokens, 1024),
-        "seed_policy": _SEED_POLICY.get(d.seed_policy, "per_request"),
-    }
-    if d.seed_policy == "fixed":
-        decoding["seed"] = d.seed
+    seed = {"seed": d.seed} if d.seed_policy == "fixed" else {}
+    decoding = Decoding(
+        temperature=d.temperature,
+        top_p=d.top_p,
+        max_new_tokens=min(d.max_new_tokens, 1024),
+        seed_policy=_SEED_POLICY.get(d.seed_policy, "per_request"),
+        **seed,
+    )
     # No COR version here: the COR index switches versions atomically itself (CURRENT + alias).
-    return {"salt": name[:128], "decoding": decoding, "arms": arms}
+    return RoutingConfig(salt=name[:128], decoding=decoding, arms=tuple(arms))
 
 
 def build_routing_configmap(
@@ -85,5 +89,5 @@ def build_routing_configmap(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(routing_name(name), namespace, labels(name, "gateway")),
-        "data": {ROUTING_FILE: json.dumps(doc, indent=2, sort_keys=True) + "\n"},
+        "data": {ROUTING_FILE: doc.to_document()},
     }

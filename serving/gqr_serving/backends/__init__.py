@@ -13,11 +13,10 @@ from gqr_serving.backends.base import (
     PromptInput,
 )
 from gqr_serving.backends.breaker import CircuitBreaker, GuardedBackend, RetryBudget
-from gqr_serving.backends.factory import BackendSpec, make_backend
+from gqr_serving.backends.factory import make_backend
 
 __all__ = [
     "BackendError",
-    "BackendSpec",
     "BackendUnavailable",
     "CircuitBreaker",
     "GenerationParams",

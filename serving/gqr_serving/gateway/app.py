@@ -18,20 +18,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
+from gqr_contracts.base import utcnow
+from gqr_contracts.stats import ArmStats, StatsAnswer
 from gqr_serving.gateway.pipeline import InputError, Unavailable, check_side_info
 from gqr_serving.gateway.schemas import (
-    ArmStatsOut,
     ErrorBody,
     FeedbackRequest,
     FeedbackResponse,
     RecommendRequest,
     RecommendResponse,
-    StatsResponse,
 )
 from gqr_serving.gateway.service import Gateway, GatewayParts
 from gqr_serving.gateway.settings import GatewaySettings
 from gqr_serving.gateway.stats import parse_since, parse_window
-from gqr_serving.records import ClickRecord, utcnow
+from gqr_serving.records import ClickRecord
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -186,7 +186,7 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         dups = [p for p in positions if p not in new]
         return FeedbackResponse(impression_id=body.impression_id, recorded=new, duplicates=dups)
 
-    @app.get("/v1/stats", response_model=StatsResponse)
+    @app.get("/v1/stats", response_model=StatsAnswer)
     async def stats(
         window: str | None = Query(
             None,
@@ -202,7 +202,7 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
             "counting began. A canary step asks from its start.",
         ),
         fresh: bool = Query(False, description="Re-read the log store now."),
-    ) -> StatsResponse:
+    ) -> StatsAnswer:
         """Impressions and clicks per arm and model version (from the shared log store)."""
         try:
             seconds = parse_window(window) if window is not None else None
@@ -220,10 +220,10 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
             seconds = gw.stats.max_window_s if start_at is not None else 3600.0
         start, rows = await asyncio.to_thread(gw.stats.query, seconds, since=start_at, fresh=fresh)
         arms = [
-            ArmStatsOut(**vars(r), ctr=r.clicks / r.impressions if r.impressions else 0.0)
+            ArmStats(**vars(r), ctr=r.clicks / r.impressions if r.impressions else 0.0)
             for r in rows
         ]
-        return StatsResponse(
+        return StatsAnswer(
             window_s=seconds, start=start, arms=arms, refreshed_at=gw.stats.refreshed_at
         )
 

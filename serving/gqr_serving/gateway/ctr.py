@@ -1,8 +1,6 @@
 """HTTP client for the CTR predictor (KServe V1) and the over-generate-and-rerank step.
 
-Wire format (``training/gqr_training/ctr/README.md``): ``POST /v1/models/<name>:predict``
-``{"instances": [{"query", "queries", "component"}]}`` ->
-``{"predictions": [{"p": [p_1..p_n], "reward": r}]}``.
+Wire format: :mod:`gqr_contracts.ctr` (``POST /v1/models/<name>:predict``, KServe V1).
 
 Two rerank modes:
 
@@ -19,12 +17,14 @@ Two rerank modes:
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Literal
 
 import aiohttp
+from pydantic import ValidationError
 
+from gqr_contracts.ctr import CtrRequest, CtrResponse
+from gqr_contracts.reward import check_component
 from gqr_serving.backends.httpclient import JSONPoster
 
 RerankMode = Literal["pointwise", "greedy"]
@@ -46,9 +46,9 @@ class CTRClient:
         self, query: str, lists: list[list[str]], component: str, timeout_s: float
     ) -> list[float]:
         """The list reward of each list (the predictor's ``reward``)."""
-        body = {
-            "instances": [{"query": query, "queries": q, "component": component} for q in lists]
-        }
+        body = CtrRequest.lists(query, lists, check_component(component)).model_dump(
+            exclude_none=True
+        )
         try:
             status, raw = await self._http.post(self.path, body, max(timeout_s, 0.001))
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -57,9 +57,8 @@ class CTRClient:
             text = raw.decode("utf-8", "replace")[:200]
             raise CTRError(f"CTR predictor {self.url}: HTTP {status}: {text}")
         try:
-            preds = json.loads(raw)["predictions"]
-            rewards = [float(p["reward"]) for p in preds]
-        except (ValueError, KeyError, TypeError) as exc:
+            rewards = [p.reward for p in CtrResponse.model_validate_json(raw).predictions]
+        except ValidationError as exc:
             raise CTRError(f"CTR predictor {self.url}: unexpected payload") from exc
         if len(rewards) != len(lists):
             raise CTRError(f"CTR predictor returned {len(rewards)} scores for {len(lists)} lists")

@@ -21,8 +21,6 @@ from pathlib import Path
 
 log = logging.getLogger("gqr_serving.gateway")
 
-ARM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,15}$"
-VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,39}$"
 _HEAD = struct.Struct(">QB6s")  # ts in ms, number of queries, random
 _TAG_BYTES = 9
 SECRET_FILE = ".gateway-secret"
@@ -111,20 +109,6 @@ def load_secret(secret_file: Path | None, log_root: str) -> bytes:
 
         time.sleep(0.01)
     raise ValueError(f"{path} holds no usable secret; delete it or pass --secret-key-file")
-
-
-def check_arm(name: str) -> str:
-    if not re.match(ARM_PATTERN, name):
-        raise ValueError(f"arm name {name!r}: use 1-16 of a-z 0-9 _ -, starting a-z or 0-9")
-    return name
-
-
-def check_version(version: str) -> str:
-    if not re.match(VERSION_PATTERN, version):
-        raise ValueError(
-            f"model_version {version!r}: use 1-40 of A-Z a-z 0-9 _ . : + -, starting alphanumeric"
-        )
-    return version
 
 
 def _text(s: str) -> bytes:

@@ -108,26 +108,6 @@ class FeedbackResponse(BaseModel):
     duplicates: list[int] = Field(description="Positions this replica had already recorded.")
 
 
-class ArmStatsOut(BaseModel):
-    arm: str
-    model_version: str
-    impressions: int
-    clicks: int = Field(description="Distinct (impression, position) clicks.")
-    clicked_impressions: int
-    fallbacks: int
-    ctr: float = Field(description="clicks / impressions (0 without impressions).")
-
-
-class StatsResponse(BaseModel):
-    window_s: float = Field(description="The window asked for, in seconds.")
-    start: float = Field(
-        description="Unix time of the first minute counted: the later of the window's start, "
-        "since rounded up to a whole minute, and the oldest minute kept."
-    )
-    arms: list[ArmStatsOut]
-    refreshed_at: float | None = Field(description="Unix time the log store was last read.")
-
-
 class ErrorBody(BaseModel):
     error: str
     detail: str

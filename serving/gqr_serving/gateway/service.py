@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gqr_serving.backends import BackendSpec
+from gqr_contracts.base import utcnow
+from gqr_contracts.routing import ArmConfig, BackendSpec, RoutingConfig
 from gqr_serving.cor import CORService
 from gqr_serving.gateway.corsource import COR, CORSource
 from gqr_serving.gateway.ctr import CTRClient
@@ -18,13 +19,12 @@ from gqr_serving.gateway.ids import Keys, load_secret
 from gqr_serving.gateway.metrics import GatewayMetrics
 from gqr_serving.gateway.pipeline import Pipeline
 from gqr_serving.gateway.router import BackendFactory, Router
-from gqr_serving.gateway.routing import ArmConfig, RoutingConfig
 from gqr_serving.gateway.schemas import RecommendRequest, RecommendResponse
 from gqr_serving.gateway.settings import GatewaySettings
 from gqr_serving.gateway.sink import ClickWriter, ImpressionSink, WriterFactory, log_writer_factory
 from gqr_serving.gateway.stats import LogStats
 from gqr_serving.prompt import TaskPreset, list_presets, load_preset
-from gqr_serving.records import ImpressionRecord, utcnow
+from gqr_serving.records import ImpressionRecord
 
 log = logging.getLogger("gqr_serving.gateway")
 COR_REFRESH_S = 60.0

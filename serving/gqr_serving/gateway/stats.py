@@ -33,7 +33,9 @@ Key = tuple[str, str]  # (arm, model_version)
 
 
 @dataclass
-class ArmStats:
+class ArmCounter:
+    """Mutable counts of one (arm, model version) while a query adds them up."""
+
     arm: str
     model_version: str
     impressions: int = 0
@@ -58,7 +60,7 @@ class LogStats:
 
     def query(
         self, window_s: float, *, since: float | None = None, fresh: bool = False
-    ) -> tuple[float, list[ArmStats]]:
+    ) -> tuple[float, list[ArmCounter]]:
         """Counts for impressions shown in the last ``window_s`` seconds and, with ``since``
         (Unix time), not before it; and their clicks. Returns the Unix time of the first
         minute counted (the later of the two bounds and of what is kept) and the rows."""
@@ -70,19 +72,19 @@ class LogStats:
             first = max(int((now - window_s) // 60), now_min - int(self.max_window_s // 60))
             if since is not None:
                 first = max(first, math.ceil(since / 60))
-            out: dict[Key, ArmStats] = {}
+            out: dict[Key, ArmCounter] = {}
             for minute in range(first, now_min + 2):
                 for key, (n, fb) in self._imps.get(minute, {}).items():
-                    s = out.setdefault(key, ArmStats(*key))
+                    s = out.setdefault(key, ArmCounter(*key))
                     s.impressions += n
                     s.fallbacks += fb
                 for key, n in self._clicks.get(minute, {}).items():
-                    out.setdefault(key, ArmStats(*key)).clicks += n
+                    out.setdefault(key, ArmCounter(*key)).clicks += n
                 for iid in self._clicked.get(minute, {}):
                     ref = peek_impression_id(iid)
                     if ref is not None:
                         key = (ref.arm, ref.model_version)
-                        out.setdefault(key, ArmStats(*key)).clicked_impressions += 1
+                        out.setdefault(key, ArmCounter(*key)).clicked_impressions += 1
             return first * 60.0, sorted(out.values(), key=lambda s: (s.arm, s.model_version))
 
     # -- reading -----------------------------------------------------------------------

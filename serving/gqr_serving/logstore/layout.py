@@ -13,7 +13,8 @@ import socket
 from datetime import UTC, date, datetime
 from typing import Literal, TypeAlias
 
-from gqr_serving.records import ClickRecord, ImpressionRecord, JobResult, QueryLogRecord
+from gqr_contracts.job import JobResult
+from gqr_serving.records import ClickRecord, ImpressionRecord, QueryLogRecord
 
 Kind: TypeAlias = Literal["impression", "click", "query", "job_result"]
 KINDS: tuple[Kind, ...] = ("impression", "click", "query", "job_result")

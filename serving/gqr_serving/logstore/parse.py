@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from gqr_contracts.base import SCHEMA_VERSION
 from gqr_serving.logstore.layout import Kind
-from gqr_serving.records import SCHEMA_VERSION, SCHEMAS
+from gqr_serving.records import SCHEMAS
 
 KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
 

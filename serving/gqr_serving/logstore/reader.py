@@ -14,6 +14,7 @@ from typing import Any, Literal, overload
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from gqr_contracts.job import JobResult
 from gqr_serving.logstore import joins
 from gqr_serving.logstore.layout import (
     SEGMENT_SUFFIX,
@@ -28,7 +29,7 @@ from gqr_serving.logstore.parse import LineError, parse_line
 from gqr_serving.logstore.problems import Problem, ProblemLog, ReaderStats
 from gqr_serving.logstore.staging import is_url
 from gqr_serving.logstore.window import check_window
-from gqr_serving.records import ClickRecord, ImpressionRecord, JobResult, QueryLogRecord
+from gqr_serving.records import ClickRecord, ImpressionRecord, QueryLogRecord
 
 
 class LogReader:

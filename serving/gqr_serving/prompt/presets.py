@@ -13,6 +13,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gqr_contracts.reward import Component
 from gqr_serving.records import SideInfo
 
 # One list never holds more than this many queries (ClickRecord.position is 0..63).
@@ -24,8 +25,6 @@ SIDE_INFO_FIELDS = tuple(SideInfo.model_fields)
 # A line that looks like a section tag. Trusted preset text must not hold one, or the rendered
 # prompt could not be split back into its sections unambiguously.
 TAG_LINE = re.compile(r"^[ \t]*</?[a-z][a-z0-9_]{0,39}>[ \t]*$", re.MULTILINE)
-
-Component = Literal["multiChoice", "singleChoice"]
 
 
 class _Frozen(BaseModel):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from tests.integration.cor.conftest import ROWS_V1, make_version
 
+from gqr_contracts.job import JobResult
 from gqr_serving.cor import CORService, HashingEncoder, MilvusQueryIndex, RetrievalConfig
-from gqr_serving.records import JobResult
 from gqr_training.cor.build import main as cor_build
 
 

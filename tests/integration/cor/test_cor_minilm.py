@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gqr_contracts.job import JobResult
 from gqr_serving.cor import CORService, MilvusQueryIndex, load_encoder
-from gqr_serving.records import JobResult
 from gqr_training.cor.build import main as cor_build
 
 SESSIONS = [

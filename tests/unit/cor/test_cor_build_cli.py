@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from gqr_contracts.job import JobResult
 from gqr_serving.cor import list_versions, load_artifact, read_current
 from gqr_serving.logstore import LogWriter
-from gqr_serving.records import JobResult, QueryLogRecord
+from gqr_serving.records import QueryLogRecord
 from gqr_training.cor.build import main
 
 

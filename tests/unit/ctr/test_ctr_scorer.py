@@ -8,7 +8,7 @@ import pytest
 
 from gqr_training.ctr.calibration import correct_probability
 from gqr_training.ctr.model import CTRConfig
-from gqr_training.ctr.scorer import CTRScorer, ScoringInputError, list_reward
+from gqr_training.ctr.scorer import CTRScorer, ScoringInputError
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +91,3 @@ def test_bad_input_names_the_field(
     with pytest.raises(ScoringInputError) as err:
         scorer.score(query, queries)  # type: ignore[arg-type]
     assert err.value.field == field
-
-
-def test_list_reward_formulas() -> None:
-    assert list_reward([0.5, 0.5], "multiChoice") == pytest.approx(0.75)
-    assert list_reward([0.5, 0.25], "singleChoice") == pytest.approx(0.75)
-    with pytest.raises(ScoringInputError, match="component"):
-        list_reward([0.1], "both")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from kserve import InferInput, InferRequest
 from kserve.errors import InvalidInput
@@ -18,10 +20,11 @@ def v2(query: list[object], queries: list[object], shape: list[int]) -> InferReq
 
 
 def test_v1_valid() -> None:
-    pairs, comps = parse_v1(
+    request, pairs = parse_v1(
         {"instances": [{"query": "q", "queries": ["a", "b"], "component": "singleChoice"}]}, 4
     )
-    assert pairs == [("q", ["a", "b"])] and comps == ["singleChoice"]
+    assert pairs == [("q", ["a", "b"])]
+    assert [i.component for i in request.instances] == ["singleChoice"]
 
 
 @pytest.mark.parametrize(
@@ -38,12 +41,18 @@ def test_v1_valid() -> None:
             {"instances": [{"query": "q", "queries": ["a"], "component": "x"}]},
             "instances[0].component",
         ),
+        (
+            {"instances": [{"query": "q", "queries": ["a"], "user_key": 7}]},
+            "instances[0].user_key",
+        ),
+        ({"instances": [{"query": "q", "queries": ["a"]}] * 1025}, "instances"),
     ],
 )
 def test_v1_errors_name_the_field(body: object, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         parse_v1(body, 4)
-    assert str(err.value).startswith(field + ":"), str(err.value)
+    # The field, then its value where it had one: "instances[0].component='x': ..."
+    assert re.match(re.escape(field) + "[=:]", str(err.value)), str(err.value)
 
 
 def test_v2_valid_and_errors() -> None:

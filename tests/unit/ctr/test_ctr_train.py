@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.unit.ctr.synth import train_argv, write_logs
 
-from gqr_serving.records import JobResult
+from gqr_contracts.job import JobResult
 from gqr_training.ctr.train import main, make_parser
 
 REPO = Path(__file__).resolve().parents[3]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from gqr_contracts.routing import ArmConfig
 from gqr_serving.backends import (
     BackendError,
     CircuitBreaker,
@@ -20,7 +21,6 @@ from gqr_serving.backends import (
 )
 from gqr_serving.cor import CORRetriever
 from gqr_serving.gateway import GatewaySettings, create_app
-from gqr_serving.gateway.routing import ArmConfig
 from gqr_serving.gateway.service import GatewayParts
 
 Reply = str | Callable[[PromptInput], str] | BaseException

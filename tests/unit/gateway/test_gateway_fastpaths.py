@@ -264,7 +264,7 @@ async def test_ctr_client_scores_over_keep_alive_and_maps_failures() -> None:
     replies: list[tuple[int, bytes]] = [
         (200, json.dumps(rewards).encode()),
         (500, b"boom"),
-        (200, b'{"predictions": [{"reward": 1}]}'),  # one score for two lists
+        (200, b'{"predictions": [{"p": [1], "reward": 1}]}'),  # one score for two lists
         (-1, b""),
     ]
     seen: list[dict[str, object]] = []

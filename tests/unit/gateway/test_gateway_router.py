@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gqr_serving.backends import BackendSpec, GuardedBackend
+from gqr_contracts.routing import ArmConfig, BackendSpec, RoutingConfig
+from gqr_serving.backends import GuardedBackend
 from gqr_serving.gateway.router import Router, assign
-from gqr_serving.gateway.routing import ArmConfig, RoutingConfig, RoutingError, parse_routing
+from gqr_serving.gateway.routing import RoutingError, parse_routing
 
 KEYS = [f"user-{i}" for i in range(20_000)]
 SPEC = BackendSpec(kind="tgi", url="http://llm")
@@ -57,7 +58,7 @@ def test_assignment_is_sticky_and_weight_zero_gets_nobody() -> None:
 
 
 def test_routing_file_errors_name_the_field() -> None:
-    with pytest.raises(RoutingError, match=r"arms\.0\.weight"):
+    with pytest.raises(RoutingError, match=r"arms\[0\]\.weight=-1: .*greater than or equal to 0"):
         parse_routing(
             json.dumps(
                 {

@@ -78,4 +78,4 @@ async def test_api_since_skips_what_was_shown_before(tmp_path: Path) -> None:
         spec = (await c.get("/openapi.json")).json()
     params = {p["name"] for p in spec["paths"]["/v1/stats"]["get"]["parameters"]}
     assert {"window", "since", "fresh"} <= params
-    assert "start" in spec["components"]["schemas"]["StatsResponse"]["required"]
+    assert "start" in spec["components"]["schemas"]["StatsAnswer"]["required"]

@@ -9,13 +9,19 @@ from pathlib import Path
 import pytest
 from logstore_factories import T0, click, impression, query
 
+from gqr_contracts.job import JobResult
 from gqr_serving.logstore import LogReader, LogWriter, WriterFailedError, last_days
 from gqr_serving.logstore.segment import Segment
-from gqr_serving.records import JobResult
 
 
 def test_records_of_every_kind_round_trip_as_compact_json_lines(tmp_path: Path) -> None:
-    job = JobResult(job="ctr-train", status="succeeded", finished=T0, metrics={"auc": 0.7})
+    job = JobResult(
+        job="ctr-train",
+        status="succeeded",
+        artifact_uri="pvc://store/ctr/7",
+        finished=T0,
+        metrics={"auc": 0.7},
+    )
     records = [impression(1), click(1, 2), query("s", "hello"), job]
     with LogWriter(tmp_path, "w1") as w:
         for rec in records:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from tests.unit.operator.cases import patched
 
+from gqr_contracts.routing import DEFAULT_DECODING, RoutingConfig
 from gqr_operator.models import parse_spec
 from gqr_operator.resources.gateway import build_gateway_deployment
 from gqr_operator.resources.jobs import build_pipeline_job
 from gqr_operator.resources.llm import ModelVersion
 from gqr_operator.resources.routing import routing_config
-from gqr_serving.gateway.routing import DEFAULT_DECODING, RoutingConfig
 from gqr_serving.gateway.settings import GatewaySettings
 from gqr_training.align.iterate import IterConfig, make_parser, prompt_pool
 from gqr_training.align.metrics import SERVING_TEMPERATURE, SERVING_TOP_P

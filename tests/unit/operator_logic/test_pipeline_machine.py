@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gqr_contracts.job import InvalidResult
 from gqr_operator.pipeline import (
     STEPS,
     JobObservation,
@@ -22,7 +23,6 @@ from gqr_operator.pipeline import (
     schedule_error,
     tick,
 )
-from gqr_operator.pipeline.results import InvalidResult
 from gqr_operator.rollout import Action, CreateJob, Event, SetCondition, StartRollout
 
 T0 = datetime(2025, 3, 2, 2, 0, tzinfo=UTC)  # a Sunday, one hour before "0 3 * * 0"

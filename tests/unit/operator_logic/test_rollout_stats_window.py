@@ -21,10 +21,10 @@ import httpx
 import pytest
 from tests.unit.operator.cases import patched
 
-from gqr_operator import progress
+from gqr_contracts.stats import ArmStats, StatsAnswer
+from gqr_operator import observe, progress
 from gqr_operator.models import parse_spec
 from gqr_serving.gateway import stats as gateway_stats
-from gqr_serving.gateway.schemas import ArmStatsOut, StatsResponse
 
 URL = "http://gw.test/v1/stats?window=1h"
 SPEC = parse_spec(
@@ -61,8 +61,8 @@ class Gateway:
         window = gateway_stats.parse_window(q["window"])
         since = gateway_stats.parse_since(q["since"]) if "since" in q else None
         start, rows = self.stats.query(window, since=since if self.honours_since else None)
-        arms = [ArmStatsOut(**vars(r), ctr=0.0) for r in rows]
-        doc = StatsResponse(window_s=window, start=start, arms=arms, refreshed_at=self.now)
+        arms = [ArmStats(**vars(r), ctr=0.0) for r in rows]
+        doc = StatsAnswer(window_s=window, start=start, arms=arms, refreshed_at=self.now)
         body = doc.model_dump(exclude={"start"} if not self.honours_since else set())
         return httpx.Response(200, json=body, request=httpx.Request("GET", url))
 
@@ -83,7 +83,7 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     gw = Gateway(tmp_path, now)
     clock = SimpleNamespace(time=lambda: gw.now, monotonic=time.monotonic)
     monkeypatch.setattr(gateway_stats, "time", clock)
-    monkeypatch.setattr(progress.httpx, "get", gw.get)
+    monkeypatch.setattr(observe.httpx, "get", gw.get)
     return gw
 
 

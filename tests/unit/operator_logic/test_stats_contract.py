@@ -5,6 +5,7 @@ clicks."""
 from __future__ import annotations
 
 import inspect
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -12,9 +13,9 @@ import httpx
 import pytest
 from tests.unit.operator.cases import MINIMAL
 
-from gqr_operator import progress
+from gqr_operator import observe
 from gqr_operator.models import parse_spec
-from gqr_operator.progress import parse_stats, stats_url
+from gqr_operator.observe import StatsUnavailable, parse_stats, stats_url
 from gqr_serving.gateway.stats import LogStats, parse_since, parse_window
 
 
@@ -44,9 +45,26 @@ def test_since_joins_the_urls_own_query(monkeypatch: pytest.MonkeyPatch) -> None
         asked.append(url)
         return httpx.Response(200, json={"arms": [], "start": 0}, request=httpx.Request("GET", url))
 
-    monkeypatch.setattr(progress.httpx, "get", get)
+    monkeypatch.setattr(observe.httpx, "get", get)
     url = stats_url("demo", "ns", parse_spec(MINIMAL))
-    progress.fetch_stats(url + "&since=old", "a", "b", "2025-03-01T12:00:00Z")
+    observe.fetch_stats(url + "&since=old", "a", "b", "2025-03-01T12:00:00Z")
     query = parse_qs(urlparse(asked[0]).query)
     assert query == {"window": ["14d"], "since": ["2025-03-01T12:00:00Z"]}
     assert parse_since(query["since"][0]) == 1740830400.0  # the gateway reads what we send
+
+
+@pytest.mark.parametrize(
+    ("doc", "why"),
+    [
+        ({"arms": []}, "no `start`"),
+        ({"start": 0, "arms": [{"arm": "stable", "model_version": "a"}]}, "impressions"),
+        ({"start": 0, "arms": [{"arm": "stable", "model_version": "a", "impressions": -1}]},
+         "impressions=-1"),
+        ([1, 2], "not a /v1/stats answer"),
+    ],
+)  # fmt: skip
+def test_an_answer_outside_the_contract_holds_the_rollout_with_the_reason(
+    doc: object, why: str
+) -> None:
+    with pytest.raises(StatsUnavailable, match=re.escape(why)):
+        parse_stats(doc, "a", "b")

@@ -17,7 +17,6 @@ from gqr_training.sim import (
     OraclePolicy,
     Request,
     World,
-    list_ctr,
 )
 from gqr_training.sim.universe import tokenize
 
@@ -94,13 +93,6 @@ def test_annotator_samples_diverse_lists(world: World, requests: list[Request]) 
     lists = {tuple(annotator(r)) for _ in range(20)}
     assert len(lists) >= 15
     assert all(len(q) == 3 and len(set(q)) == 3 for q in lists)
-
-
-def test_list_ctr_follows_eq3_and_eq4() -> None:
-    assert list_ctr([0.1, 0.2], "multiChoice") == pytest.approx(1 - 0.9 * 0.8)
-    assert list_ctr([0.1, 0.2], "singleChoice") == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="multiChoice"):
-        list_ctr([0.1], "multi")  # type: ignore[arg-type]
 
 
 def test_hint_task_is_single_choice(world: World) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gqr_serving.records import JobResult
+from gqr_contracts.job import JobResult
 from gqr_training.jobresult import report
 
 

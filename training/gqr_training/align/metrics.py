@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from gqr_contracts.routing import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 from gqr_serving.prompt import TaskPreset
 from gqr_training.align.data import Task, clean_list, read_response
 from gqr_training.align.generate import Engine
 from gqr_training.align.overlap import jaccard
 from gqr_training.align.scoring import ListScorer
 
-# The gateway's default decoding (gqr_serving.gateway.routing.DEFAULT_DECODING, the CRD's
-# spec.llm.decoding defaults): evaluation samples the test responses the way they are served.
-# Mirrored, not imported: the trainer image does not carry the gateway; a test keeps them equal.
-SERVING_TEMPERATURE = 0.7
-SERVING_TOP_P = 0.9
+# The gateway's default decoding (the CRD's spec.llm.decoding defaults): evaluation samples the
+# test responses the way they are served.
+SERVING_TEMPERATURE = DEFAULT_TEMPERATURE
+SERVING_TOP_P = DEFAULT_TOP_P
 
 # The caller's measure of the true CTR of one list per test task (the simulated world in the
 # demo); alignment code never computes it.

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from gqr_contracts.reward import list_reward
+
 ListJob = tuple[str, Sequence[str], str]
 
 
@@ -17,16 +19,6 @@ class ListScorer(Protocol):
     """Rewards for a batch of lists, in order: ``scorer([(user_query, queries, component)])``."""
 
     def __call__(self, jobs: Sequence[ListJob], /) -> list[float]: ...
-
-
-def list_reward(probs: Sequence[float], component: str) -> float:
-    """r = 1 - prod(1 - p_k) (multiChoice, eq. 3) or r = sum p_k (singleChoice, eq. 4)."""
-    if component == "singleChoice":
-        return float(sum(probs))
-    miss = 1.0
-    for p in probs:
-        miss *= 1.0 - p
-    return 1.0 - miss
 
 
 def from_prob_fn(probs: Callable[[str, Sequence[str]], Sequence[float]]) -> ListScorer:

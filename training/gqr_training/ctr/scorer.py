@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from gqr_contracts.reward import COMPONENTS, Component, list_reward
 from gqr_training.ctr.users import UserPropensity
 
-Component = Literal["multiChoice", "singleChoice"]
-COMPONENTS: tuple[str, ...] = ("multiChoice", "singleChoice")
 MAX_QUERY_CHARS = 1000
 MAX_USER_KEY_CHARS = 256
 
@@ -22,18 +21,6 @@ class ScoringInputError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-def list_reward(probs: Sequence[float], component: str) -> float:
-    """r = 1 - prod(1 - p_k) (multiChoice, eq. 3) or r = sum p_k (singleChoice, eq. 4)."""
-    if component == "multiChoice":
-        miss = 1.0
-        for p in probs:
-            miss *= 1.0 - p
-        return 1.0 - miss
-    if component == "singleChoice":
-        return float(sum(probs))
-    raise ScoringInputError("component", f"{component!r} is not one of {', '.join(COMPONENTS)}")
 
 
 def _check_text(field: str, value: Any, *, allow_empty: bool) -> str:

@@ -24,62 +24,42 @@ from typing import Any
 import kserve
 from kserve.errors import InvalidInput
 
+from pydantic import ValidationError
+
+from gqr_contracts.base import describe
+from gqr_contracts.ctr import CtrPrediction, CtrRequest, CtrResponse
+from gqr_contracts.reward import DEFAULT_COMPONENT, check_component, list_reward
 from gqr_training.ctr.batching import MicroBatcher
 from gqr_training.ctr.scorer import (
-    COMPONENTS,
     CTRScorer,
     ScoringInputError,
-    list_reward,
     validate_list,
     validate_user_key,
 )
 
-MAX_INSTANCES = 1024
-
 
 def _component(value: Any, field: str) -> str:
     if value is None:
-        return "multiChoice"
-    if value not in COMPONENTS:
-        raise InvalidInput(f"{field}: {value!r} is not one of {', '.join(COMPONENTS)}")
-    return str(value)
+        return DEFAULT_COMPONENT
+    try:
+        return check_component(value, field)
+    except ValueError as e:
+        raise InvalidInput(str(e)) from None
 
 
-def parse_v1(payload: Any, max_positions: int) -> tuple[list[tuple[str, list[str]]], list[str]]:
-    """Validated (query, queries) pairs and components of a V1 body."""
-    if not isinstance(payload, dict) or "instances" not in payload:
-        raise InvalidInput('instances: missing; send {"instances": [{"query", "queries"}]}')
-    instances = payload["instances"]
-    if not isinstance(instances, list) or not instances:
-        raise InvalidInput("instances: expected a non-empty list")
-    if len(instances) > MAX_INSTANCES:
-        raise InvalidInput(f"instances: {len(instances)} given; at most {MAX_INSTANCES}")
-    pairs, comps = [], []
-    for i, inst in enumerate(instances):
-        where = f"instances[{i}]"
-        if not isinstance(inst, dict):
-            raise InvalidInput(f"{where}: expected an object with 'query' and 'queries'")
-        for key in ("query", "queries"):
-            if key not in inst:
-                raise InvalidInput(f"{where}.{key}: missing")
+def parse_v1(payload: Any, max_positions: int) -> tuple[CtrRequest, list[tuple[str, list[str]]]]:
+    """The validated V1 request (gqr_contracts.ctr) and its (query, queries) pairs."""
+    try:
+        request = CtrRequest.model_validate(payload)
+    except ValidationError as e:
+        raise InvalidInput(describe(e, limit=1)) from None
+    pairs = []
+    for i, inst in enumerate(request.instances):
         try:
-            pairs.append(validate_list(inst["query"], inst["queries"], max_positions, where + "."))
+            pairs.append(validate_list(inst.query, inst.queries, max_positions, f"instances[{i}]."))
         except ScoringInputError as e:
             raise InvalidInput(str(e)) from None
-        comps.append(_component(inst.get("component"), f"{where}.component"))
-    return pairs, comps
-
-
-def users_v1(payload: dict[str, Any]) -> list[str | None] | None:
-    """Optional ``user_key`` (hashed, as logged) of each V1 instance; None when none has one."""
-    try:
-        keys = [
-            validate_user_key(inst.get("user_key"), f"instances[{i}].user_key")
-            for i, inst in enumerate(payload["instances"])
-        ]
-    except ScoringInputError as e:
-        raise InvalidInput(str(e)) from None
-    return keys if any(k is not None for k in keys) else None
+    return request, pairs
 
 
 def users_v2(request: kserve.InferRequest, batch: int) -> list[str | None] | None:
@@ -205,14 +185,17 @@ class CTRPredictor(kserve.Model):  # type: ignore[misc]
             users = users_v2(payload, len(pairs))
             probs = self.scorer.personalise(await self.batcher.submit(pairs), users)
             return self._v2_response(payload, probs, comps)
-        pairs, comps = parse_v1(payload, max_pos)
-        users = users_v1(payload)
-        probs = self.scorer.personalise(await self.batcher.submit(pairs), users)
-        return {
-            "predictions": [
-                {"p": p, "reward": list_reward(p, c)} for p, c in zip(probs, comps, strict=True)
+        request, pairs = parse_v1(payload, max_pos)
+        users = [inst.user_key for inst in request.instances]
+        known = users if any(u is not None for u in users) else None
+        probs = self.scorer.personalise(await self.batcher.submit(pairs), known)
+        answer = CtrResponse(
+            predictions=[
+                CtrPrediction(p=p, reward=list_reward(p, inst.component))
+                for p, inst in zip(probs, request.instances, strict=True)
             ]
-        }
+        )
+        return answer.model_dump()
 
     def _v2_response(
         self, request: kserve.InferRequest, probs: Sequence[list[float]], comps: Sequence[str]

@@ -15,12 +15,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
-from typing import Literal
 
+from gqr_contracts.reward import Component
 from gqr_training.sim.lexicon import FILLERS
 from gqr_training.sim.universe import Universe, render
-
-Component = Literal["multiChoice", "singleChoice"]
 
 
 @dataclass(frozen=True)

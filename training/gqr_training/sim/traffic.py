@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from gqr_contracts.reward import list_reward as list_ctr
 from gqr_serving.records import ClickRecord, ImpressionRecord, QueryLogRecord, SideInfo
 from gqr_training.sim.sessions import Request
-from gqr_training.sim.world import World, draw_clicks, list_ctr
+from gqr_training.sim.world import World, draw_clicks
 
 BatchPolicy = Callable[[Sequence[Request]], list[list[str]]]
 

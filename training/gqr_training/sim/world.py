@@ -12,24 +12,14 @@ from datetime import date
 
 import numpy as np
 
+from gqr_contracts.reward import Component
+from gqr_contracts.reward import list_reward as list_ctr
 from gqr_training.sim import _clickmodel as cm
 from gqr_training.sim.lexicon import GENERIC_QUERIES
-from gqr_training.sim.sessions import Component, Request, SessionModel, near_copy
+from gqr_training.sim.sessions import Request, SessionModel, near_copy
 from gqr_training.sim.universe import ParsedQuery, Universe, render
 
 Rng = random.Random | np.random.Generator
-
-
-def list_ctr(probs: Sequence[float], component: Component) -> float:
-    """List CTR from per-position click probabilities: eq. 3 (multi) or eq. 4 (single choice)."""
-    if component == "multiChoice":
-        miss = 1.0
-        for p in probs:
-            miss *= 1.0 - p
-        return 1.0 - miss
-    if component == "singleChoice":
-        return min(1.0, float(sum(probs)))
-    raise ValueError(f"unknown component {component!r}; use 'multiChoice' or 'singleChoice'")
 
 
 def draw_clicks(probs: Sequence[float], component: Component, rng: Rng) -> list[int]:
