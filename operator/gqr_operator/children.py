@@ -15,7 +15,7 @@ from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import ctr, gateway, llm, milvus, netpol, routing
 from gqr_operator.resources.llm import ModelVersion
 from gqr_operator.resources.naming import DEPLOYMENT_LABEL, MANAGED_BY, Arm, label_value
-from gqr_operator.rollout.status import ACTIVE, desired_routing
+from gqr_operator.rollout.status import desired_routing, desired_servers
 
 # Kinds the operator prunes when they are no longer desired (Jobs are the pipeline's business).
 PRUNED = [
@@ -58,14 +58,10 @@ def versions_from_status(spec: GQRDeploymentSpec, status: dict[str, Any]) -> Ver
     long as the rollout is active (drain included); before any rollout, the spec's model."""
     ro = status.get("rollout") or {}
 
-    def mv(entry: dict[str, Any] | None) -> ModelVersion | None:
-        if not entry or not entry.get("version"):
-            return None
-        return model_version(spec, str(entry["version"]), str(entry.get("artifactUri", "")))
-
-    stable = mv(ro.get("stable")) or ModelVersion(INITIAL_VERSION, spec.llm.model)
-    candidate = mv(ro.get("candidate")) if ro.get("phase") in ACTIVE else None
-    by_version = {stable.version: stable, **({candidate.version: candidate} if candidate else {})}
+    implied = [model_version(spec, r.version, r.artifact_uri) for r in desired_servers(ro)]
+    servers = implied or [ModelVersion(INITIAL_VERSION, spec.llm.model)]
+    stable = servers[0]
+    by_version = {m.version: m for m in servers}
     routing = desired_routing(ro)
     if routing is None:
         route_stable, route_canary, weight = stable, None, 0
@@ -73,15 +69,13 @@ def versions_from_status(spec: GQRDeploymentSpec, status: dict[str, Any]) -> Ver
         route_stable = by_version.get(routing.stable_version, stable)
         route_canary = by_version.get(routing.canary_version or "")
         weight = routing.canary_weight if route_canary else 0
-    servers: list[tuple[ModelVersion, Arm]] = [(stable, "stable")]
-    if candidate is not None:
-        servers.append((candidate, "canary"))
+    arms: tuple[Arm, ...] = ("stable", "canary")
     ctr_entry = status.get("ctr") or {}
     return Versions(
         stable=route_stable,
         canary=route_canary,
         canary_weight=weight,
-        servers=tuple(servers),
+        servers=tuple(zip(servers, arms, strict=False)),
         ctr_uri=ctr_entry.get("storageUri") or spec.ctr_predictor.storage_uri,
         ctr_version=str(ctr_entry.get("version") or INITIAL_VERSION),
     )

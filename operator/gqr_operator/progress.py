@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from gqr_operator import pipeline as pipeline_machine
 from gqr_operator import rollout as rollout_machine
+from gqr_operator.actions import Action, CreateJob, Event, SetCondition, StartRollout, iso
 from gqr_operator.children import INITIAL_VERSION, owner_reference
 from gqr_operator.kube import Kube
 from gqr_operator.models.spec import GQRDeploymentSpec
@@ -28,7 +29,6 @@ from gqr_operator.observe import (
 from gqr_operator.pipeline.config import PipelineConfig
 from gqr_operator.resources import jobs
 from gqr_operator.resources.milvus import cor_collection, cor_prefix
-from gqr_operator.rollout.actions import Action, CreateJob, Event, SetCondition, StartRollout, iso
 from gqr_operator.rollout.analysis import AnalysisConfig
 from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig, Step
 

@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from gqr_operator import children, conditions, progress
+from gqr_operator.actions import SetCondition
 from gqr_operator.kube import ApiError, Kube
 from gqr_operator.models.spec import GQRDeploymentSpec, parse_spec
 from gqr_operator.resources.gateway import gateway_name
 from gqr_operator.resources.llm import llm_name
-from gqr_operator.rollout.actions import SetCondition
 from gqr_operator.rollout.status import ACTIVE
 
 

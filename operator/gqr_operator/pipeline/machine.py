@@ -19,11 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from gqr_contracts.job import AEC, AEC_STABLE, InvalidResult
-from gqr_operator.pipeline.config import INPUT_OF, JobObservation, PipelineConfig, job_name
-from gqr_operator.pipeline.results import parse_result, result_status
-from gqr_operator.pipeline.schedule import due, latest_fire, schedule_error
-from gqr_operator.pipeline.status import desired_conditions
-from gqr_operator.rollout.actions import (
+from gqr_operator.actions import (
     Action,
     CreateJob,
     Decision,
@@ -33,6 +29,10 @@ from gqr_operator.rollout.actions import (
     iso,
     parse_iso,
 )
+from gqr_operator.pipeline.config import INPUT_OF, JobObservation, PipelineConfig, job_name
+from gqr_operator.pipeline.results import parse_result, result_status
+from gqr_operator.pipeline.schedule import due, latest_fire, schedule_error
+from gqr_operator.pipeline.status import desired_conditions
 
 
 def current_job(status: Mapping[str, Any] | None) -> str | None:

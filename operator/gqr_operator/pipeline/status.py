@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gqr_operator.rollout.actions import ConditionStatus, SetCondition
+from gqr_operator.actions import ConditionStatus, SetCondition
 
 _TRAINING: dict[str, tuple[ConditionStatus, str]] = {
     "Idle": ("Unknown", "NeverRun"),

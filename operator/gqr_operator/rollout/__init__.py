@@ -1,18 +1,16 @@
-"""Canary rollout logic, pure (no I/O): CTR analysis (mSPRT) and the rollout state machine.
+"""Canary rollout logic, pure (no I/O): CTR analysis (mSPRT, horizon) and the rollout machine.
 
-The kopf handlers feed it plain status dicts and observations and execute the actions it
-returns; see README.md in this folder for the test choice, state diagram and status layout.
+The operator's tick feeds it plain status dicts and observations and executes the actions it
+returns (`gqr_operator.actions`); routing and LLM servers follow from the status it keeps. See
+README.md in this folder for the test choice, state diagram and status layout.
 """
 
-from gqr_operator.rollout.actions import (
+from gqr_operator.actions import (
     Action,
-    CreateCanaryDeployment,
     CreateJob,
     Decision,
-    DeleteLLMDeployment,
     Event,
     SetCondition,
-    SetRouting,
     StartRollout,
 )
 from gqr_operator.rollout.analysis import AnalysisConfig, AnalysisResult, ArmCounts, analyse
@@ -26,9 +24,11 @@ from gqr_operator.rollout.config import (
 )
 from gqr_operator.rollout.machine import start, tick
 from gqr_operator.rollout.status import (
+    Routing,
     counts_since,
     desired_conditions,
     desired_routing,
+    desired_servers,
     summary,
 )
 
@@ -38,16 +38,14 @@ __all__ = [
     "AnalysisResult",
     "ArmCounts",
     "Controls",
-    "CreateCanaryDeployment",
     "CreateJob",
     "Decision",
-    "DeleteLLMDeployment",
     "Event",
     "ModelRef",
     "Observation",
     "RolloutConfig",
+    "Routing",
     "SetCondition",
-    "SetRouting",
     "StartRollout",
     "Stats",
     "Step",
@@ -55,6 +53,7 @@ __all__ = [
     "counts_since",
     "desired_conditions",
     "desired_routing",
+    "desired_servers",
     "start",
     "summary",
     "tick",

@@ -12,13 +12,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from gqr_operator.rollout.actions import (
+from gqr_operator.actions import (
     Action,
-    CreateCanaryDeployment,
     Decision,
-    DeleteLLMDeployment,
     Event,
-    SetRouting,
     changed_conditions,
     iso,
     parse_iso,
@@ -127,7 +124,6 @@ class _Tick:
             "history": [],
             **{k: self.st[k] for k in ("resumeHandled",) if k in self.st},
         }
-        self.actions.append(CreateCanaryDeployment(pending["version"], pending["artifactUri"]))
         self._event("RolloutStarted", f"canary {pending['version']} created; waiting for ready")
 
     def _enter_step(self, index: int) -> None:
@@ -141,9 +137,6 @@ class _Tick:
             lastAnalysis=None,
         )
         self.st.pop("baseline", None)  # written by operators before counts came `since`
-        self.actions.append(
-            SetRouting(self.st["stable"]["version"], self.st["candidate"]["version"], step.weight)
-        )
         n = len(self.cfg.steps)
         self._event("CanaryStepStarted", f"step {index + 1}/{n}: {step.weight}% to canary")
 
@@ -258,7 +251,6 @@ class _Tick:
     def _promote(self, why: str) -> None:
         cand = self.st["candidate"]["version"]
         self.st.update(phase="Promoting", phaseSince=iso(self.now), weight=100, message=why)
-        self.actions.append(SetRouting(cand, None, 0))
         self._record("Promoting", why)
         self._event("CanaryPromoting", f"routing 100% to {cand}: {why}")
 
@@ -267,7 +259,6 @@ class _Tick:
         self.st.update(
             phase="RollingBack", outcome=outcome, phaseSince=iso(self.now), weight=0, message=why
         )
-        self.actions.append(SetRouting(stable, None, 0))
         self._record("RollingBack", why)
         self._event("CanaryRollingBack", f"routing 100% to {stable}: {why}", warning=True)
 
@@ -277,11 +268,9 @@ class _Tick:
             return
         cand, stable = self.st["candidate"], self.st["stable"]
         if self.st["phase"] == "Promoting":
-            self.actions.append(DeleteLLMDeployment(stable["version"]))
             self.st.update(phase="Promoted", stable=cand, previousStable=stable)
             self._event("CanaryPromoted", f"{cand['version']} is stable: {self.st['message']}")
         else:
-            self.actions.append(DeleteLLMDeployment(cand["version"]))
             self.st["phase"] = self.st.get("outcome", "RolledBack")
             msg = f"{cand['version']} removed; {stable['version']} serves: {self.st['message']}"
             self._event(f"Canary{self.st['phase']}", msg, warning=True)

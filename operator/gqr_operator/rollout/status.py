@@ -1,4 +1,4 @@
-"""What `status.rollout` means to the outside: the conditions and routing it implies.
+"""What `status.rollout` means to the outside: the conditions, routing and servers it implies.
 
 Both are level functions of the status alone, so a handler may re-apply them on any tick
 (e.g. after someone deleted the routing ConfigMap) and a restarted operator derives the same.
@@ -7,10 +7,11 @@ Both are level functions of the status alone, so a handler may re-apply them on 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gqr_operator.rollout.actions import SetCondition, SetRouting, parse_iso
+from gqr_operator.actions import SetCondition, parse_iso
 from gqr_operator.rollout.analysis import ArmCounts
 from gqr_operator.rollout.config import ModelRef
 
@@ -41,17 +42,40 @@ def ref(d: Mapping[str, Any] | None) -> ModelRef | None:
     return ModelRef(str(d["version"]), str(d.get("artifactUri", ""))) if d else None
 
 
-def desired_routing(status: Mapping[str, Any]) -> SetRouting | None:
+@dataclass(frozen=True)
+class Routing:
+    """The gateway's split: `stable_version` gets 100 - canary_weight percent."""
+
+    stable_version: str
+    """Model version served by the stable arm."""
+    canary_version: str | None
+    """Model version of the canary arm; None: no canary arm."""
+    canary_weight: int
+    """Percent of traffic to the canary (0 when there is none)."""
+
+
+def desired_routing(status: Mapping[str, Any]) -> Routing | None:
     """The routing this status implies (None before any stable version is known)."""
     stable, cand = ref(status.get("stable")), ref(status.get("candidate"))
     phase = status.get("phase", "Idle")
     if stable is None:
         return None
     if cand is not None and phase in ("Promoting", "Promoted"):
-        return SetRouting(cand.version, None, 0)
+        return Routing(cand.version, None, 0)
     if cand is not None and phase in ("Progressing", "Paused"):
-        return SetRouting(stable.version, cand.version, int(status.get("weight", 0)))
-    return SetRouting(stable.version, None, 0)
+        return Routing(stable.version, cand.version, int(status.get("weight", 0)))
+    return Routing(stable.version, None, 0)
+
+
+def desired_servers(status: Mapping[str, Any]) -> tuple[ModelRef, ...]:
+    """The model versions whose LLM servers this status implies: stable, and the candidate for
+    as long as a rollout is active (its drain included). Empty before any stable is known."""
+    stable, cand = ref(status.get("stable")), ref(status.get("candidate"))
+    if stable is None:
+        return ()
+    if cand is not None and status.get("phase") in ACTIVE and cand.version != stable.version:
+        return (stable, cand)
+    return (stable,)
 
 
 def _measured(status: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The canary rollout state machine, driven through a fake cluster that executes its actions.
+"""The canary rollout state machine, driven through a fake cluster that executes its actions and
+derives routing and servers from its status.
 
 Every tick goes through JSON (status as the apiserver stores it) and is immediately repeated
 with the same inputs: the repeat must ask for nothing (idempotency, restart safety).
@@ -13,27 +14,26 @@ from typing import Any
 import pytest
 
 from gqr_operator import conditions as cond_lib
+from gqr_operator.actions import parse_iso
 from gqr_operator.rollout import (
     Action,
     AnalysisConfig,
     ArmCounts,
     Controls,
-    CreateCanaryDeployment,
-    DeleteLLMDeployment,
     Event,
     ModelRef,
     Observation,
     RolloutConfig,
+    Routing,
     SetCondition,
-    SetRouting,
     Stats,
     Step,
     counts_since,
     desired_routing,
+    desired_servers,
     start,
     tick,
 )
-from gqr_operator.rollout.actions import parse_iso
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NO_CONTROLS = Controls()
@@ -54,13 +54,14 @@ def stats(si: int, sc: int, ci: int, cc: int) -> Counts:
 
 
 class Cluster:
-    """Executes actions like the handler would, and keeps what `kubectl describe` shows."""
+    """Executes actions like the operator's tick would, derives the routing and the LLM servers
+    from the status as the children sync does, and keeps what `kubectl describe` shows."""
 
     def __init__(self, cfg: RolloutConfig = CFG) -> None:
         self.cfg = cfg
         self.status: dict[str, Any] = {}
         self.conditions: list[dict[str, Any]] = []
-        self.routing: SetRouting | None = None
+        self.routing: Routing | None = None
         self.llms = {"v1"}
         self.events: list[Event] = []
         self.now = T0
@@ -89,18 +90,14 @@ class Cluster:
         for action in d.actions:
             self.apply(action)
         self.status = json.loads(json.dumps(d.status, allow_nan=False))
+        self.routing = desired_routing(self.status)
+        self.llms = {m.version for m in desired_servers(self.status)}
         again = tick(self.status, self.cfg, obs, controls, self.now, self.conditions)
         assert again.actions == [], f"repeat tick asked for {again.actions}"
         return d.actions
 
     def apply(self, a: Action) -> None:
-        if isinstance(a, SetRouting):
-            self.routing = a
-        elif isinstance(a, CreateCanaryDeployment):
-            self.llms.add(a.version)
-        elif isinstance(a, DeleteLLMDeployment):
-            self.llms.discard(a.version)
-        elif isinstance(a, Event):
+        if isinstance(a, Event):
             self.events.append(a)
         elif isinstance(a, SetCondition):
             new = cond_lib.condition(a.type, a.status, a.reason, a.message)
@@ -123,7 +120,7 @@ def at_step_one(cfg: RolloutConfig = CFG) -> Cluster:
     c.tick(stats(0, 0, 0, 0), ready=False)
     assert c.phase == "WaitingForCanaryReady" and c.llms == {"v1", "v2"}
     c.tick(stats(1000, 50, 0, 0))
-    assert c.phase == "Progressing" and c.routing == SetRouting("v1", "v2", 10)
+    assert c.phase == "Progressing" and c.routing == Routing("v1", "v2", 10)
     return c
 
 
@@ -141,7 +138,7 @@ def test_idle_without_candidate_does_nothing_and_reports_no_canary() -> None:
     c.status = {"phase": "Idle", "stable": {"version": "v1", "artifactUri": ""}}
     assert [a for a in c.tick() if not isinstance(a, SetCondition)] == []
     assert c.condition("CanaryHealthy")["reason"] == "NoCanary"
-    assert desired_routing(c.status) == SetRouting("v1", None, 0)
+    assert desired_routing(c.status) == Routing("v1", None, 0)
 
 
 def test_full_scripted_promote() -> None:
@@ -152,11 +149,11 @@ def test_full_scripted_promote() -> None:
     assert c.condition("CanaryHealthy")["reason"] == "Collecting"
     c.tick(stats(39_000, 1950, 5_000, 400))  # 8% vs 5%: clearly better
     assert c.phase == "Progressing" and c.status["stepIndex"] == 1
-    assert c.routing == SetRouting("v1", "v2", 50)
+    assert c.routing == Routing("v1", "v2", 50)
     # The counts in hand are step 1's: step 2 waits for counts from its own start.
     assert c.status["lastAnalysis"] is None and "baseline" not in c.status
     c.tick(stats(20_000, 1000, 20_000, 1500))
-    assert c.phase == "Promoting" and c.routing == SetRouting("v2", None, 0)
+    assert c.phase == "Promoting" and c.routing == Routing("v2", None, 0)
     assert c.llms == {"v1", "v2"}, "the old stable drains before it is deleted"
     c.tick(stats(60_000, 3000, 25_000, 1900), advance=35)
     assert c.phase == "Promoted" and c.llms == {"v2"}
@@ -170,13 +167,13 @@ def test_full_scripted_promote() -> None:
     ]
     assert c.condition("Progressing")["status"] == "False"
     assert c.condition("Degraded")["status"] == "False"
-    assert desired_routing(c.status) == SetRouting("v2", None, 0)
+    assert desired_routing(c.status) == Routing("v2", None, 0)
 
 
 def test_full_scripted_rollback_reports_the_ctrs() -> None:
     c = at_step_one()
     c.tick(stats(31_000, 1550, 3_000, 60))  # 2% vs 5%
-    assert c.phase == "RollingBack" and c.routing == SetRouting("v1", None, 0)
+    assert c.phase == "RollingBack" and c.routing == Routing("v1", None, 0)
     degraded = c.condition("Degraded")
     assert degraded["status"] == "True" and degraded["reason"] == "CanaryRolledBack"
     assert "2.0000%" in degraded["message"] and "5.0000%" in degraded["message"]
@@ -194,7 +191,7 @@ def test_stats_unavailable_holds_and_warns_once() -> None:
     c.tick(None)
     assert c.reasons().count("StatsUnavailable") == 1
     assert c.condition("Degraded")["reason"] == "StatsUnavailable"
-    assert c.phase == "Progressing" and c.routing == SetRouting("v1", "v2", 10)
+    assert c.phase == "Progressing" and c.routing == Routing("v1", "v2", 10)
     c.tick(stats(1500, 75, 100, 5))
     assert c.condition("Degraded")["status"] == "False"
 
@@ -220,7 +217,7 @@ def test_abort_rolls_back_from_every_active_phase(phase_setup: str) -> None:
         c.tick(stats(10_000, 500, 2000, 200))
         assert c.status["pauseReason"] == "AwaitingPromotion"
     c.tick(stats(0, 0, 0, 0), controls=Controls(abort=True))
-    assert c.phase == "RollingBack" and c.routing == SetRouting("v1", None, 0)
+    assert c.phase == "RollingBack" and c.routing == Routing("v1", None, 0)
     c.tick(stats(0, 0, 0, 0), controls=Controls(abort=True), advance=60)
     assert c.phase == "Aborted" and c.llms == {"v1"}
 
@@ -232,7 +229,7 @@ def test_promote_now_skips_analysis_but_waits_for_ready() -> None:
     c.tick(ready=False, controls=Controls(promote_now=True))
     assert c.phase == "WaitingForCanaryReady"
     c.tick(stats(0, 0, 0, 0), controls=Controls(promote_now=True))
-    assert c.phase == "Promoting" and c.routing == SetRouting("v2", None, 0)
+    assert c.phase == "Promoting" and c.routing == Routing("v2", None, 0)
 
 
 def test_manual_pause_freezes_and_resumes() -> None:
@@ -252,7 +249,7 @@ def test_step_pause_waits_for_a_new_resume_value() -> None:
     c.tick(stats(40_000, 2000, 5_000, 400), controls=Controls(resume="old"))
     assert c.phase == "Paused"
     c.tick(stats(40_000, 2000, 5_000, 400), controls=Controls(resume="go"))
-    assert c.phase == "Progressing" and c.routing == SetRouting("v1", "v2", 50)
+    assert c.phase == "Progressing" and c.routing == Routing("v1", "v2", 50)
 
 
 def test_without_auto_promote_the_last_step_waits_for_promote_now() -> None:
@@ -307,7 +304,7 @@ def test_a_weight_100_step_is_a_bake_step() -> None:
     c = Cluster(RolloutConfig(steps=(Step(100, 500),)))
     c.start()
     c.tick(stats(1000, 50, 0, 0))
-    assert c.routing == SetRouting("v1", "v2", 100)
+    assert c.routing == Routing("v1", "v2", 100)
     c.tick(stats(1000, 50, 400, 1))
     assert c.phase == "Progressing"
     c.tick(stats(1000, 50, 600, 1))
@@ -370,7 +367,7 @@ def test_an_inconclusive_step_rolls_back_at_max_impressions_by_default() -> None
     c.tick(stats(36_000, 1800, 4_999, 250))
     assert c.phase == "Progressing" and c.status["lastAnalysis"]["decision"] == "wait"
     c.tick(EQUAL_AT_LIMIT)
-    assert c.phase == "RollingBack" and c.routing == SetRouting("v1", None, 0)
+    assert c.phase == "RollingBack" and c.routing == Routing("v1", None, 0)
     assert c.status["lastAnalysis"]["decision"] == "inconclusive"
     assert [h["event"] for h in c.status["history"]] == ["StepInconclusive", "RollingBack"]
     warning = next(e for e in c.events if e.reason == "CanaryStepInconclusive")
@@ -410,7 +407,7 @@ def test_the_horizon_test_passes_at_the_limit_a_lift_the_msprt_leaves_inconclusi
     assert c.phase == "Progressing" and c.status["lastAnalysis"]["decision"] == "wait"
     assert "50% of the horizon 5000" in c.status["lastAnalysis"]["reason"]
     c.tick(at_limit)
-    assert c.status["stepIndex"] == 1 and c.routing == SetRouting("v1", "v2", 50)
+    assert c.status["stepIndex"] == 1 and c.routing == Routing("v1", "v2", 50)
     assert "CanaryStepPassed" in c.reasons() and "CanaryStepInconclusive" not in c.reasons()
     # Step 2 has no maxImpressions (a spec edited mid-rollout): it falls back to the mSPRT.
     c.tick(stats(10_000, 1100, 10_000, 1210), advance=120)
@@ -423,16 +420,16 @@ def test_an_inconclusive_step_may_pause_for_a_human() -> None:
     assert c.phase == "Paused" and c.status["pauseReason"] == "Inconclusive"
     assert c.condition("Progressing")["reason"] == "Inconclusive"
     c.tick(EQUAL_AT_LIMIT, controls=Controls(resume="old"))
-    assert c.phase == "Paused" and c.routing == SetRouting("v1", "v2", 10)
+    assert c.phase == "Paused" and c.routing == Routing("v1", "v2", 10)
     c.tick(EQUAL_AT_LIMIT, controls=Controls(resume="go on"))
-    assert c.phase == "Progressing" and c.routing == SetRouting("v1", "v2", 50)
+    assert c.phase == "Progressing" and c.routing == Routing("v1", "v2", 50)
 
 
 def test_an_inconclusive_pause_can_be_promoted_by_hand() -> None:
     c = at_step_one(RolloutConfig(steps=LIMITED, on_inconclusive="pause"))
     c.tick(EQUAL_AT_LIMIT)
     c.tick(EQUAL_AT_LIMIT, controls=Controls(promote_now=True))
-    assert c.phase == "Promoting" and c.routing == SetRouting("v2", None, 0)
+    assert c.phase == "Promoting" and c.routing == Routing("v2", None, 0)
 
 
 def test_an_inconclusive_step_may_pass() -> None:

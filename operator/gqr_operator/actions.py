@@ -1,10 +1,15 @@
-"""The actions the pure state machines ask the kopf handlers to execute, and the decision type.
+"""The actions the pure machines (the update pipeline, the canary rollout) ask the operator's
+tick to execute, and the decision type they return.
 
-Contract with the handler: execute the actions in order, THEN persist the returned status.
-Every action is safe to execute twice (creating an existing object is success, deleting a
-missing one is success, routing and conditions are set, not appended), so a restart between
-"act" and "persist" re-derives the same actions from the old status and nothing is duplicated.
-Events are the one exception: a crash in that window may post an Event twice.
+Contract with the tick (`gqr_operator.progress`): execute the actions in order, THEN persist the
+returned status. Every action is safe to execute twice (creating an existing Job is success,
+conditions are set, not appended), so a restart between "act" and "persist" re-derives the same
+actions from the old status and nothing is duplicated. Events are the one exception: a crash in
+that window may post an Event twice.
+
+What follows from the status alone is not an action: the routing and the LLM servers are level
+functions of `status.rollout` (`rollout.status.desired_routing`, `desired_servers`), which the
+children sync turns into manifests on every pass.
 """
 
 from __future__ import annotations
@@ -45,36 +50,6 @@ class SetCondition:
 
 
 @dataclass(frozen=True)
-class SetRouting:
-    """Write the gateway's routing: `stable` gets 100 - canary_weight percent."""
-
-    stable_version: str
-    """Model version served by the stable arm."""
-    canary_version: str | None
-    """Model version of the canary arm; None removes the canary arm."""
-    canary_weight: int
-    """Percent of traffic to the canary (0 when there is none)."""
-
-
-@dataclass(frozen=True)
-class CreateCanaryDeployment:
-    """Create the LLM Deployment + Service of a candidate version (AlreadyExists = success)."""
-
-    version: str
-    """Model version (names the Deployment via `resources.llm.llm_name`)."""
-    artifact_uri: str
-    """Where the trained weights or adapter live."""
-
-
-@dataclass(frozen=True)
-class DeleteLLMDeployment:
-    """Delete the LLM Deployment + Service of a version (NotFound = success)."""
-
-    version: str
-    """Model version whose server goes away."""
-
-
-@dataclass(frozen=True)
 class CreateJob:
     """Create one pipeline step's Job (`resources.jobs.build_pipeline_job`)."""
 
@@ -100,15 +75,7 @@ class StartRollout:
     """The pipeline run that produced it."""
 
 
-Action = (
-    Event
-    | SetCondition
-    | SetRouting
-    | CreateCanaryDeployment
-    | DeleteLLMDeployment
-    | CreateJob
-    | StartRollout
-)
+Action = Event | SetCondition | CreateJob | StartRollout
 
 
 @dataclass(frozen=True)
