@@ -185,12 +185,3 @@ class Kube:
             if exc.status == 404:
                 return False
             raise
-
-    def patch_merge(
-        self, kind: Kind, namespace: str | None, name: str, patch: dict[str, Any], status: bool
-    ) -> dict[str, Any]:
-        path = kind.path(namespace, name) + ("/status" if status else "")
-        obj: dict[str, Any] = self.request(
-            "PATCH", path, body=patch, content_type="application/merge-patch+json"
-        )
-        return obj

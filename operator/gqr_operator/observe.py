@@ -49,11 +49,15 @@ def observe_job(kube: Kube, namespace: str, name: str) -> JobObservation:
     return JobObservation("succeeded", message)
 
 
+def is_available(obj: dict[str, Any] | None) -> bool:
+    """Whether a Deployment reports Available."""
+    conds = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conds)
+
+
 def llm_available(kube: Kube, namespace: str, cr_name: str, version: str) -> bool:
     """Whether the LLM server Deployment of ``version`` reports Available."""
-    obj: dict[str, Any] = kube.get(DEPLOYMENT, namespace, llm_name(cr_name, version)) or {}
-    conds = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conds)
+    return is_available(kube.get(DEPLOYMENT, namespace, llm_name(cr_name, version)))
 
 
 def stats_url(name: str, namespace: str, spec: GQRDeploymentSpec) -> str:

@@ -12,10 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gqr_contracts.base import describe
 from gqr_operator import children, conditions, progress
 from gqr_operator.actions import SetCondition
 from gqr_operator.kube import ApiError, Kube
 from gqr_operator.models.spec import GQRDeploymentSpec, parse_spec
+from gqr_operator.observe import is_available
 from gqr_operator.resources.gateway import gateway_name
 from gqr_operator.resources.llm import llm_name
 from gqr_operator.rollout.status import ACTIVE
@@ -31,23 +33,23 @@ class Outcome:
     sync: children.SyncResult | None = None
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"spec.{loc}: {err['msg']} (got {err.get('input')!r})")
-    return "; ".join(parts)
+def _invalid(exc: ValidationError, conds: Any, generation: int) -> Outcome:
+    """The pass of a spec the schema let through but the models refuse."""
+    message = describe(exc, "spec", limit=5)
+    out = Outcome()
+    out.status = {
+        "phase": "Invalid",
+        "observedGeneration": generation,
+        "conditions": conditions.merge(
+            conds, conditions.condition("Ready", "False", "InvalidSpec", message, generation)
+        ),
+    }
+    out.events.append(("Warning", "InvalidSpec", message))
+    return out
 
 
 def _find(conds: list[dict[str, Any]] | None, type_: str) -> dict[str, Any]:
     return next((c for c in conds or [] if c.get("type") == type_), {})
-
-
-def _available(obj: dict[str, Any] | None) -> bool:
-    if not obj:
-        return False
-    conds = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conds)
 
 
 def _phase(serving: str, moved: dict[str, Any]) -> str:
@@ -60,33 +62,76 @@ def _phase(serving: str, moved: dict[str, Any]) -> str:
     return serving
 
 
+def _advance(kube: Kube, body: dict[str, Any], spec: GQRDeploymentSpec) -> progress.Progress:
+    """The pipeline and rollout tick; a refused API call degrades instead of failing the pass."""
+    try:
+        return progress.advance(kube, body, spec, datetime.now(UTC))
+    except ApiError as exc:
+        return progress.Progress(
+            conditions=[SetCondition("Degraded", "True", "ProgressFailed", str(exc)[:1000])]
+        )
+
+
+def _ready(
+    result: children.SyncResult, name: str, stable: str, generation: int
+) -> tuple[dict[str, Any], str]:
+    """Ready = the stable LLM server and the gateway are Available: the service answers."""
+    live = {
+        "llm": result.live.get(f"Deployment/{llm_name(name, stable)}"),
+        "gateway": result.live.get(f"Deployment/{gateway_name(name)}"),
+    }
+    waiting = [k for k, obj in live.items() if not is_available(obj)]
+    if waiting:
+        message = "waiting for " + ", ".join(waiting) + " to become Available"
+        return conditions.condition("Ready", "False", "Progressing", message, generation), (
+            "Progressing"
+        )
+    message = f"serving {stable}"
+    return conditions.condition("Ready", "True", "Available", message, generation), "Ready"
+
+
+def _degraded(
+    result: children.SyncResult,
+    moved: progress.Progress,
+    conds: Any,
+    generation: int,
+    out: Outcome,
+) -> dict[str, Any]:
+    """A child that cannot be written (e.g. KServe not installed) degrades the service without
+    making it unready; else the rollout's view of Degraded, kept between its changes."""
+    if result.errors:
+        first = next(iter(result.errors.items()))
+        reason, message = "ChildrenFailed", f"{len(result.errors)} child(ren) failed: {first[0]}: "
+        message += first[1][:500]
+        degraded = conditions.condition("Degraded", "True", reason, message, generation)
+        if degraded["message"] != _find(conds, "Degraded").get("message"):
+            out.events.append(("Warning", reason, message))
+        return degraded
+    for c in moved.conditions:
+        if c.type == "Degraded":
+            return conditions.condition(c.type, c.status, c.reason, c.message, generation)
+    # The rollout sets Degraded only when its view changes: between its changes keep what it
+    # said (e.g. CanaryRolledBack), or the condition would flip on every other tick.
+    prev = _find(conds, "Degraded")
+    if prev.get("reason") not in (None, "ChildrenFailed"):
+        return conditions.condition(
+            "Degraded", prev["status"], prev["reason"], prev.get("message", ""), generation
+        )
+    return conditions.condition("Degraded", "False", "AllChildrenApplied", "", generation)
+
+
 def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     meta, status = body["metadata"], dict(body.get("status") or {})
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
-    out = Outcome()
     conds = status.get("conditions")
     try:
         spec = parse_spec(body.get("spec") or {})
     except ValidationError as exc:
-        message = _validation_message(exc)
-        out.status = {
-            "phase": "Invalid",
-            "observedGeneration": generation,
-            "conditions": conditions.merge(
-                conds, conditions.condition("Ready", "False", "InvalidSpec", message, generation)
-            ),
-        }
-        out.events.append(("Warning", "InvalidSpec", message))
-        return out
-    out.spec = spec
+        return _invalid(exc, conds, generation)
+    out = Outcome(spec=spec)
     # Pipeline and rollout first: their new status decides which children should exist.
-    try:
-        moved = progress.advance(kube, body, spec, datetime.now(UTC))
-    except ApiError as exc:
-        moved = progress.Progress(
-            conditions=[SetCondition("Degraded", "True", "ProgressFailed", str(exc)[:1000])]
-        )
+    moved = _advance(kube, body, spec)
     status.update(moved.status)
     out.events.extend((e.type, e.reason, e.message) for e in moved.events)
     for c in moved.conditions:
@@ -96,65 +141,18 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     versions = children.versions_from_status(spec, status)
     result = children.sync(kube, body, children.desired(name, namespace, spec, versions))
     out.sync = result
-    # Ready = the stable LLM server and the gateway are Available: the service answers. A child
-    # that cannot be written (e.g. KServe not installed) degrades it without making it unready.
-    live = {
-        k: result.live.get(f"Deployment/{n}")
-        for k, n in (
-            ("llm", llm_name(name, versions.stable.version)),
-            ("gateway", gateway_name(name)),
-        )
-    }
-    waiting = [k for k, obj in live.items() if not _available(obj)]
-    if waiting:
-        message = "waiting for " + ", ".join(waiting) + " to become Available"
-        ready = conditions.condition("Ready", "False", "Progressing", message, generation)
-        phase = "Progressing"
-    else:
-        message = f"serving {versions.stable.version}"
-        ready = conditions.condition("Ready", "True", "Available", message, generation)
-        phase = "Ready"
-    if result.errors:
-        first = next(iter(result.errors.items()))
-        reason, message = "ChildrenFailed", f"{len(result.errors)} child(ren) failed: {first[0]}: "
-        message += first[1][:500]
-        degraded = conditions.condition("Degraded", "True", reason, message, generation)
-        if degraded["message"] != _find(conds, "Degraded").get("message"):
-            out.events.append(("Warning", reason, message))
-        phase = "Degraded" if phase == "Ready" else phase
-    else:
-        from_rollout: dict[str, Any] | None = next(
-            (
-                conditions.condition(c.type, c.status, c.reason, c.message, generation)
-                for c in moved.conditions
-                if c.type == "Degraded"
-            ),
-            None,
-        )
-        # The rollout sets Degraded only when its view changes: between its changes keep what it
-        # said (e.g. CanaryRolledBack), or the condition would flip on every other tick.
-        prev = _find(conds, "Degraded")
-        if from_rollout is None and prev.get("reason") not in (None, "ChildrenFailed"):
-            from_rollout = conditions.condition(
-                "Degraded", prev["status"], prev["reason"], prev.get("message", ""), generation
-            )
-        degraded = from_rollout or conditions.condition(
-            "Degraded", "False", "AllChildrenApplied", "", generation
-        )
+    ready, phase = _ready(result, name, versions.stable.version, generation)
+    degraded = _degraded(result, moved, conds, generation, out)
+    if result.errors and phase == "Ready":
+        phase = "Degraded"
     if result.changed:
-        out.events.append(
-            (
-                "Normal",
-                "ChildrenSynced",
-                f"created {len(result.created)}, updated {len(result.updated)}, "
-                f"pruned {len(result.pruned)}",
-            )
-        )
-    merged = conditions.merge(conditions.merge(conds, ready), degraded)
+        counts = (len(result.created), len(result.updated), len(result.pruned))
+        message = "created {}, updated {}, pruned {}".format(*counts)
+        out.events.append(("Normal", "ChildrenSynced", message))
     out.status = {
         **moved.status,
         "observedGeneration": generation,
-        "conditions": merged,
+        "conditions": conditions.merge(conditions.merge(conds, ready), degraded),
         "phase": _phase(phase, moved.status),
     }
     return out

@@ -1,4 +1,5 @@
 """Pure manifest builders: typed spec in, plain dict manifests out (no I/O, deterministic).
 
-One module per kind of child. Owner references are added by the handlers (kopf.adopt).
+One module per kind of child. Owner references are added where the children are written
+(`children.sync`, and `progress` for pipeline Jobs).
 """

@@ -25,12 +25,6 @@ def ctr_base_url(cr_name: str, namespace: str) -> str:
     return f"http://{ctr_name(cr_name)}-predictor.{namespace}.svc.cluster.local"
 
 
-def ctr_predict_url(cr_name: str, namespace: str) -> str:
-    """V1-protocol predict URL the gateway and pipeline call."""
-    host = f"{ctr_name(cr_name)}-predictor.{namespace}.svc.cluster.local"
-    return f"http://{host}/v1/models/{MODEL_NAME}:predict"
-
-
 def build_inference_service(
     name: str, namespace: str, spec: GQRDeploymentSpec, *, storage_uri: str, version: str
 ) -> dict[str, Any]:

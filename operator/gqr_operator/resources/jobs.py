@@ -31,6 +31,87 @@ def job_name(cr_name: str, step: Step, run_id: str) -> str:
     return child_name(cr_name, step, run_id)
 
 
+def _flags(pairs: Mapping[str, object]) -> list[str]:
+    """`--flag value` pairs in order."""
+    return [text for flag, value in pairs.items() for text in (flag, str(value))]
+
+
+def _cor_build_args(
+    name: str, namespace: str, spec: GQRDeploymentSpec, logs: str, out: str
+) -> list[str]:
+    return [
+        *_flags(
+            {
+                "--source": "logstore",
+                "--input": logs,
+                "--window-days": spec.training.cor.window_days,
+                "--min-count": spec.cooccurrence.min_cooccurring,
+                "--artifact-root": out,
+            }
+        ),
+        "--index",
+        *_flags(
+            {
+                "--milvus-uri": milvus_uri(name, namespace, spec),
+                "--collection-prefix": cor_prefix(name, namespace),
+            }
+        ),
+    ]
+
+
+def _ctr_train_args(spec: GQRDeploymentSpec, logs: str, out: str) -> list[str]:
+    t = spec.training
+    return [
+        *_flags(
+            {
+                "--logs": logs,
+                "--out": f"{out}/ctr",
+                "--window-days": t.ctr.window_days,
+                "--epochs": t.ctr.epochs,
+                "--backbone": spec.ctr_predictor.backbone,
+                "--variant": spec.ctr_predictor.variant,
+            }
+        ),
+        "--resume",  # a retried pod continues from the last epoch's checkpoint
+    ]
+
+
+def _dpo_args(
+    spec: GQRDeploymentSpec,
+    run_id: str,
+    inputs: Mapping[str, str],
+    mounts: Mounts,
+    logs: str,
+    out: str,
+) -> list[str]:
+    missing = [k for k in DPO_INPUTS if not inputs.get(k)]
+    if missing:
+        raise ValueError(f"dpo-iterate needs inputs {missing} (accepted keys: {DPO_INPUTS})")
+    t, d = spec.training, spec.training.dpo
+    args = _flags(
+        {
+            "--model": storage_uri(inputs["base_model"], mounts, read_only=True),
+            "--ctr": storage_uri(inputs["ctr_uri"], mounts, read_only=True),
+            "--logs": logs,
+            "--window-days": t.ctr.window_days,
+            "--cor": out,
+            # as many co-occurring queries as the gateway puts in served prompts
+            "--cor-k": spec.cooccurrence.neighbours,
+            "--task": spec.task.type,
+            "--beta": d.beta,
+            "--delta": d.delta,
+            "--max-iterations": d.max_iterations,
+            "--beam-size": d.beam_size,
+            "--candidates": d.candidates,
+            "--prompts-per-iteration": d.prompts_per_iteration,
+            # the AEC gate evaluates the test set decoded as the gateway will serve it
+            "--eval-temperature": spec.llm.decoding.temperature,
+            "--eval-top-p": spec.llm.decoding.top_p,
+        }
+    )
+    return [*args, *(["--lora"] if d.lora else []), "--out", f"{out}/llm/{run_id}"]
+
+
 def _args(
     name: str,
     namespace: str,
@@ -43,91 +124,16 @@ def _args(
 ) -> list[str]:
     """The real entrypoints' own flags (`gqr <step> --help`); every step writes its JobResult to
     the termination-message file and names its artifact after the run."""
-    t, task = spec.training, spec.task
     logs = storage_uri(spec.logs.uri, mounts, read_only=True)
     out = storage_uri(spec.artifacts.uri, mounts).rstrip("/")
     common = ["--version", run_id, "--result-file", RESULT_PATH, "--no-progress"]
     device = ["--device", "cuda" if gpus else "cpu"]
     if step == "cor-build":
-        return [
-            "--source",
-            "logstore",
-            "--input",
-            logs,
-            "--window-days",
-            str(t.cor.window_days),
-            "--min-count",
-            str(spec.cooccurrence.min_cooccurring),
-            "--artifact-root",
-            out,
-            "--index",
-            "--milvus-uri",
-            milvus_uri(name, namespace, spec),
-            "--collection-prefix",
-            cor_prefix(name, namespace),
-            *common,
-        ]
+        return [*_cor_build_args(name, namespace, spec, logs, out), *common]
     if step == "ctr-train":
-        return [
-            "--logs",
-            logs,
-            "--out",
-            f"{out}/ctr",
-            "--window-days",
-            str(t.ctr.window_days),
-            "--epochs",
-            str(t.ctr.epochs),
-            "--backbone",
-            spec.ctr_predictor.backbone,
-            "--variant",
-            spec.ctr_predictor.variant,
-            "--resume",  # a retried pod continues from the last epoch's checkpoint
-            *device,
-            *common,
-        ]
-    missing = [k for k in DPO_INPUTS if not inputs.get(k)]
-    if missing:
-        raise ValueError(f"dpo-iterate needs inputs {missing} (accepted keys: {DPO_INPUTS})")
-    d = t.dpo
-    return [
-        "--model",
-        storage_uri(inputs["base_model"], mounts, read_only=True),
-        "--ctr",
-        storage_uri(inputs["ctr_uri"], mounts, read_only=True),
-        "--logs",
-        logs,
-        "--window-days",
-        str(t.ctr.window_days),
-        "--cor",
-        out,
-        "--cor-k",  # as many co-occurring queries as the gateway puts in served prompts
-        str(spec.cooccurrence.neighbours),
-        "--task",
-        task.type,
-        "--beta",
-        str(d.beta),
-        "--delta",
-        str(d.delta),
-        "--max-iterations",
-        str(d.max_iterations),
-        "--beam-size",
-        str(d.beam_size),
-        "--candidates",
-        str(d.candidates),
-        "--prompts-per-iteration",
-        str(d.prompts_per_iteration),
-        # the AEC gate evaluates the test set decoded as the gateway will serve it
-        "--eval-temperature",
-        str(spec.llm.decoding.temperature),
-        "--eval-top-p",
-        str(spec.llm.decoding.top_p),
-        *(["--lora"] if d.lora else []),
-        "--out",
-        f"{out}/llm/{run_id}",
-        *device,
-        *(["--bf16"] if gpus else []),
-        *common,
-    ]
+        return [*_ctr_train_args(spec, logs, out), *device, *common]
+    dpo = _dpo_args(spec, run_id, inputs, mounts, logs, out)
+    return [*dpo, *device, *(["--bf16"] if gpus else []), *common]
 
 
 def build_pipeline_job(

@@ -60,50 +60,36 @@ def cor_collection(prefix: str, version: str) -> str:
     return f"{prefix}__" + re.sub(r"[_.-]", lambda m: _VERSION_CODES[m.group()], version)
 
 
-def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dict[str, Any]]:
-    """ConfigMap, Service and StatefulSet of a managed Milvus; [] when it is external."""
-    milvus = spec.cooccurrence.milvus
-    if milvus.mode == "external":
-        return []
-    obj_name = milvus_name(name)
-    child_labels = labels(name, "milvus")
-    selector = selector_labels(name, "milvus")
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": metadata(obj_name, namespace, child_labels),
-        "data": {"embedEtcd.yaml": EMBED_ETCD},
-    }
-    service = {
+def _milvus_service(obj_name: str, namespace: str, name: str) -> dict[str, Any]:
+    ports = [("grpc", GRPC_PORT), ("metrics", METRICS_PORT)]
+    return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(obj_name, namespace, child_labels),
+        "metadata": metadata(obj_name, namespace, labels(name, "milvus")),
         "spec": {
             "type": "ClusterIP",
-            "selector": selector,
+            "selector": selector_labels(name, "milvus"),
             "ports": [
-                {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
-                {
-                    "name": "metrics",
-                    "port": METRICS_PORT,
-                    "targetPort": "metrics",
-                    "protocol": "TCP",
-                },
+                {"name": n, "port": port, "targetPort": n, "protocol": "TCP"} for n, port in ports
             ],
         },
     }
-    volumes, scratch = defaults.scratch_volumes(cache_size="1Gi")
-    container = {
+
+
+def _milvus_container(spec: GQRDeploymentSpec, scratch: list[dict[str, Any]]) -> dict[str, Any]:
+    milvus = spec.cooccurrence.milvus
+    env = {
+        "ETCD_USE_EMBED": "true",
+        "ETCD_DATA_DIR": "/var/lib/milvus/etcd",
+        "ETCD_CONFIG_PATH": "/milvus/configs/embedEtcd.yaml",
+        "COMMON_STORAGETYPE": "local",
+        "HOME": "/tmp",
+    }
+    return {
         "name": "milvus",
         "image": milvus.image or defaults.IMAGES["milvus"],
         "command": ["milvus", "run", "standalone"],
-        "env": [
-            {"name": "ETCD_USE_EMBED", "value": "true"},
-            {"name": "ETCD_DATA_DIR", "value": "/var/lib/milvus/etcd"},
-            {"name": "ETCD_CONFIG_PATH", "value": "/milvus/configs/embedEtcd.yaml"},
-            {"name": "COMMON_STORAGETYPE", "value": "local"},
-            {"name": "HOME", "value": "/tmp"},
-        ],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
         "ports": [
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
@@ -126,6 +112,23 @@ def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dic
         "livenessProbe": defaults.http_probe("/healthz", "metrics", period=30, failures=3),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+
+
+def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dict[str, Any]]:
+    """ConfigMap, Service and StatefulSet of a managed Milvus; [] when it is external."""
+    milvus = spec.cooccurrence.milvus
+    if milvus.mode == "external":
+        return []
+    obj_name = milvus_name(name)
+    child_labels = labels(name, "milvus")
+    selector = selector_labels(name, "milvus")
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(obj_name, namespace, child_labels),
+        "data": {"embedEtcd.yaml": EMBED_ETCD},
+    }
+    volumes, scratch = defaults.scratch_volumes(cache_size="1Gi")
     volumes.append({"name": "config", "configMap": {"name": obj_name}})
     statefulset = {
         "apiVersion": "apps/v1",
@@ -140,7 +143,7 @@ def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dic
                 "spec": {
                     "automountServiceAccountToken": False,
                     "securityContext": defaults.pod_security_context(),
-                    "containers": [container],
+                    "containers": [_milvus_container(spec, scratch)],
                     "volumes": volumes,
                 },
             },
@@ -155,4 +158,4 @@ def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dic
             ],
         },
     }
-    return [config, service, statefulset]
+    return [config, _milvus_service(obj_name, namespace, name), statefulset]
