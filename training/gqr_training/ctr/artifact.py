@@ -58,7 +58,3 @@ def write(
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
-
-
-def read_metrics(directory: Path) -> dict[str, float]:
-    return dict(json.loads((directory / METRICS_FILE).read_text()))

@@ -21,7 +21,7 @@ user query almost entirely (relatedness and near-copies are what it failed to se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -107,19 +107,6 @@ def encode(
     types = [0] * first + [1] * (len(ids) - first)
     n = layout.max_length
     return Encoded(ids[:n], types[:n], doms[:n], match[:n])
-
-
-def encode_list(
-    layout: Layout,
-    variant: Variant,
-    tokenize: Callable[[str], list[int]],
-    user_query: str,
-    queries: Sequence[str],
-) -> list[Encoded]:
-    """One input per shown query, in display order."""
-    user = tokenize(user_query)
-    shown = [tokenize(q) for q in queries]
-    return [encode(layout, variant, user, shown, k) for k in range(len(queries))]
 
 
 def pad(batch: Sequence[Encoded], pad_id: int) -> dict[str, list[list[int]]]:
