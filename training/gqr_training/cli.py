@@ -1,7 +1,10 @@
-"""The ``gqr`` command: one argparse dispatcher; each subcommand registers itself in a small
-function below and imports its heavy dependencies only when it runs.
+"""The ``gqr`` command: one argparse dispatcher. ``gqr sim`` registers its flags below; every
+other command (the demo, the tools, the pipeline steps) has its own parser, built from its
+config dataclass, and runs as ``<module>.main(argv)``; each imports its heavy dependencies only
+when it runs.
 
     gqr sim --policy annotator --days 14 --out /tmp/logs
+    gqr demo --out ./gqr-demo
 """
 
 from __future__ import annotations
@@ -94,96 +97,48 @@ def _run_sim(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _register_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "demo",
-        help="Run the whole loop on the simulated world: logs, COR, CTR, SFT, iterative DPO, A/B.",
-        description="Simulate 14 days of logs, build COR, train the CTR predictor, SFT a tiny LM "
-        "(or --model), run iterative DPO, then a simulated A/B test; write a report under --out.",
-    )
-    from gqr_training.demo import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=_run_demo)
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from gqr_training.demo import run
-
-    run(args)
-    return 0
-
-
-def _register_annotate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "annotate",
-        help="SFT data from a teacher LLM behind an OpenAI-compatible chat API.",
-        description="Render each request with the universal prompt, ask the teacher, keep the "
-        "usable answers as {prompt, completion} JSON Lines.",
-    )
-    from gqr_training.align.annotate import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=_run_annotate)
-
-
-def _run_annotate(args: argparse.Namespace) -> int:
-    from gqr_training.align.annotate import run
-
-    return run(args)
-
-
-def _register_align_table(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "align-table",
-        help="Table 3 (reduced): alignment variants, AEC and true CTR, from a finished demo.",
-        description="Train each alignment variant from a finished demo's SFT model and pairs; "
-        "write a markdown table (AEC and true CTR side by side) and a PNG.",
-    )
-    from gqr_training.eval.align_table import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=_run_align_table)
-
-
-def _run_align_table(args: argparse.Namespace) -> int:
-    from gqr_training.eval.align_table import run
-
-    run(args)
-    return 0
-
-
-# The pipeline entrypoints, also reachable as `gqr <step>` (what the operator's Jobs run): their
-# own parsers take every argument, `gqr <step> --help` included.
+# Commands whose own parser (built from their config dataclass) takes every argument, `gqr
+# <name> --help` included: `gqr <name> ...` runs `<module>.main(argv)`. The pipeline steps are
+# what the operator's Jobs run.
+TOOLS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "gqr_training.demo",
+        "Run the whole loop on the simulated world: logs, COR, CTR, SFT, iterative DPO, A/B.",
+    ),
+    "annotate": (
+        "gqr_training.align.annotate",
+        "SFT data from a teacher LLM behind an OpenAI-compatible chat API.",
+    ),
+    "align-table": (
+        "gqr_training.eval.align_table",
+        "Table 3 (reduced): alignment variants, AEC and true CTR, from a finished demo.",
+    ),
+}
 ENTRYPOINTS: dict[str, tuple[str, str]] = {
     "cor-build": ("gqr_training.cor.build", "Session logs -> versioned COR artifact + index."),
     "ctr-train": ("gqr_training.ctr.train", "Train the CTR predictor on a log window."),
     "sft": ("gqr_training.align.sft", "Supervised fine-tuning on {prompt, completion} rows."),
     "dpo-iterate": ("gqr_training.align.iterate", "Iterative DPO guided by the CTR predictor."),
 }
+DISPATCHED = {**TOOLS, **ENTRYPOINTS}
 
 
-def _register_entrypoints(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    for name, (_, summary) in ENTRYPOINTS.items():
+def _register_dispatched(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for name, (_, summary) in DISPATCHED.items():
         sub.add_parser(name, help=summary, add_help=False)
 
 
 def run_entrypoint(name: str, argv: Sequence[str]) -> int:
     import importlib
 
-    module = importlib.import_module(ENTRYPOINTS[name][0])
+    module = importlib.import_module(DISPATCHED[name][0])
     code: int = module.main(list(argv))
     return code
 
 
-# Subcommands, in help order. Add one: write a _register_<name> function and list it here.
-SUBCOMMANDS: list[Register] = [
-    _register_sim,
-    _register_demo,
-    _register_annotate,
-    _register_align_table,
-    _register_entrypoints,
-]
+# Subcommands, in help order. Add one: list it in TOOLS (a module with main(argv)), or write a
+# _register_<name> function, and list it here.
+SUBCOMMANDS: list[Register] = [_register_sim, _register_dispatched]
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -196,7 +151,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ENTRYPOINTS:
+    if argv and argv[0] in DISPATCHED:
         return run_entrypoint(argv[0], argv[1:])
     parser = make_parser()
     args = parser.parse_args(argv)

@@ -1,11 +1,12 @@
-"""The log window and result-file flags every pipeline entrypoint shares (cor-build, ctr-train,
-dpo-iterate, sft), so the operator's Jobs pass the same flags to each of them."""
+"""The log window and result-file fields the pipeline entrypoints' configs share (ctr-train and
+dpo-iterate read a window; cor-build, ctr-train, dpo-iterate and sft write a result file), so
+the operator's Jobs pass the same flags to each of them."""
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any, Protocol
 
 RESULT_FILE_HELP = (
     "Also write the JobResult JSON line here (a Job's terminationMessagePath, e.g. "
@@ -13,22 +14,23 @@ RESULT_FILE_HELP = (
 )
 
 
-def add_window_args(p: argparse.ArgumentParser, default_days: int = 14) -> None:
-    p.add_argument(
-        "--window-days",
-        type=int,
+def window_days_field(default_days: int = 14) -> Any:
+    """``--window-days``: days of logs read, ending at ``--end``."""
+    return field(
         default=default_days,
-        help=f"Days of logs to read, ending at --end ({default_days}).",
+        metadata={"help": f"Days of logs to read, ending at --end ({default_days})."},
     )
-    p.add_argument(
-        "--end",
+
+
+def end_field() -> Any:
+    """``--end``: the window's end (``now``, ``latest`` or an ISO time)."""
+    return field(
         default="now",
-        help="Window end: ISO date/time (UTC), 'now', or 'latest' (end of the newest log day).",
+        metadata={
+            "help": "Window end: ISO date/time (UTC), 'now', or 'latest' (end of the newest log "
+            "day)."
+        },
     )
-
-
-def add_result_file_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--result-file", type=Path, default=None, help=RESULT_FILE_HELP)
 
 
 def resolve_end(value: str, logs: str) -> datetime:
@@ -63,6 +65,13 @@ def days_before(end: datetime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
-def resolve_window(args: argparse.Namespace, logs: str) -> tuple[datetime, datetime]:
+class Window(Protocol):
+    """A command's config with the window fields."""
+
+    window_days: int
+    end: str
+
+
+def resolve_window(config: Window, logs: str) -> tuple[datetime, datetime]:
     """``[end - window_days, end)`` from ``--window-days`` and ``--end``."""
-    return days_before(resolve_end(args.end, logs), args.window_days)
+    return days_before(resolve_end(config.end, logs), config.window_days)

@@ -33,7 +33,7 @@ TOY = [
 
 def test_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    report = run(make_parser().parse_args(["--out", str(out), *TOY]))
+    report = run(make_parser().parse_config(["--out", str(out), *TOY]))
     for name in ("report.json", "report.md", "iterations.png", "logs/.done"):
         assert (out / name).exists(), name
     saved = json.loads((out / "report.json").read_text())
@@ -52,7 +52,7 @@ def test_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     assert math.isclose(report["sft"]["true_ctr"], saved["sft"]["true_ctr"])
 
     # Rerun: logs, CTR artifact, SFT model and the finished DPO iteration are reused.
-    again = run(make_parser().parse_args(["--out", str(out), *TOY]))
+    again = run(make_parser().parse_config(["--out", str(out), *TOY]))
     assert len(again["iterations"]) == len(saved["iterations"])
     for a, b in zip(again["iterations"], saved["iterations"], strict=True):
         assert math.isclose(a["aec"], b["aec"], rel_tol=1e-6)

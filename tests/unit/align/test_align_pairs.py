@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gqr_training.align.overlap import OverlapFilter
 from gqr_training.align.pairs import select_pair
 
@@ -65,14 +67,16 @@ def test_length_gap_refuses_pairs_that_would_teach_shorter_wins() -> None:
     assert [(len(c), len(r)) for (c, _), (r, _) in got] == [(58, 60), (66, 70)]
 
 
-def test_length_gap_argument_names_what_is_accepted() -> None:
-    import argparse
+def test_length_gap_argument_names_what_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    from gqr_training.align.iterate import make_parser
 
-    import pytest
-
-    from gqr_training.align.iterate import parse_gap
-
-    assert parse_gap("0.15") == 0.15 and parse_gap("none") is None
+    argv = ["--model", "m", "--ctr", "c", "--out", "o", "--max-length-gap"]
+    assert make_parser().parse_config([*argv, "0.15"]).max_length_gap == 0.15
+    assert make_parser().parse_config([*argv, "none"]).max_length_gap is None
     for bad in ("2", "-0.1", "ten"):
-        with pytest.raises(argparse.ArgumentTypeError, match=r"\[0, 1\] or 'none'"):
-            parse_gap(bad)
+        with pytest.raises(SystemExit):
+            make_parser().parse_config([*argv, bad])
+        err = capsys.readouterr().err
+        assert (
+            f"--max-length-gap {bad!r}: expected a relative length gap in [0, 1] or 'none'" in err
+        )

@@ -10,14 +10,14 @@ copies). Answers that parse to no query are counted and skipped.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gqr_serving.prompt import PromptRequest, TaskPreset, enforce, parse, render_messages
+from gqr_training.cliconfig import ConfigParser, at_least, validate
 
 
 @dataclass
@@ -74,44 +74,69 @@ def annotate(
     return out, stats
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    a = p.add_argument
-    a("--teacher-url", required=True, help="Base URL of an OpenAI-compatible server.")
-    a("--teacher-model", default="teacher", help="Model name sent to the server.")
-    a("--requests", required=True, type=Path, help="PromptRequests (JSON Lines).")
-    a("--out", required=True, type=Path, help="Output {prompt, completion} JSON Lines.")
-    a("--task", default="suggestion", help="Task preset (suggestion).")
-    a("--augment", type=int, default=1, help="Shuffled extra copies per usable answer (1).")
-    a("--temperature", type=float, default=0.7)
-    a("--api-key-env", default=None, help="Environment variable holding the API key.")
+@dataclass(kw_only=True)
+class AnnotateConfig:
+    """Everything ``gqr annotate`` is told: the teacher, the requests and the output."""
+
+    teacher_url: str = field(metadata={"help": "Base URL of an OpenAI-compatible server."})
+    teacher_model: str = field(
+        default="teacher", metadata={"help": "Model name sent to the server."}
+    )
+    requests: Path = field(metadata={"help": "PromptRequests (JSON Lines)."})
+    out: Path = field(metadata={"help": "Output {prompt, completion} JSON Lines."})
+    task: str = field(default="suggestion", metadata={"help": "Task preset (suggestion)."})
+    augment: int = field(
+        default=1,
+        metadata={
+            "help": "Shuffled extra copies per usable answer (1).",
+            "rule": at_least(0, "a whole number"),
+        },
+    )
+    temperature: float = field(
+        default=0.7,
+        metadata={"help": "The teacher's sampling temperature (0.7).", "rule": at_least(0)},
+    )
+    api_key_env: str | None = field(
+        default=None, metadata={"help": "Environment variable holding the API key."}
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
-def run(args: argparse.Namespace) -> int:
+def make_parser() -> ConfigParser[AnnotateConfig]:
+    return ConfigParser(
+        AnnotateConfig,
+        prog="gqr annotate",
+        description="Render each request with the universal prompt, ask the teacher, keep the "
+        "usable answers as {prompt, completion} JSON Lines.",
+    )
+
+
+def run(cfg: AnnotateConfig) -> int:
     import os
 
     from gqr_serving.prompt import load_preset
     from gqr_training.align.data import read_jsonl, request_from_row, sft_examples, write_jsonl
 
-    preset = load_preset(args.task)
-    reqs = [request_from_row(r) for r in read_jsonl(args.requests)]
-    key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    preset = load_preset(cfg.task)
+    reqs = [request_from_row(r) for r in read_jsonl(cfg.requests)]
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
     lists, stats = annotate(
-        args.teacher_url, preset, reqs, args.teacher_model, args.temperature, api_key=key
+        cfg.teacher_url, preset, reqs, cfg.teacher_model, cfg.temperature, api_key=key
     )
     keep = [(r, q) for r, q in zip(reqs, lists, strict=True) if q]
-    rows = sft_examples(preset, [r for r, _ in keep], [q for _, q in keep], augment=args.augment)
-    n = write_jsonl(args.out, rows)
+    rows = sft_examples(preset, [r for r, _ in keep], [q for _, q in keep], augment=cfg.augment)
+    n = write_jsonl(cfg.out, rows)
     print(
         f"annotated {stats.requests} requests: {stats.usable} usable, {stats.empty} empty, "
-        f"{stats.failed} failed; wrote {n} rows to {args.out}"
+        f"{stats.failed} failed; wrote {n} rows to {cfg.out}"
     )
     return 0 if stats.usable else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="gqr annotate", description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    return run(make_parser().parse_config(argv))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ The last stdout line is a JobResult JSON.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gqr_training.window import add_result_file_arg
+from gqr_training.align.sft_config import SFTCommandConfig
+from gqr_training.cliconfig import ConfigParser
 
 
 @dataclass
@@ -129,24 +129,8 @@ def train_sft(
     return trained, metrics
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sft", description=__doc__.split("\n\n")[0])
-    a = p.add_argument
-    a("--data", required=True, type=Path, help="JSON Lines of {prompt, completion}.")
-    a("--out", required=True, type=Path, help="Folder for the fine-tuned model + tokenizer.")
-    a("--model", default=None, help="Local model folder; default: a tiny LM built from scratch.")
-    a("--epochs", type=float, default=3.0)
-    a("--lr", type=float, default=None, help="Default 1e-3 full / 2e-4 LoRA.")
-    a("--batch-size", type=int, default=32)
-    a("--lora", action="store_true", help="LoRA adapters (merged at the end).")
-    a("--lora-r", type=int, default=16)
-    a("--max-length", type=int, default=512)
-    a("--device", default="cpu", help="cpu or cuda.")
-    a("--bf16", action="store_true", help="bf16 mixed precision (CUDA).")
-    a("--seed", type=int, default=0)
-    a("--no-progress", action="store_true")
-    add_result_file_arg(p)
-    return p
+def make_parser() -> ConfigParser[SFTCommandConfig]:
+    return ConfigParser(SFTCommandConfig, prog="sft", description=__doc__.split("\n\n")[0])
 
 
 def build_or_load(model_path: str | None, rows: list[dict[str, str]], device: str) -> Any:
@@ -166,33 +150,21 @@ def main(argv: list[str] | None = None) -> int:
     from gqr_training.align.data import read_jsonl
     from gqr_training.jobresult import report
 
-    args = make_parser().parse_args(argv)
+    cfg = make_parser().parse_config(argv)
 
     def body() -> dict[str, Any]:
         rows = [
-            {"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(args.data)
+            {"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(cfg.data)
         ]
-        model, tok = build_or_load(args.model, rows, args.device)
-        opts = SFTOptions(
-            epochs=args.epochs,
-            lr=args.lr or (2e-4 if args.lora else 1e-3),
-            batch_size=args.batch_size,
-            lora=args.lora,
-            lora_r=args.lora_r,
-            max_length=args.max_length,
-            device=args.device,
-            bf16=args.bf16,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
-        model, metrics = train_sft(model, tok, rows, args.out / ".trainer", opts)
-        tinylm.save(model, tok, args.out)
+        model, tok = build_or_load(cfg.model, rows, cfg.device)
+        model, metrics = train_sft(model, tok, rows, cfg.out / ".trainer", cfg.options())
+        tinylm.save(model, tok, cfg.out)
         return {
-            "artifact_uri": str(args.out.absolute()),
+            "artifact_uri": str(cfg.out.absolute()),
             "metrics": {k: round(v, 6) for k, v in metrics.items()},
         }
 
-    return report("sft", body, args.result_file)
+    return report("sft", body, cfg.result_file)
 
 
 if __name__ == "__main__":

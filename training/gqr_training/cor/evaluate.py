@@ -6,20 +6,20 @@ from the other sessions by subtracting the held-out counts from the global count
 within cosine ``--hit-similarity`` of it (judged by the packaged MiniLM), is in the top-K.
 
     python -m gqr_training.cor.evaluate \
-        --trec /work/shared/data/trec-session-2012/sessiontrack2012.xml.gz --encoder minilm
+        --trec ../shared/data/trec-session-2012/sessiontrack2012.xml.gz --encoder minilm
 
+``--trec`` defaults to that file beside the repository (``../shared/data/`` from its root).
 The last stdout line is a JSON report; a missing data file is a clean skip (exit 0).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from gqr_serving.cor.encoders import QueryEncoder
 from gqr_serving.cor.neighbours import ExactNeighbourIndex
 from gqr_serving.cor.normalize import dedup_key
 from gqr_serving.cor.retrieve import CORRetriever, RetrievalConfig
+from gqr_training.cliconfig import ConfigParser, at_least, validate, within
 from gqr_training.cor.extract import (
     ExtractConfig,
     ExtractStats,
@@ -39,7 +40,9 @@ from gqr_training.cor.extract import (
     segments,
 )
 
-DEFAULT_TREC = Path("/work/shared/data/trec-session-2012/sessiontrack2012.xml.gz")
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_TREC = REPO.parent / "shared" / "data" / "trec-session-2012" / "sessiontrack2012.xml.gz"
+"""The shared TREC Session 2012 data: ``../shared/data/`` from the repository's root."""
 KS = (1, 3, 10)
 EncoderForFold = Callable[[list[Session]], QueryEncoder]
 
@@ -186,23 +189,42 @@ def kfold(n: int, k: int, seed: int = 0) -> list[list[int]]:
     return [sorted(int(i) for i in order[j::k]) for j in range(k)]
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Evaluate COR next-query retrieval (TREC Session).")
-    p.add_argument("--trec", type=Path, default=DEFAULT_TREC, help="TREC Session XML(.gz).")
-    p.add_argument("--encoder", default="minilm", help="minilm | hashing[:DIM] | model folder.")
-    p.add_argument("--folds", type=int, default=0, help="k-fold over sessions; 0 = LOSO.")
-    p.add_argument("--hit-similarity", type=float, default=0.8, help="Judge cosine (0.8).")
-    p.add_argument("--neighbours", type=int, default=10, help="N_s (10).")
-    p.add_argument("--min-cooccurring", type=int, default=5, help="n (5).")
-    p.add_argument("--out", type=Path, help="Also write the JSON report here.")
-    return p
+@dataclass(kw_only=True)
+class COREvaluateConfig:
+    """What the COR evaluation is told: the data, the encoder, the protocol, the judge."""
+
+    trec: Path = field(default=DEFAULT_TREC, metadata={"help": "TREC Session XML(.gz)."})
+    encoder: str = field(
+        default="minilm", metadata={"help": "minilm | hashing[:DIM] | model folder."}
+    )
+    folds: int = field(default=0, metadata={"help": "k-fold over sessions; 0 = LOSO."})
+    hit_similarity: float = field(
+        default=0.8,
+        metadata={"help": "Judge cosine (0.8).", "rule": within(0, 1, "a cosine")},
+    )
+    neighbours: int = field(
+        default=10, metadata={"help": "N_s (10).", "rule": at_least(1, "a whole number")}
+    )
+    min_cooccurring: int = field(
+        default=5, metadata={"help": "n (5).", "rule": at_least(1, "a whole number")}
+    )
+    out: Path | None = field(default=None, metadata={"help": "Also write the JSON report here."})
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def make_parser() -> ConfigParser[COREvaluateConfig]:
+    return ConfigParser(
+        COREvaluateConfig, description="Evaluate COR next-query retrieval (TREC Session)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     from gqr_serving.cor.encoders import load_encoder
     from gqr_training.cor.sources import trec_sessions
 
-    args = make_parser().parse_args(argv)
+    args = make_parser().parse_config(argv)
     if not args.trec.exists():
         print(f"skipping COR evaluation: {args.trec} not found", file=sys.stderr)
         print(json.dumps({"skipped": f"{args.trec} not found"}))

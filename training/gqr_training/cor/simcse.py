@@ -12,16 +12,18 @@ Both use sentence-transformers' trainer with MultipleNegativesRankingLoss.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gqr_serving.cor.encoders import QueryEncoder, SentenceTransformerEncoder
+from gqr_training.cliconfig import ConfigParser, at_least, validate, within
+from gqr_training.cor.evaluate import DEFAULT_TREC
 from gqr_training.cor.extract import ExtractConfig, Session, segments
 
 MODES = ("unsupervised", "supervised")
@@ -117,24 +119,45 @@ def compare(
     return {"protocol": f"{folds}-fold", "mode": mode, "epochs": epochs, "results": results}
 
 
-def make_parser() -> argparse.ArgumentParser:
-    from gqr_training.cor.evaluate import DEFAULT_TREC
+@dataclass(kw_only=True)
+class SimCSEConfig:
+    """What SimCSE fine-tuning is told: the data, the mode, and evaluate or save."""
 
-    p = argparse.ArgumentParser(description="SimCSE fine-tuning of the COR query encoder.")
-    p.add_argument("--trec", type=Path, default=DEFAULT_TREC, help="TREC Session XML(.gz).")
-    p.add_argument("--mode", choices=MODES, default="supervised")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--evaluate", action="store_true", help="k-fold base vs tuned comparison.")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--hit-similarity", type=float, default=0.8)
-    p.add_argument("--save", type=Path, help="Tune on all sessions and save the model here.")
-    return p
+    trec: Path = field(default=DEFAULT_TREC, metadata={"help": "TREC Session XML(.gz)."})
+    mode: str = field(
+        default="supervised",
+        metadata={
+            "help": "Positives: the query itself (unsupervised) or its successor (supervised).",
+            "choices": MODES,
+        },
+    )
+    epochs: int = field(
+        default=1, metadata={"help": "Training epochs (1).", "rule": at_least(1, "a whole number")}
+    )
+    evaluate: bool = field(default=False, metadata={"help": "k-fold base vs tuned comparison."})
+    folds: int = field(
+        default=5,
+        metadata={"help": "Folds of --evaluate (5).", "rule": at_least(2, "a whole number")},
+    )
+    hit_similarity: float = field(
+        default=0.8, metadata={"help": "Judge cosine (0.8).", "rule": within(0, 1, "a cosine")}
+    )
+    save: Path | None = field(
+        default=None, metadata={"help": "Tune on all sessions and save the model here."}
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def make_parser() -> ConfigParser[SimCSEConfig]:
+    return ConfigParser(SimCSEConfig, description="SimCSE fine-tuning of the COR query encoder.")
 
 
 def main(argv: list[str] | None = None) -> int:
     from gqr_training.cor.sources import trec_sessions
 
-    args = make_parser().parse_args(argv)
+    args = make_parser().parse_config(argv)
     if not args.trec.exists():
         print(f"skipping SimCSE: {args.trec} not found", file=sys.stderr)
         print(json.dumps({"skipped": f"{args.trec} not found"}))

@@ -18,29 +18,19 @@ queries left out of every prompt, in training (fresh pairs) and evaluation.
 
 from __future__ import annotations
 
-import argparse
+import copy
+import functools
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gqr_training.cliconfig import ConfigParser, at_least, validate
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="align-table", description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    return p
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The command's flags (shared by ``python -m`` and ``gqr align-table``)."""
-    a = p.add_argument
-    a("--demo", type=Path, default=Path("gqr-demo"), help="A finished demo folder.")
-    a("--out", type=Path, default=None, help="Default: <demo>/table3.")
-    a("--rows", default="all", help="Comma-separated row names, or all.")
-    a("--threads", type=int, default=1, help="torch CPU threads (1).")
-    a("--shots", type=int, default=3, help="Demonstrations in the few-shot prompt (3).")
-
+if TYPE_CHECKING:
+    from gqr_training.align.overlap import Method
 
 ROWS = (
     "few-shot",
@@ -58,206 +48,267 @@ ROWS = (
     "-RF",
     "-COR",
 )
+# The demo's flags a finished demo's report.json may predate: their values then.
+DEMO_DEFAULTS = {
+    "seed": 0,
+    "days": 14,
+    "test_prompts": 300,
+    "dpo_lr": 5e-4,
+    "dpo_epochs": 2.0,
+    "sft_weight": 3.0,
+}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    import copy
-    import functools
-    from datetime import timedelta
+@dataclass(kw_only=True)
+class AlignTableConfig:
+    """Everything ``gqr align-table`` is told: the demo folder, the rows and the output."""
 
-    import torch
+    demo: Path = field(default=Path("gqr-demo"), metadata={"help": "A finished demo folder."})
+    out: Path | None = field(default=None, metadata={"help": "Default: <demo>/table3."})
+    rows: str = field(default="all", metadata={"help": "Comma-separated row names, or all."})
+    threads: int = field(
+        default=1,
+        metadata={"help": "torch CPU threads (1).", "rule": at_least(1, "a whole number")},
+    )
+    shots: int = field(
+        default=3,
+        metadata={
+            "help": "Demonstrations in the few-shot prompt (3).",
+            "rule": at_least(1, "a whole number"),
+        },
+    )
 
-    from gqr_serving.logstore import LogReader
-    from gqr_training.align import tinylm
-    from gqr_training.align.clicks import ClickPairStats, click_pairs
-    from gqr_training.align.data import make_task, read_jsonl, sft_examples
-    from gqr_training.align.dpo import PrefOptions, kto_rows, train_preferences
-    from gqr_training.align.generate import HFEngine
-    from gqr_training.align.metrics import SERVING_TOP_P, evaluate
-    from gqr_training.align.overlap import Method, OverlapFilter
-    from gqr_training.align.pairs import PairConfig, build_pairs
-    from gqr_training.align.scoring import from_ctr_scorer
-    from gqr_training.align.sft import SFTOptions, train_sft
-    from gqr_training.ctr.scorer import CTRScorer
-    from gqr_training.demo import START, open_demo, world_request
+    def __post_init__(self) -> None:
+        validate(self)
+        unknown = [r for r in self.wanted() if r not in ROWS]
+        if unknown:
+            raise ValueError(f"--rows {self.rows!r}: unknown {unknown}; rows: {', '.join(ROWS)}")
 
-    torch.set_num_threads(args.threads)
-    folder = open_demo(args.demo)
-    demo = folder.report
-    out = args.out or args.demo / "table3"
-    out.mkdir(parents=True, exist_ok=True)
-    wanted = ROWS if args.rows == "all" else tuple(args.rows.split(","))
-    dargs = {
-        "seed": 0,
-        "days": 14,
-        "test_prompts": 300,
-        "dpo_lr": 5e-4,
-        "dpo_epochs": 2.0,
-        "sft_weight": 3.0,
-        **folder.args,
-    }
-    seed = int(dargs["seed"])
-    world, preset, cor = folder.world, folder.preset, folder.cor
-    scorer = from_ctr_scorer(CTRScorer.load(demo["ctr_artifact"]))
-    test_day = folder.day(1)
-    test_reqs = world.sample_requests(test_day, int(dargs["test_prompts"]))
+    def wanted(self) -> tuple[str, ...]:
+        return ROWS if self.rows == "all" else tuple(self.rows.split(","))
 
-    def task(r: Any, with_cor: bool = True) -> Any:
-        return make_task(preset, world_request(r, cor if with_cor else None))
 
-    test = [task(r) for r in test_reqs]
+def make_parser() -> ConfigParser[AlignTableConfig]:
+    return ConfigParser(
+        AlignTableConfig,
+        prog="gqr align-table",
+        description="Train each alignment variant from a finished demo's SFT model and pairs; "
+        "write a markdown table (AEC and true CTR side by side) and a PNG.",
+    )
 
-    def true_ctr(lists: Any) -> float:
-        pairs = zip(test_reqs, lists, strict=True)
-        return sum(world.true_list_ctr(r, q) if q else 0.0 for r, q in pairs) / len(test_reqs)
 
-    sft, tok = tinylm.load(args.demo / "llm" / "sft")
-    pairs = read_jsonl(args.demo / "llm" / "dpo" / "pairs-1.jsonl")
-    dpo_lr = float(dargs["dpo_lr"])
-    gap = dargs.get("max_length_gap", 0.1)  # the demo's per-pair length limit (None: off)
-    rows: dict[str, dict[str, float]] = {}
+class Table3:
+    """One finished demo's world, predictor, SFT model, test set and first-round pairs, and
+    one method per kind of row, each measuring a model on the demo's test set."""
 
-    def measure(name: str, model: Any, t0: float, tasks: Any = None) -> None:
-        on = test if tasks is None else tasks
-        m = evaluate(
-            HFEngine(model, tok, seed=seed, top_p=SERVING_TOP_P), preset, on, scorer, true_ctr
+    def __init__(self, cfg: AlignTableConfig, out: Path) -> None:
+        from gqr_training.align import tinylm
+        from gqr_training.align.data import read_jsonl
+        from gqr_training.align.scoring import from_ctr_scorer
+        from gqr_training.ctr.scorer import CTRScorer
+        from gqr_training.demo import open_demo
+
+        folder = open_demo(cfg.demo)
+        self.cfg, self.out, self.report = cfg, out, folder.report
+        self.dargs = {**DEMO_DEFAULTS, **folder.args}
+        self.seed = int(self.dargs["seed"])
+        self.world, self.preset, self.cor = folder.world, folder.preset, folder.cor
+        self.scorer = from_ctr_scorer(CTRScorer.load(folder.report["ctr_artifact"]))
+        self.test_reqs = self.world.sample_requests(folder.day(1), int(self.dargs["test_prompts"]))
+        self.test = [self.task(r) for r in self.test_reqs]
+        self.sft, self.tok = tinylm.load(cfg.demo / "llm" / "sft")
+        self.pairs = read_jsonl(cfg.demo / "llm" / "dpo" / "pairs-1.jsonl")
+        self.gap = self.dargs.get("max_length_gap", 0.1)  # the demo's length limit (None: off)
+        self.rows: dict[str, dict[str, float]] = {}
+
+    def task(self, r: Any, with_cor: bool = True) -> Any:
+        from gqr_training.align.data import make_task
+        from gqr_training.demo import world_request
+
+        return make_task(self.preset, world_request(r, self.cor if with_cor else None))
+
+    def true_ctr(self, lists: Any) -> float:
+        shown = zip(self.test_reqs, lists, strict=True)
+        return sum(self.world.true_list_ctr(r, q) if q else 0.0 for r, q in shown) / len(
+            self.test_reqs
         )
+
+    def measure(self, name: str, model: Any, t0: float, tasks: Any = None) -> None:
+        from gqr_training.align.generate import HFEngine
+        from gqr_training.align.metrics import SERVING_TOP_P, evaluate
+
+        engine = HFEngine(model, self.tok, seed=self.seed, top_p=SERVING_TOP_P)
+        on = self.test if tasks is None else tasks
+        m = evaluate(engine, self.preset, on, self.scorer, self.true_ctr)
         m["seconds"] = time.time() - t0
-        rows[name] = m
+        self.rows[name] = m
         print(f"{name:12s} AEC {m['aec']:.4f}  true CTR {m['true_ctr']:.4f}", flush=True)
 
-    def pref(rows_: list[dict[str, Any]], algo: str) -> Any:
-        # The demo's round: same lr and epochs; DPO keeps its NLL term on the chosen (RPO),
-        # KTO and SimPO train their own losses alone.
+    def pref(self, rows: list[dict[str, Any]], algo: str) -> Any:
+        """One round from the SFT model, as the demo's: same lr and epochs; DPO keeps its NLL
+        term on the chosen (RPO), KTO and SimPO train their own losses alone."""
+        from gqr_training.align.dpo import PrefOptions, train_preferences
+
         opts = PrefOptions(
             algo=algo,  # type: ignore[arg-type]
-            lr=dpo_lr,
-            epochs=float(dargs["dpo_epochs"]),
-            sft_weight=float(dargs["sft_weight"]) if algo == "dpo" else 0.0,
+            lr=float(self.dargs["dpo_lr"]),
+            epochs=float(self.dargs["dpo_epochs"]),
+            sft_weight=float(self.dargs["sft_weight"]) if algo == "dpo" else 0.0,
             progress=False,
         )
-        return train_preferences(copy.deepcopy(sft), tok, rows_, out / ".trainer", opts)[0]
+        sft = copy.deepcopy(self.sft)
+        return train_preferences(sft, self.tok, rows, self.out / ".trainer", opts)[0]
 
-    def sft_on(pairs_: list[dict[str, Any]]) -> Any:
-        data = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs_]
+    def sft_on(self, pairs: list[dict[str, Any]]) -> Any:
+        from gqr_training.align.sft import SFTOptions, train_sft
+
+        data = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
         opts = SFTOptions(epochs=2, lr=5e-4, progress=False)
-        return train_sft(copy.deepcopy(sft), tok, data, out / ".sft", opts)[0]
+        return train_sft(copy.deepcopy(self.sft), self.tok, data, self.out / ".sft", opts)[0]
 
-    @functools.cache
-    def clk_pairs() -> tuple[list[dict[str, Any]], ClickPairStats]:
-        """Read once, on the first click row."""
+    @functools.cached_property
+    def click_pairs(self) -> tuple[list[dict[str, Any]], Any]:
+        """Pairs from the logged clicks, as many as the CTR rows get (read on first use)."""
+        from gqr_training.align.clicks import click_pairs
+
         got, stats = click_pairs(
-            str(args.demo / "logs"), preset, max_pairs=len(pairs), max_length_gap=gap, cor=cor,
-            seed=seed,
+            str(self.cfg.demo / "logs"), self.preset, max_pairs=len(self.pairs),
+            max_length_gap=self.gap, cor=self.cor, seed=self.seed,
         )  # fmt: skip
         print(f"click pairs: {stats}", flush=True)
         return [p.row() for p in got], stats
 
-    def fresh_pairs(
-        cfg: PairConfig, overlap: Method, with_cor: bool = True
-    ) -> list[dict[str, Any]]:
-        train_reqs = world.sample_requests(START + timedelta(days=2), len(pairs) + 40)
-        tasks = [task(r, with_cor) for r in train_reqs][: len(pairs) + 40]
-        got, _ = build_pairs(
-            HFEngine(sft, tok, seed=seed + 1), preset, tasks, scorer, cfg, OverlapFilter(overlap)
-        )
+    def fresh_pairs(self, use_beam: bool, overlap: Method, with_cor: bool = True) -> list[Any]:
+        """New pairs from the SFT model on prompts of the logged window (the ablations)."""
+        from datetime import timedelta
+
+        from gqr_training.align.generate import HFEngine
+        from gqr_training.align.overlap import OverlapFilter
+        from gqr_training.align.pairs import PairConfig, build_pairs
+        from gqr_training.demo import START
+
+        n = len(self.pairs) + 40
+        reqs = self.world.sample_requests(START + timedelta(days=2), n)
+        tasks = [self.task(r, with_cor) for r in reqs][:n]
+        cfg = PairConfig(use_beam=use_beam, max_length_gap=self.gap)
+        engine = HFEngine(self.sft, self.tok, seed=self.seed + 1)
+        flt = OverlapFilter(overlap)
+        got, _ = build_pairs(engine, self.preset, tasks, self.scorer, cfg, flt)
         return [p.row() for p in got]
 
-    def fewshot() -> tuple[Any, list[Any]]:
+    def fewshot(self) -> tuple[Any, list[Any]]:
         """The base model and the few-shot test tasks (see ``align/fewshot.py``)."""
         from gqr_training.align import fewshot as fs
+        from gqr_training.align.data import sft_examples
+        from gqr_training.demo import START
         from gqr_training.sim import AnnotatorPolicy
 
-        base_dir = out / "base"
-        if dargs.get("model"):
-            base = tinylm.load(str(dargs["model"]))[0]
-        elif (base_dir / "config.json").exists():
-            base = tinylm.load(base_dir)[0]
-        else:
-            reader = LogReader(str(args.demo / "logs"))
-            ais = (i.side_info.ai_response for i in reader.read("impression"))
-            corpus = fs.base_corpus(reader.sessions(), ais, seed=seed)
-            opts = SFTOptions(epochs=1, lr=2e-3, progress=False, logging_steps=50, seed=seed)
-            base, m = fs.pretrain_base(tok, sft, corpus, out / ".base", opts)
-            tinylm.save(base, tok, base_dir)
-            print(
-                f"base LM: {corpus.sessions} session lines + {corpus.answers} AI answers, "
-                f"loss {m['first_loss']:.2f} -> {m['last_loss']:.2f}",
-                flush=True,
-            )
-        annotator = AnnotatorPolicy(world.universe, seed)
-        demo_reqs = world.sample_requests(START, 4 * args.shots)
-        rows_ = sft_examples(
-            preset,
-            [task(r).request for r in demo_reqs],
+        base = self.base_model()
+        annotator = AnnotatorPolicy(self.world.universe, self.seed)
+        demo_reqs = self.world.sample_requests(START, 4 * self.cfg.shots)
+        rows = sft_examples(
+            self.preset,
+            [self.task(r).request for r in demo_reqs],
             [annotator(r) for r in demo_reqs],
             augment=0,
-            seed=seed,
+            seed=self.seed,
         )
-        demos = fs.demonstrations(rows_, args.shots, seed)
+        demos = fs.demonstrations(rows, self.cfg.shots, self.seed)
         limit = int(getattr(base.config, "max_position_embeddings", 512))
-        tasks, fit = fs.fewshot_tasks(test, demos, tok, limit)
+        tasks, fit = fs.fewshot_tasks(self.test, demos, self.tok, limit)
         print(f"few-shot: {fit:.2f} demonstrations fit per test prompt", flush=True)
         return base, tasks
 
-    for name in wanted:
+    def base_model(self) -> Any:
+        """The demo's ``--model`` as loaded, or for the tiny LM the same shape pretrained on
+        the logs' unlabelled text (saved, reused by a rerun)."""
+        from gqr_serving.logstore import LogReader
+        from gqr_training.align import fewshot as fs
+        from gqr_training.align import tinylm
+        from gqr_training.align.sft import SFTOptions
+
+        base_dir = self.out / "base"
+        if self.dargs.get("model"):
+            return tinylm.load(str(self.dargs["model"]))[0]
+        if (base_dir / "config.json").exists():
+            return tinylm.load(base_dir)[0]
+        reader = LogReader(str(self.cfg.demo / "logs"))
+        ais = (i.side_info.ai_response for i in reader.read("impression"))
+        corpus = fs.base_corpus(reader.sessions(), ais, seed=self.seed)
+        opts = SFTOptions(epochs=1, lr=2e-3, progress=False, logging_steps=50, seed=self.seed)
+        base, m = fs.pretrain_base(self.tok, self.sft, corpus, self.out / ".base", opts)
+        tinylm.save(base, self.tok, base_dir)
+        print(
+            f"base LM: {corpus.sessions} session lines + {corpus.answers} AI answers, "
+            f"loss {m['first_loss']:.2f} -> {m['last_loss']:.2f}",
+            flush=True,
+        )
+        return base
+
+    def row(self, name: str) -> None:
+        from gqr_training.align.dpo import kto_rows
+
         t0 = time.time()
         if name == "few-shot":
-            base, shots = fewshot()
-            measure(name, base, t0, shots)
+            base, shots = self.fewshot()
+            self.measure(name, base, t0, shots)
         elif name == "SFT":
-            measure(name, sft, t0)
+            self.measure(name, self.sft, t0)
         elif name == "IterDPO_ctr":
-            rows[name] = {**demo["aligned"], "seconds": 0.0}
-        elif name in ("SFT_ctr", "KTO_ctr", "SimPO_ctr", "DPO_ctr", "SFT_clk", "KTO_clk",
-                      "SimPO_clk", "DPO_clk"):  # fmt: skip
+            self.rows[name] = {**self.report["aligned"], "seconds": 0.0}
+        elif name.endswith(("_ctr", "_clk")):
             algo, signal = name.split("_")
-            rows_ = pairs if signal == "ctr" else clk_pairs()[0]
+            pairs = self.pairs if signal == "ctr" else self.click_pairs[0]
             if algo == "SFT":
-                measure(name, sft_on(rows_), t0)
+                self.measure(name, self.sft_on(pairs), t0)
             elif algo == "KTO":
-                measure(name, pref(kto_rows(rows_), "kto"), t0)
+                self.measure(name, self.pref(kto_rows(pairs), "kto"), t0)
             else:
-                measure(name, pref(rows_, algo.lower()), t0)
+                self.measure(name, self.pref(pairs, algo.lower()), t0)
         elif name == "-BS":
-            measure(
-                name,
-                pref(fresh_pairs(PairConfig(use_beam=False, max_length_gap=gap), "token"), "dpo"),
-                t0,
-            )
+            self.measure(name, self.pref(self.fresh_pairs(False, "token"), "dpo"), t0)
         elif name == "-RF":
-            measure(name, pref(fresh_pairs(PairConfig(max_length_gap=gap), "none"), "dpo"), t0)
+            self.measure(name, self.pref(self.fresh_pairs(True, "none"), "dpo"), t0)
         elif name == "-COR":
-            no_cor = [task(r, with_cor=False) for r in test_reqs]
-            model = pref(
-                fresh_pairs(PairConfig(max_length_gap=gap), "token", with_cor=False), "dpo"
-            )
-            measure(name, model, t0, no_cor)
-        else:
-            raise SystemExit(f"unknown row {name!r}; rows: {', '.join(ROWS)}")
-    report = {
-        "rows": rows,
-        "oracle_true_ctr": demo["oracle_true_ctr"],
-        "pairs": {
-            "ctr": len(pairs),
-            "clk": clk_pairs()[1].__dict__ if clk_pairs.cache_info().currsize else None,
-        },
-    }
-    (out / "table3.json").write_text(json.dumps(report, indent=2))
-    md = [
-        "| method | AEC | true CTR | resp chars | distinct-2 | model full lists |",
-        "|---|---|---|---|---|---|",
-    ]
-    md += [
-        f"| {k} | {v['aec']:.4f} | {v['true_ctr']:.4f} | {v['mean_response_chars']:.1f} | "
-        f"{v['distinct_2']:.3f} | {v.get('llm_full_lists', float('nan')):.2f} |"
-        for k, v in rows.items()
-    ]
-    md.append(f"| oracle | | {demo['oracle_true_ctr']:.4f} | | | |")
-    (out / "table3.md").write_text("\n".join(md) + "\n")
-    _plot(rows, out / "table3.png")
-    print("\n".join(md))
-    return report
+            no_cor = [self.task(r, with_cor=False) for r in self.test_reqs]
+            model = self.pref(self.fresh_pairs(True, "token", with_cor=False), "dpo")
+            self.measure(name, model, t0, no_cor)
+
+    def write(self) -> dict[str, Any]:
+        """``table3.json``, ``table3.md`` (printed too) and ``table3.png``."""
+        clk = self.__dict__.get("click_pairs")  # only when a click row read them
+        report = {
+            "rows": self.rows,
+            "oracle_true_ctr": self.report["oracle_true_ctr"],
+            "pairs": {"ctr": len(self.pairs), "clk": clk[1].__dict__ if clk else None},
+        }
+        (self.out / "table3.json").write_text(json.dumps(report, indent=2))
+        md = [
+            "| method | AEC | true CTR | resp chars | distinct-2 | model full lists |",
+            "|---|---|---|---|---|---|",
+        ]
+        md += [
+            f"| {k} | {v['aec']:.4f} | {v['true_ctr']:.4f} | {v['mean_response_chars']:.1f} | "
+            f"{v['distinct_2']:.3f} | {v.get('llm_full_lists', float('nan')):.2f} |"
+            for k, v in self.rows.items()
+        ]
+        md.append(f"| oracle | | {self.report['oracle_true_ctr']:.4f} | | | |")
+        (self.out / "table3.md").write_text("\n".join(md) + "\n")
+        _plot(self.rows, self.out / "table3.png")
+        print("\n".join(md))
+        return report
+
+
+def run(cfg: AlignTableConfig) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    out = cfg.out or cfg.demo / "table3"
+    out.mkdir(parents=True, exist_ok=True)
+    table = Table3(cfg, out)
+    for name in cfg.wanted():
+        table.row(name)
+    return table.write()
 
 
 def _plot(rows: dict[str, dict[str, float]], path: Path) -> None:
@@ -279,7 +330,7 @@ def _plot(rows: dict[str, dict[str, float]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(make_parser().parse_args(argv))
+    run(make_parser().parse_config(argv))
     return 0
 
 

@@ -11,15 +11,18 @@ last day (as ``ctr-train`` does). Writes table2.md, table2.json and reliability.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gqr_training.cliconfig import ConfigParser, Rule, like, validate
 from gqr_training.ctr.data import LoggedImpression, instances
+from gqr_training.ctr.inputs import VARIANTS, check_variant
+from gqr_training.ctr.train_config import BACKBONES, CTRTrainConfig
 
 
 def oracle_probs(
@@ -80,121 +83,94 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--logs", required=True, help="Simulated log store (gqr sim --out).")
-    p.add_argument("--out", required=True, type=Path, help="Report folder.")
-    p.add_argument("--backbones", default="bert,albert,roberta")
-    p.add_argument("--variants", default="base,pid,ctx")
-    p.add_argument("--world-seed", type=int, default=0, help="The --seed given to gqr sim.")
-    p.add_argument("--window-days", type=int, default=14)
-    p.add_argument("--end", default="latest")
-    p.add_argument("--max-train-impressions", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=6)  # ctr-train's defaults throughout
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--heads", type=int, default=2)
-    p.add_argument("--intermediate", type=int, default=256)
-    p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument(
-        "--patience", type=int, default=2, help="Epochs without held-out logloss gain to stop."
+def one_each(names: Sequence[str]) -> Rule:
+    return Rule(
+        lambda v: all(x in names for x in v.split(",")),
+        f"expected comma-separated names of {', '.join(names)}",
     )
-    p.add_argument(
-        "--negative-rate",
-        type=float,
-        default=0.1,
-        help="Share of unclicked instances kept per epoch (predictions corrected for it) (0.1).",
+
+
+@dataclass(kw_only=True)
+class CTRTableConfig:
+    """Everything the Table 2 command is told: the logs, the grid, and the ``ctr-train`` knobs
+    every model of the grid shares (ctr-train's defaults throughout)."""
+
+    logs: str = field(metadata={"help": "Simulated log store (gqr sim --out)."})
+    out: Path = field(metadata={"help": "Report folder."})
+    backbones: str = field(
+        default="bert,albert,roberta",
+        metadata={"help": "Comma-separated backbones (all three).", "rule": one_each(BACKBONES)},
     )
-    p.add_argument(
-        "--match-embedding",
-        action=argparse.BooleanOptionalAction,
-        default=True,
+    variants: str = field(
+        default="base,pid,ctx",
+        metadata={
+            "help": "Comma-separated input variants (all three).",
+            "rule": one_each(VARIANTS),
+        },
+    )
+    world_seed: int = field(default=0, metadata={"help": "The --seed given to gqr sim."})
+    window_days: int = like(CTRTrainConfig, "window_days")
+    end: str = field(
+        default="latest", metadata={"help": "Window end (latest: the logs' last day)."}
+    )
+    max_train_impressions: int | None = like(CTRTrainConfig, "max_train_impressions")
+    epochs: int = like(CTRTrainConfig, "epochs")
+    layers: int = like(CTRTrainConfig, "layers")
+    hidden: int = like(CTRTrainConfig, "hidden")
+    heads: int = like(CTRTrainConfig, "heads")
+    intermediate: int = like(CTRTrainConfig, "intermediate")
+    max_length: int = like(CTRTrainConfig, "max_length")
+    batch_size: int = like(CTRTrainConfig, "batch_size")
+    lr: float = like(CTRTrainConfig, "lr")
+    patience: int = like(CTRTrainConfig, "patience")
+    negative_rate: float = like(CTRTrainConfig, "negative_rate")
+    match_embedding: bool = like(
+        CTRTrainConfig,
+        "match_embedding",
         help="Exact-match embedding (ctr-train's default); --no-match-embedding: paper's input.",
     )
-    p.add_argument(
-        "--user-propensity",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="Per-user click multipliers (ctr-train's default); the text-only columns show "
-        "each model without them.",
+    user_propensity: bool = like(
+        CTRTrainConfig,
+        "user_propensity",
+        help="Per-user click multipliers (ctr-train's default); the text-only columns show each "
+        "model without them.",
     )
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda).")
-    p.add_argument("--no-progress", action="store_true")
-    return p
+    threads: int | None = like(CTRTrainConfig, "threads")
+    device: str = like(CTRTrainConfig, "device")
+    no_progress: bool = like(CTRTrainConfig, "no_progress")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def ctr_train(self, backbone: str = "bert", variant: str = "ctx") -> CTRTrainConfig:
+        """The ``ctr-train`` run of one cell of the grid: this table's copies of its flags
+        (the defaults: the one that reads the logs)."""
+        train = {f.name for f in fields(CTRTrainConfig)}
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name in train}
+        return CTRTrainConfig(
+            **{**shared, "out": self.out / "artifacts"},
+            version=f"{backbone}-{variant}",
+            backbone=backbone,
+            variant=check_variant(variant),
+        )
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_parser() -> ConfigParser[CTRTableConfig]:
+    return ConfigParser(CTRTableConfig, prog="ctr-table", description=__doc__.split("\n\n")[0])
+
+
+def train_rows(cfg: CTRTableConfig, data: Any, groups: Any) -> tuple[list[dict[str, Any]], Any]:
+    """One row per backbone x variant, each trained by ``ctr-train`` on ``data``; returns the
+    rows and ``(auc, name, held-out probabilities)`` of the best."""
     from gqr_training.ctr import evaluate as ev
     from gqr_training.ctr import train
 
-    args = make_parser().parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    base_argv = [
-        "--logs",
-        args.logs,
-        "--out",
-        str(args.out / "artifacts"),
-        "--window-days",
-        str(args.window_days),
-        "--end",
-        args.end,
-        "--epochs",
-        str(args.epochs),
-        "--layers",
-        str(args.layers),
-        "--hidden",
-        str(args.hidden),
-        "--heads",
-        str(args.heads),
-        "--device",
-        args.device,
-        "--intermediate",
-        str(args.intermediate),
-        "--max-length",
-        str(args.max_length),
-        "--batch-size",
-        str(args.batch_size),
-        "--lr",
-        str(args.lr),
-        "--patience",
-        str(args.patience),
-        "--negative-rate",
-        str(args.negative_rate),
-        "--match-embedding" if args.match_embedding else "--no-match-embedding",
-        "--user-propensity" if args.user_propensity else "--no-user-propensity",
-    ]
-    if args.max_train_impressions:
-        base_argv += ["--max-train-impressions", str(args.max_train_impressions)]
-    if args.threads:
-        base_argv += ["--threads", str(args.threads)]
-    if args.no_progress:
-        base_argv.append("--no-progress")
-    t0 = time.perf_counter()
-    data = train.read_data(train.make_parser().parse_args(base_argv))
-    print(f"read {data.stats} in {time.perf_counter() - t0:.0f} s", flush=True)
-    _, labels = instances(data.test)
-    groups = ev.time_slices(len(labels), 4)
-    oracle = oracle_probs(data.test, args.world_seed)
     rows: list[dict[str, Any]] = []
     best: tuple[float, str, list[float]] = (-1.0, "", [])
-    for backbone in args.backbones.split(","):
-        for variant in args.variants.split(","):
+    for backbone in cfg.backbones.split(","):
+        for variant in cfg.variants.split(","):
             t1 = time.perf_counter()
-            run_args = train.make_parser().parse_args(
-                [
-                    *base_argv,
-                    "--backbone",
-                    backbone,
-                    "--variant",
-                    variant,
-                    "--version",
-                    f"{backbone}-{variant}",
-                ]
-            )
-            outcome = train.run(run_args, data)
+            outcome = train.run(cfg.ctr_train(backbone, variant), data)
             m = ev.evaluate(outcome.test_labels, outcome.test_probs, groups)
             row = {
                 "backbone": backbone,
@@ -209,22 +185,48 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
             if m["auc"] > best[0]:
                 best = (m["auc"], f"{backbone}/{variant}", outcome.test_probs)
-            (args.out / "table2.md").write_text(markdown(rows))
-    text_only = oracle_probs(data.test, args.world_seed, with_user=False)
-    rows.append({"backbone": "ORACLE", "variant": "true p", **ev.evaluate(labels, oracle, groups)})
-    rows.append(
-        {"backbone": "ORACLE", "variant": "text-only", **ev.evaluate(labels, text_only, groups)}
-    )
-    blind = oracle_probs(data.test, args.world_seed, with_user=False, with_context=False)
-    rows.append(
+            (cfg.out / "table2.md").write_text(markdown(rows))
+    return rows, best
+
+
+def oracle_rows(
+    test: Sequence[LoggedImpression], labels: list[int], groups: Any, seed: int
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """The world's own probabilities, then without the user propensity, then also without the
+    context of the queries above; returns the rows and the true probabilities."""
+    from gqr_training.ctr import evaluate as ev
+
+    oracle = oracle_probs(test, seed)
+    text_only = oracle_probs(test, seed, with_user=False)
+    blind = oracle_probs(test, seed, with_user=False, with_context=False)
+    rows = [
+        {"backbone": "ORACLE", "variant": "true p", **ev.evaluate(labels, oracle, groups)},
+        {"backbone": "ORACLE", "variant": "text-only", **ev.evaluate(labels, text_only, groups)},
         {
             "backbone": "ORACLE",
             "variant": "text-only, no context",
             **ev.evaluate(labels, blind, groups),
-        }
-    )
+        },
+    ]
+    return rows, oracle
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gqr_training.ctr import evaluate as ev
+    from gqr_training.ctr import train
+
+    cfg = make_parser().parse_config(argv)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data = train.read_data(cfg.ctr_train())
+    print(f"read {data.stats} in {time.perf_counter() - t0:.0f} s", flush=True)
+    _, labels = instances(data.test)
+    groups = ev.time_slices(len(labels), 4)
+    rows, best = train_rows(cfg, data, groups)
+    oracles, oracle = oracle_rows(data.test, labels, groups, cfg.world_seed)
+    rows += oracles
     table = markdown(rows)
-    (args.out / "table2.md").write_text(table)
+    (cfg.out / "table2.md").write_text(table)
     summary = {
         "rows": rows,
         "data": data.stats,
@@ -232,23 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         "best": best[1],
         "seconds": round(time.perf_counter() - t0),
     }
-    (args.out / "table2.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (cfg.out / "table2.json").write_text(json.dumps(summary, indent=2) + "\n")
     ev.plot_reliability(
-        {best[1]: (labels, best[2]), "oracle": (labels, oracle)}, args.out / "reliability.png"
+        {best[1]: (labels, best[2]), "oracle": (labels, oracle)}, cfg.out / "reliability.png"
     )
     sys.stdout.write(table)
-    print(
-        json.dumps(
-            {
-                "table": str(args.out / "table2.md"),
-                "best": best[1],
-                "best_auc": best[0],
-                "oracle_auc": next(
-                    r["auc"] for r in rows if (r["backbone"], r["variant"]) == ("ORACLE", "true p")
-                ),
-            }
-        )
-    )
+    last = {"table": str(cfg.out / "table2.md"), "best": best[1], "best_auc": best[0]}
+    print(json.dumps({**last, "oracle_auc": oracles[0]["auc"]}))
     return 0
 
 

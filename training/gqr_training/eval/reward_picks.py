@@ -16,26 +16,45 @@ only, as in every ``gqr_training.eval`` table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gqr_training.cliconfig import ConfigParser, at_least, validate
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reward-picks", description=__doc__.split("\n\n")[0])
-    a = p.add_argument
-    a("--demo", type=Path, default=Path("gqr-demo"), help="A finished demo folder.")
-    a("--ctr", type=Path, default=None, help="CTR artifact (default: the demo's).")
-    a("--model", type=Path, default=None, help="Policy folder (default: the demo's SFT).")
-    a("--requests", type=int, default=200, help="Test requests (200).")
-    a("--candidates", type=int, default=16, help="Samples per position (16).")
-    a("--threads", type=int, default=1)
-    a("--out", type=Path, default=None, help="JSON report (default: <demo>/reward_picks.json).")
-    return p
+WHOLE = at_least(1, "a whole number")
+
+
+@dataclass(kw_only=True)
+class RewardPicksConfig:
+    """What ``reward-picks`` is told: the demo folder, the predictor and policy, the sizes."""
+
+    demo: Path = field(default=Path("gqr-demo"), metadata={"help": "A finished demo folder."})
+    ctr: Path | None = field(default=None, metadata={"help": "CTR artifact (default: the demo's)."})
+    model: Path | None = field(
+        default=None, metadata={"help": "Policy folder (default: the demo's SFT)."}
+    )
+    requests: int = field(default=200, metadata={"help": "Test requests (200).", "rule": WHOLE})
+    candidates: int = field(
+        default=16, metadata={"help": "Samples per position (16).", "rule": WHOLE}
+    )
+    threads: int = field(default=1, metadata={"help": "torch CPU threads (1).", "rule": WHOLE})
+    out: Path | None = field(
+        default=None, metadata={"help": "JSON report (default: <demo>/reward_picks.json)."}
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def make_parser() -> ConfigParser[RewardPicksConfig]:
+    return ConfigParser(
+        RewardPicksConfig, prog="reward-picks", description=__doc__.split("\n\n")[0]
+    )
 
 
 def kinds(world: Any, query: str, q: str, above: list[str]) -> list[str]:
@@ -63,7 +82,7 @@ def kinds(world: Any, query: str, q: str, above: list[str]) -> list[str]:
     return tags or ["clean"]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: RewardPicksConfig) -> dict[str, Any]:
     import torch
 
     from gqr_training.align import tinylm
@@ -159,7 +178,7 @@ def _plot(positions: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(make_parser().parse_args(argv))
+    run(make_parser().parse_config(argv))
     return 0
 
 
