@@ -118,12 +118,12 @@ schemas: dev ## Export the record JSON Schemas to schemas/.
 ##@ Packaging
 REGISTRY ?= ghcr.io/gqr-dev
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-IMAGES := operator gateway trainer ctr-predictor
+IMAGES := $(shell source images/targets.sh && image_targets)
 DOCKER ?= docker
 
 .PHONY: images
 images: ## Build every image (needs a container engine): $(REGISTRY)/gqr-<name>:$(VERSION).
-	@for i in $(IMAGES); do $(DOCKER) build -f images/$$i/Dockerfile -t $(REGISTRY)/gqr-$$i:$(VERSION) . || exit 1; done
+	@for i in $(IMAGES); do $(DOCKER) build -f images/Dockerfile --target $$i -t $(REGISTRY)/gqr-$$i:$(VERSION) . || exit 1; done
 
 .PHONY: push-images
 push-images: images ## Push the images to $(REGISTRY).

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Proves an image's dependency set is complete: installs ONLY the locked requirements of the
-# extras its Dockerfile names (ARG EXTRAS -> requirements/<extras>.txt, hash-checked) and the
-# project into a fresh venv, as the image build does, then runs the entrypoint's --help and
-# imports the modules the image runs.
+# Proves an image's dependency set is complete: installs ONLY the locked requirements its
+# target in images/Dockerfile installs (requirements/<extras>.txt, hash-checked) and the project
+# into a fresh venv, as the image build does, then runs the entrypoint's --help and imports the
+# modules the image runs.
 #   bash images/check-deps.sh operator        # ~1 min
 #   bash images/check-deps.sh trainer         # several minutes (torch)
 # Env: KEEP_VENV=1 keeps the venv (path printed); PYTHON (default python3.11).
 set -euo pipefail
-name="${1:?usage: images/check-deps.sh NAME  (one of: $(ls "$(dirname "$0")" | grep -v '\.sh$' | tr '\n' ' '))}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dockerfile="$root/images/$name/Dockerfile"
-[[ -f "$dockerfile" ]] || { echo "no image '$name': $dockerfile is missing" >&2; exit 2; }
-extras="$(sed -n 's/^ARG EXTRAS=//p' "$dockerfile")"
-[[ -n "$extras" ]] || { echo "$dockerfile has no 'ARG EXTRAS=' line" >&2; exit 2; }
+# shellcheck source=images/targets.sh
+source "$root/images/targets.sh"
+name="${1:?usage: images/check-deps.sh NAME  (one of: $(image_targets | tr '\n' ' '))}"
+lock="$(image_lock "$name")"
+[[ -n "$lock" ]] || { echo "no image '$name' in images/Dockerfile (targets: $(image_targets | tr '\n' ' '))" >&2; exit 2; }
 
 # What each image runs: the entrypoint with --help, and the modules behind it (--help alone
 # may return before the heavy imports).
@@ -31,9 +31,9 @@ esac
 work="$(mktemp -d "${TMPDIR:-/tmp}/gqr-deps-$name.XXXXXX")"
 if [[ "${KEEP_VENV:-0}" != 1 ]]; then trap 'rm -rf "$work"' EXIT; fi
 start=$SECONDS
-requirements="$root/requirements/${extras//,/-}.txt"
+requirements="$root/$lock"
 [[ -f "$requirements" ]] || { echo "$requirements is missing: run 'make lock'" >&2; exit 2; }
-echo "[$name] fresh venv in $work, installing ${requirements#"$root"/} and the project ..."
+echo "[$name] fresh venv in $work, installing $lock and the project ..."
 "${PYTHON:-python3.11}" -m venv "$work/venv"
 # A copy of the sources, so the build leaves nothing in the checkout (as COPY in the image).
 mkdir -p "$work/src"
@@ -51,4 +51,4 @@ done
 if [[ "$name" == operator ]] && "$work/venv/bin/python" -c "import torch" 2>/dev/null; then
   echo "[$name] FAILED: torch is installed in the operator image" >&2; exit 1
 fi
-echo "[$name] OK in $((SECONDS - start))s: the lock of .[$extras] runs ${help[*]} and imports $imports"
+echo "[$name] OK in $((SECONDS - start))s: $lock runs ${help[*]} and imports $imports"

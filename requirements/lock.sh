@@ -10,8 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 uv="${UV:?set UV to the uv binary (make lock does)}"
-# The image requirement files: one per extras set an image installs (ARG EXTRAS of its
-# Dockerfile), file name = the extras joined by '-'. They carry the `build` group (setuptools,
+# The image requirement files: one per extras set an image installs (the venv-<extras> stages
+# of images/Dockerfile), file name = the extras joined by '-'. They carry the `build` group (setuptools,
 # wheel) so an image builds the project itself without reaching for unpinned build tools.
 extras_sets=(operator serve train,serve)
 
@@ -37,10 +37,11 @@ if [[ "${1:-}" == --check ]]; then
       fail=1
     fi
   done
-  for dockerfile in images/*/Dockerfile; do
-    extras="$(sed -n 's/^ARG EXTRAS=//p' "$dockerfile")"
-    if [[ ! -f "requirements/${extras//,/-}.txt" ]]; then
-      echo "$dockerfile installs extras '$extras' but requirements/${extras//,/-}.txt is not exported (add it to extras_sets in $0)" >&2
+  source images/targets.sh
+  for target in $(image_targets); do
+    lock="$(image_lock "$target")"
+    if [[ ! -f "$lock" ]]; then
+      echo "images/Dockerfile's $target installs $lock, which is not exported (add its extras to extras_sets in $0)" >&2
       fail=1
     fi
   done

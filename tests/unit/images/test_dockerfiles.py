@@ -1,5 +1,6 @@
-"""The image Dockerfiles: hadolint-clean, multi-stage from a pinned base, non-root with a
-numeric UID, no build tools in the final stage, and the entrypoints the operator's pods run."""
+"""images/Dockerfile, one target per image: hadolint-clean, from a pinned base, dependencies
+only from the lock, non-root with a numeric UID, no build tools in what ships, and the
+entrypoints the operator's pods run."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-IMAGES = ROOT / "images"
-# name -> (extras installed, entrypoint): the commands gqr_operator.resources give these pods.
+DOCKERFILE = ROOT / "images" / "Dockerfile"
+# target -> (extras installed, entrypoint): the commands gqr_operator.resources give these pods.
 EXPECTED = {
     "operator": ("operator", ["gqr-operator"]),
     "gateway": ("serve", ["gqr-gateway"]),
@@ -29,24 +30,34 @@ def _hadolint() -> str:
     return found
 
 
-def _stages(name: str) -> list[list[str]]:
-    lines, stages = (IMAGES / name / "Dockerfile").read_text().splitlines(), []
-    for line in lines:
+def _stages() -> dict[str, tuple[str, list[str]]]:
+    """Stage name -> (what it is FROM, its instruction lines)."""
+    stages: dict[str, tuple[str, list[str]]] = {}
+    current: list[str] = []
+    for line in DOCKERFILE.read_text().splitlines():
         if line.startswith("FROM "):
-            stages.append([])
-        if stages and line and not line.startswith("#"):
-            stages[-1].append(line)
+            _, base, _, name = line.split()
+            current = []
+            stages[name] = (base, current)
+        elif line and not line.startswith("#"):
+            current.append(line)
     return stages
 
 
-def test_every_image_is_known() -> None:
-    assert {p.parent.name for p in IMAGES.glob("*/Dockerfile")} == set(EXPECTED)
+def _targets() -> list[str]:
+    script = f"source {ROOT}/images/targets.sh && image_targets"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_hadolint_passes(name: str) -> None:
+def test_every_image_is_a_target() -> None:
+    assert _targets() == list(EXPECTED)
+    assert {name for name, (base, _) in _stages().items() if base == "runtime"} == set(EXPECTED)
+
+
+def test_hadolint_passes() -> None:
     proc = subprocess.run(
-        [_hadolint(), "--config", str(ROOT / ".hadolint.yaml"), f"images/{name}/Dockerfile"],
+        [_hadolint(), "--config", str(ROOT / ".hadolint.yaml"), "images/Dockerfile"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -54,48 +65,50 @@ def test_hadolint_passes(name: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_multi_stage_from_a_pinned_base(name: str) -> None:
-    text = (IMAGES / name / "Dockerfile").read_text()
-    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+def test_every_stage_starts_from_the_pinned_base_or_an_earlier_stage() -> None:
+    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.M)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base), base
-    stages = _stages(name)
-    assert len(stages) >= 2
-    assert all(s[0].startswith("FROM ${PYTHON_IMAGE}") for s in stages)
+    seen: set[str] = set()
+    for name, (parent, _) in _stages().items():
+        assert parent in ("${PYTHON_IMAGE}", "scratch") or parent in seen, (name, parent)
+        seen.add(name)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_final_stage_is_non_root_without_build_tools(name: str) -> None:
-    final = _stages(name)[-1]
-    users = [line.split()[1] for line in final if line.startswith("USER ")]
-    assert users, "the final stage sets no USER"
+def test_what_ships_is_non_root_without_build_tools(name: str) -> None:
+    stages = _stages()
+    runtime, target = stages["runtime"][1], stages[name][1]
+    users = [line.split()[1] for line in runtime + target if line.startswith("USER ")]
+    assert users, "the runtime stage sets no USER"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) != 0, f"USER {users[-1]}: use a numeric non-root UID"
-    assert not [line for line in final if BUILD_TOOLS.search(line)]
-    assert any(line.startswith("COPY --from=build /opt/venv") for line in final)
+    assert not [line for line in runtime + target if BUILD_TOOLS.search(line)]
+    assert not [line for line in target if line.startswith("RUN ")], "targets only copy a venv"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_extras_and_entrypoint(name: str) -> None:
-    text = (IMAGES / name / "Dockerfile").read_text()
     extras, entrypoint = EXPECTED[name]
-    assert re.search(rf"^ARG EXTRAS={re.escape(extras)}$", text, re.M)
-    (line,) = re.findall(r"^ENTRYPOINT (.+)$", text, re.M)
-    assert line == "[" + ", ".join(f'"{a}"' for a in entrypoint) + "]"
+    target = _stages()[name][1]
+    venv = extras.replace(",", "-")
+    assert f"COPY --from=venv-{venv} /opt/venv /opt/venv" in target
+    (line,) = [x for x in target if x.startswith("ENTRYPOINT ")]
+    assert line == "ENTRYPOINT [" + ", ".join(f'"{a}"' for a in entrypoint) + "]"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_installs_come_from_the_lock(name: str) -> None:
+@pytest.mark.parametrize("extras", sorted({e for e, _ in EXPECTED.values()}))
+def test_installs_come_from_the_lock(extras: str) -> None:
     """Every dependency of an image is a hash-checked pin from uv.lock's export for its extras;
     the project itself adds nothing unpinned (--no-deps, the locked setuptools)."""
-    build = "\n".join(_stages(name)[0])
-    installs = re.findall(r"^RUN pip install (.+)$", build, re.M)
+    lock = extras.replace(",", "-")
+    base, lines = _stages()[f"venv-{lock}"]
+    assert base == "build-base"
+    installs = [line.removeprefix("RUN pip install ") for line in lines if line.startswith("RUN ")]
     assert installs == [
-        '--no-cache-dir --require-hashes --no-deps -r "requirements/${EXTRAS//,/-}.txt"',
-        "--no-cache-dir --no-deps --no-build-isolation .",
+        f"--no-cache-dir --require-hashes --no-deps -r requirements/{lock}.txt",
+        "--no-cache-dir --no-deps --no-build-isolation /src",
     ]
-    extras = EXPECTED[name][0]
-    pins = (ROOT / "requirements" / f"{extras.replace(',', '-')}.txt").read_text()
+    pins = (ROOT / "requirements" / f"{lock}.txt").read_text()
     assert re.search(r"^setuptools==\S+ \\$", pins, re.M), "the export lacks the build group"
     requirements = [line for line in pins.splitlines() if line and line[0].isalpha()]
     assert requirements and all("==" in line for line in requirements)
@@ -106,8 +119,8 @@ def test_dockerignore_keeps_the_context_to_what_the_images_copy() -> None:
     assert lines[lines.index("**")] == "**"
     kept = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     copied = set()
-    for name in EXPECTED:
-        for line in _stages(name)[0]:
+    for _, (_, stage) in _stages().items():
+        for line in stage:
             if line.startswith("COPY ") and "--from" not in line:
                 copied |= set(line.split()[1:-1])
     assert copied <= kept, f"COPY sources excluded by .dockerignore: {copied - kept}"
