@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gqr_serving.backends.base import GenerationParams
@@ -199,16 +200,85 @@ def decode(
     """
     import torch
 
+    input_ids, mask, pos = _left_padded(ids, pad, dev)
+    if should_stop is not None and should_stop():
+        raise Stopped("stopped")
+    with torch.inference_mode():
+        batch = _Batch.prefill(model, input_ids, mask, pos, dev, repeat)
+        stop_ids = torch.tensor(stops or [-1], device=dev)
+        alive = list(range(len(ids) * repeat))  # batch row -> index into rows/produced
+        while True:
+            nxt = next_tokens(batch.logits, [rows[r] for r in alive], [gens[r] for r in alive])
+            going = _take_tokens(nxt, stop_ids, alive, produced, budget, finished)
+            if not going:
+                return
+            if should_stop is not None and should_stop():
+                raise Stopped("stopped")
+            if len(going) < len(alive):
+                nxt = batch.keep(nxt, going)
+                alive = [alive[j] for j in going]
+            batch.step(model, nxt)
+
+
+def _left_padded(ids: Sequence[Sequence[int]], pad: int, dev: str) -> tuple[Any, Any, Any]:
+    """Input ids left-padded to one width, their attention mask, and position ids counted
+    from each row's first real token."""
+    import torch
+
     width = max(len(x) for x in ids)
     input_ids = torch.tensor([[pad] * (width - len(x)) + list(x) for x in ids], device=dev)
     mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=dev)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    if should_stop is not None and should_stop():
-        raise Stopped("stopped")
-    extra: dict[str, Any] = {}
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
-        extra["logits_to_keep"] = 1  # the prefill's last position only: no (B, L, vocab) logits
-    with torch.inference_mode():
+    return input_ids, mask, pos
+
+
+def _take_tokens(
+    nxt: Any,
+    stop_ids: Any,
+    alive: Sequence[int],
+    produced: list[list[int]],
+    budget: Sequence[int],
+    finished: Callable[[int], None],
+) -> list[int]:
+    """Appends each live row's token; a row that emitted a stop id or spent its budget is
+    finished. Returns the batch positions of the rows that go on."""
+    import torch
+
+    going: list[int] = []
+    ended = torch.isin(nxt, stop_ids).tolist()
+    for j, (r, t) in enumerate(zip(alive, nxt.tolist(), strict=True)):
+        produced[r].append(t)
+        if not ended[j] and len(produced[r]) < budget[r]:
+            going.append(j)
+        else:
+            finished(r)
+    return going
+
+
+@dataclass
+class _Batch:
+    """The decoding batch's state: KV cache, last logits, attention mask (2D, and 4D additive
+    where :func:`ready_mask_ok`), and each row's last position."""
+
+    cache: Any
+    logits: Any
+    mask: Any
+    last: Any
+    add: Any
+    dev: str
+
+    @classmethod
+    def prefill(
+        cls, model: Any, input_ids: Any, mask: Any, pos: Any, dev: str, repeat: int
+    ) -> _Batch:
+        """One forward pass over the prompts; with ``repeat`` > 1 each row's state is copied
+        to ``repeat`` consecutive rows."""
+        import torch
+
+        extra: dict[str, Any] = {}
+        if "logits_to_keep" in inspect.signature(model.forward).parameters:
+            # The prefill's last position only: no (B, L, vocab) logits.
+            extra["logits_to_keep"] = 1
         out = model(
             input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra
         )
@@ -224,37 +294,31 @@ def decode(
         if ready_mask_ok(model) and not bool(mask.all()):
             add = torch.zeros(mask.shape, dtype=model.dtype, device=dev)
             add = add.masked_fill(mask == 0, torch.finfo(model.dtype).min)[:, None, None, :]
-        stop_ids = torch.tensor(stops or [-1], device=dev)
-        alive = list(range(len(ids) * repeat))  # batch row -> index into rows/produced
-        while True:
-            nxt = next_tokens(logits, [rows[r] for r in alive], [gens[r] for r in alive])
-            going: list[int] = []
-            ended = torch.isin(nxt, stop_ids).tolist()
-            for j, (r, t) in enumerate(zip(alive, nxt.tolist(), strict=True)):
-                produced[r].append(t)
-                if not ended[j] and len(produced[r]) < budget[r]:
-                    going.append(j)
-                else:
-                    finished(r)
-            if not going:
-                return
-            if should_stop is not None and should_stop():
-                raise Stopped("stopped")
-            if len(going) < len(alive):
-                keep = torch.tensor(going, device=dev)
-                cache.batch_select_indices(keep)
-                nxt, mask, last = nxt[keep], mask[keep], last[keep]
-                add = add[keep] if add is not None else None
-                alive = [alive[j] for j in going]
-            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
-            if add is not None:
-                add = torch.cat([add, add.new_zeros(add.shape[0], 1, 1, 1)], dim=-1)
-            last = last + 1
-            out = model(
-                input_ids=nxt.unsqueeze(-1),
-                attention_mask=mask if add is None else add,
-                position_ids=last.unsqueeze(-1),
-                past_key_values=cache,
-                use_cache=True,
-            )
-            cache, logits = out.past_key_values, out.logits[:, -1, :].float()
+        return cls(cache, logits, mask, last, add, dev)
+
+    def keep(self, nxt: Any, going: list[int]) -> Any:
+        """Only the batch rows ``going`` stay (cache included); returns their tokens."""
+        import torch
+
+        keep = torch.tensor(going, device=self.dev)
+        self.cache.batch_select_indices(keep)
+        self.mask, self.last = self.mask[keep], self.last[keep]
+        self.add = self.add[keep] if self.add is not None else None
+        return nxt[keep]
+
+    def step(self, model: Any, nxt: Any) -> None:
+        """Feeds one token per row; the cache and logits move one position on."""
+        import torch
+
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=-1)
+        if self.add is not None:
+            self.add = torch.cat([self.add, self.add.new_zeros(self.add.shape[0], 1, 1, 1)], dim=-1)
+        self.last = self.last + 1
+        out = model(
+            input_ids=nxt.unsqueeze(-1),
+            attention_mask=self.mask if self.add is None else self.add,
+            position_ids=self.last.unsqueeze(-1),
+            past_key_values=self.cache,
+            use_cache=True,
+        )
+        self.cache, self.logits = out.past_key_values, out.logits[:, -1, :].float()

@@ -82,7 +82,24 @@ class _Observe:
 def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> FastAPI:
     """The gateway app; ``parts`` replaces components (tests, benchmarks)."""
     gw = Gateway(settings, parts or GatewayParts())
+    app = FastAPI(
+        title="GQR gateway",
+        version="1",
+        summary="Generative query recommendation: one LLM, one prompt, N queries.",
+        lifespan=_lifespan(gw),
+    )
+    app.state.gateway = gw
+    _add_error_handlers(app)
+    _add_traffic_routes(app, gw)
+    _add_stats_route(app, gw)
+    _add_health_routes(app, gw)
+    _add_admin_routes(app, gw)
+    gw.known_paths = {r.path for r in app.routes if hasattr(r, "path")}
+    app.add_middleware(_Observe, gw=gw)
+    return app
 
+
+def _lifespan(gw: Gateway) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await gw.start()
@@ -91,13 +108,11 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         finally:
             await gw.stop()
 
-    app = FastAPI(
-        title="GQR gateway",
-        version="1",
-        summary="Generative query recommendation: one LLM, one prompt, N queries.",
-        lifespan=lifespan,
-    )
-    app.state.gateway = gw
+    return lifespan
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Validation errors as 422 (ASCII-safe), HTTP errors as :class:`ErrorBody`."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,13 +134,9 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         error = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(exc.status_code)
         return _error(exc.status_code, error or "http_error", str(exc.detail))
 
-    def admin(authorization: str | None = Header(None)) -> None:
-        token = gw.admin_token
-        if token is None:
-            raise StarletteHTTPException(403, "admin endpoints are off (no --admin-token-file)")
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not authorization or not hmac.compare_digest(given.encode(), token.encode()):
-            raise StarletteHTTPException(401, "missing or wrong bearer token")
+
+def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
+    """What a search front end calls: ``/v1/recommend`` and ``/v1/feedback``."""
 
     @app.post(
         "/v1/recommend",
@@ -186,6 +197,10 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         dups = [p for p in positions if p not in new]
         return FeedbackResponse(impression_id=body.impression_id, recorded=new, duplicates=dups)
 
+
+def _add_stats_route(app: FastAPI, gw: Gateway) -> None:
+    """``/v1/stats``: what the operator's canary analysis reads."""
+
     @app.get("/v1/stats", response_model=StatsAnswer)
     async def stats(
         window: str | None = Query(
@@ -204,20 +219,7 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         fresh: bool = Query(False, description="Re-read the log store now."),
     ) -> StatsAnswer:
         """Impressions and clicks per arm and model version (from the shared log store)."""
-        try:
-            seconds = parse_window(window) if window is not None else None
-        except ValueError as exc:
-            raise _invalid(("query", "window"), str(exc), window) from None
-        if seconds is not None and seconds > gw.stats.max_window_s:
-            raise _invalid(
-                ("query", "window"), f"window is over the {gw.stats.max_window_s:g}s kept", window
-            )
-        try:
-            start_at = parse_since(since) if since is not None else None
-        except ValueError as exc:
-            raise _invalid(("query", "since"), str(exc), since) from None
-        if seconds is None:
-            seconds = gw.stats.max_window_s if start_at is not None else 3600.0
+        seconds, start_at = _stats_window(gw, window, since)
         start, rows = await asyncio.to_thread(gw.stats.query, seconds, since=start_at, fresh=fresh)
         arms = [
             ArmStats(**vars(r), ctr=r.clicks / r.impressions if r.impressions else 0.0)
@@ -226,6 +228,29 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         return StatsAnswer(
             window_s=seconds, start=start, arms=arms, refreshed_at=gw.stats.refreshed_at
         )
+
+
+def _stats_window(gw: Gateway, window: str | None, since: str | None) -> tuple[float, float | None]:
+    """The window in seconds and the start time of a stats query; 422 naming a bad parameter."""
+    try:
+        seconds = parse_window(window) if window is not None else None
+    except ValueError as exc:
+        raise _invalid(("query", "window"), str(exc), window) from None
+    if seconds is not None and seconds > gw.stats.max_window_s:
+        raise _invalid(
+            ("query", "window"), f"window is over the {gw.stats.max_window_s:g}s kept", window
+        )
+    try:
+        start_at = parse_since(since) if since is not None else None
+    except ValueError as exc:
+        raise _invalid(("query", "since"), str(exc), since) from None
+    if seconds is None:
+        seconds = gw.stats.max_window_s if start_at is not None else 3600.0
+    return seconds, start_at
+
+
+def _add_health_routes(app: FastAPI, gw: Gateway) -> None:
+    """Probes and Prometheus metrics."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -245,12 +270,30 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         """Prometheus metrics."""
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+
+def _admin_guard(gw: Gateway) -> Callable[..., None]:
+    """The dependency of admin routes: 403 without a token file, 401 without its token."""
+
+    def admin(authorization: str | None = Header(None)) -> None:
+        token = gw.admin_token
+        if token is None:
+            raise StarletteHTTPException(403, "admin endpoints are off (no --admin-token-file)")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not authorization or not hmac.compare_digest(given.encode(), token.encode()):
+            raise StarletteHTTPException(401, "missing or wrong bearer token")
+
+    return admin
+
+
+def _add_admin_routes(app: FastAPI, gw: Gateway) -> None:
+    """The routing table in force and a reload now, behind the admin bearer token."""
+    guard = [Depends(_admin_guard(gw))]
     denied: dict[int | str, dict[str, Any]] = {
         401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
         403: {"model": ErrorBody, "description": "Admin endpoints are off"},
     }
 
-    @app.get("/admin/routing", dependencies=[Depends(admin)], responses=denied)
+    @app.get("/admin/routing", dependencies=guard, responses=denied)
     async def routing() -> dict[str, Any]:
         """The routing table in force, and the last reload error."""
         return {
@@ -261,7 +304,7 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
 
     @app.post(
         "/admin/routing/reload",
-        dependencies=[Depends(admin)],
+        dependencies=guard,
         responses={400: {"model": ErrorBody}, **denied},
     )
     async def reload_routing() -> Any:
@@ -271,7 +314,3 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
         except ValueError as exc:
             return _error(400, "bad_routing_file", str(exc))
         return {"status": "reloaded", "arms": sorted(gw.router.arms)}
-
-    gw.known_paths = {r.path for r in app.routes if hasattr(r, "path")}
-    app.add_middleware(_Observe, gw=gw)
-    return app

@@ -33,7 +33,19 @@ class GatewayMetrics:
     """Every metric the gateway exports."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry()
+        self._traffic_metrics(self.registry)
+        self._request_path_metrics(self.registry)
+        self._log_store_metrics(self.registry)
+        self.routing_reloads = Counter(
+            "gqr_gateway_routing_reloads", "Routing reloads", ["result"], registry=self.registry
+        )
+        self.shown: dict[tuple[str, str], int] = {}
+        self.clicked: dict[tuple[str, str], int] = {}
+        self.registry.register(_CTRCollector(self))
+
+    def _traffic_metrics(self, r: CollectorRegistry) -> None:
+        """HTTP requests, their latency and stages, impressions and clicks."""
         self.requests = Counter(
             "gqr_gateway_requests", "HTTP requests", ["endpoint", "status"], registry=r
         )
@@ -57,6 +69,9 @@ class GatewayMetrics:
         self.clicks = Counter(
             "gqr_gateway_clicks", "Clicks recorded (first time)", ["arm", "model"], registry=r
         )
+
+    def _request_path_metrics(self, r: CollectorRegistry) -> None:
+        """How each part of the request path answered: LLM, COR, CTR predictor, filters."""
         self.backend_errors = Counter(
             "gqr_gateway_backend_errors", "LLM backend failures", ["arm", "reason"], registry=r
         )
@@ -92,6 +107,9 @@ class GatewayMetrics:
             ["arm"],
             registry=r,
         )
+
+    def _log_store_metrics(self, r: CollectorRegistry) -> None:
+        """The impression sink's buffers and failed log store writes."""
         self.sink_pending = Gauge(
             "gqr_gateway_sink_pending", "Impressions waiting for the log store", registry=r
         )
@@ -112,12 +130,6 @@ class GatewayMetrics:
         self.log_errors = Counter(
             "gqr_gateway_log_write_errors", "Failed log store writes", ["kind"], registry=r
         )
-        self.routing_reloads = Counter(
-            "gqr_gateway_routing_reloads", "Routing reloads", ["result"], registry=r
-        )
-        self.shown: dict[tuple[str, str], int] = {}
-        self.clicked: dict[tuple[str, str], int] = {}
-        r.register(_CTRCollector(self))
 
     def count_impression(self, arm: str, model: str) -> None:
         self.impressions.labels(arm, model).inc()

@@ -11,8 +11,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from prometheus_client import Histogram
+
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
-from gqr_serving.gateway.corsource import COR
+from gqr_serving.gateway.corsource import COR, CORAnswer
 from gqr_serving.gateway.ctr import CTRClient, CTRError, RerankMode
 from gqr_serving.gateway.filters import post_filter, secret_of_sections
 from gqr_serving.gateway.metrics import GatewayMetrics
@@ -21,6 +23,7 @@ from gqr_serving.gateway.schemas import RecommendRequest
 from gqr_serving.prompt import (
     ParseResult,
     PromptRequest,
+    RenderedPrompt,
     SideInfo,
     TaskPreset,
     parse,
@@ -97,14 +100,10 @@ class Pipeline:
         user_hash: str | None,
         deadline: float,
     ) -> Outcome:
-        stage = self.metrics.stage
-        t0 = time.monotonic()
-        cor = await self.cor.retrieve(req.query, timeout_s=deadline - t0)
-        self.metrics.cor.labels(cor.status).inc()
-        if cor.path != "off":
-            self.metrics.cor_path.labels(cor.path).inc()
-        t1 = time.monotonic()
-        stage.labels("cor").observe(t1 - t0)
+        """One request through every stage (each timed in ``gqr_gateway_stage_seconds``)."""
+        clock = _StageClock(self.metrics.stage)
+        cor = await self._retrieve(req.query, deadline - clock.last)
+        clock.lap("cor")
 
         rerank = self.ctr is not None and (
             arm.config.rerank if arm.config.rerank is not None else self.rerank_default
@@ -123,11 +122,40 @@ class Pipeline:
             prompt = render_prompt(preset, gen_request)
         except ValueError as exc:
             raise InputError("query", str(exc)) from None
-        t2 = time.monotonic()
-        stage.labels("prompt").observe(t2 - t1)
+        clock.lap("prompt")
 
         out = Outcome([], {}, side)
         llm_budget = deadline - (self.ctr_timeout_s if rerank else 0.0) - 0.02
+        completion = await self._generate(arm, prompt, user_hash, llm_budget, out)
+        clock.lap("llm")
+
+        if completion is not None:
+            self._take_completion(out, preset, gen_request, prompt, completion, n_gen)
+        for code in out.problems:
+            self.metrics.problems.labels(code).inc()
+        parsed_at = clock.lap("parse")
+
+        if not out.queries:  # COR alone, still over-generated for the rerank
+            self._fallback(out, preset, req, side, n_gen, arm, cor.status)
+        if rerank and self.ctr is not None and len(out.queries) > n:
+            ctr_deadline = min(deadline, parsed_at + self.ctr_timeout_s)
+            await self._rerank(self.ctr, out, req.query, preset, n, ctr_deadline)
+            clock.lap("rerank")
+        out.queries = out.queries[:n]
+        return out
+
+    async def _retrieve(self, query: str, timeout_s: float) -> CORAnswer:
+        """COR within the request's budget, counted by status and path."""
+        cor = await self.cor.retrieve(query, timeout_s=timeout_s)
+        self.metrics.cor.labels(cor.status).inc()
+        if cor.path != "off":
+            self.metrics.cor_path.labels(cor.path).inc()
+        return cor
+
+    async def _generate(
+        self, arm: Arm, prompt: RenderedPrompt, user_hash: str | None, budget: float, out: Outcome
+    ) -> str | None:
+        """The arm's completion, or None with ``out.fallback_reason`` saying why."""
         d = arm.decoding
         params = GenerationParams(
             max_new_tokens=d.max_new_tokens or 64,
@@ -137,60 +165,60 @@ class Pipeline:
             stop=tuple(d.stop or ()),
             adapter_id=arm.config.backend.adapter_id,
         )
-        completion: str | None = None
         try:
-            completion = await arm.backend.generate(
-                PromptInput(prompt.text, tuple(prompt.messages)), params, deadline=llm_budget
+            return await arm.backend.generate(
+                PromptInput(prompt.text, tuple(prompt.messages)), params, deadline=budget
             )
         except BackendError as exc:
             self.metrics.backend_errors.labels(arm.name, exc.reason).inc()
             out.fallback_reason = f"llm_{exc.reason}"
+            return None
         finally:
             self.metrics.breaker_open.labels(arm.name).set(
                 1 if arm.backend.breaker.state == "open" else 0
             )
-        t3 = time.monotonic()
-        stage.labels("llm").observe(t3 - t2)
 
+    @staticmethod
+    def _take_completion(
+        out: Outcome,
+        preset: TaskPreset,
+        gen_request: PromptRequest,
+        prompt: RenderedPrompt,
+        completion: str,
+        n_gen: int,
+    ) -> None:
+        """Parse and post-filter the completion into ``out``; short lists are topped up from
+        COR (the LLM's queries first)."""
         secret = secret_of_sections(prompt.sections)
-        if completion is not None:
-            queries, aux, codes = post_filter(
-                preset, gen_request, parse(preset, completion), secret
-            )
-            out.problems = codes
-            out.aux_texts = aux
-            if not queries:
-                out.fallback_reason = "llm_empty"
-            else:
-                out.queries = queries
-                if len(queries) < n_gen and cor.queries:  # top up from COR, LLM's first
-                    extra = [*queries, *cor.queries]
-                    out.queries, _, _ = post_filter(
-                        preset, gen_request, ParseResult(queries=extra), secret
-                    )
-        for code in out.problems:
-            self.metrics.problems.labels(code).inc()
-        t4 = time.monotonic()
-        stage.labels("parse").observe(t4 - t3)
+        queries, aux, codes = post_filter(preset, gen_request, parse(preset, completion), secret)
+        out.problems = codes
+        out.aux_texts = aux
+        if not queries:
+            out.fallback_reason = "llm_empty"
+            return
+        out.queries = queries
+        cooccurring = gen_request.side_info.cooccurring
+        if len(queries) < n_gen and cooccurring:
+            extra = [*queries, *cooccurring]
+            out.queries, _, _ = post_filter(preset, gen_request, ParseResult(queries=extra), secret)
 
-        if not out.queries:  # COR alone, still over-generated for the rerank
-            self._fallback(out, preset, req, side, n_gen, arm, cor.status)
-        if rerank and self.ctr is not None and len(out.queries) > n:
-            try:
-                out.queries = await self.ctr.rerank(
-                    req.query,
-                    out.queries,
-                    n,
-                    preset.component,
-                    min(deadline, t4 + self.ctr_timeout_s),
-                    self.rerank_mode,
-                )
-                out.reranked = True
-            except CTRError:
-                self.metrics.ctr_errors.inc()
-            stage.labels("rerank").observe(time.monotonic() - t4)
-        out.queries = out.queries[:n]
-        return out
+    async def _rerank(
+        self,
+        ctr: CTRClient,
+        out: Outcome,
+        query: str,
+        preset: TaskPreset,
+        n: int,
+        deadline: float,
+    ) -> None:
+        """The N best by the CTR predictor; on its failure the order stays (counted)."""
+        try:
+            out.queries = await ctr.rerank(
+                query, out.queries, n, preset.component, deadline, self.rerank_mode
+            )
+            out.reranked = True
+        except CTRError:
+            self.metrics.ctr_errors.inc()
 
     def _fallback(
         self,
@@ -216,3 +244,17 @@ class Pipeline:
         self.metrics.fallbacks.labels(arm.name, reason).inc()
         out.queries, out.aux_texts = queries[:n], {}
         out.fallback, out.fallback_reason = True, reason
+
+
+class _StageClock:
+    """Observes each pipeline stage's time since the previous stage ended."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.last = time.monotonic()
+
+    def lap(self, stage: str) -> float:
+        now = time.monotonic()
+        self.histogram.labels(stage).observe(now - self.last)
+        self.last = now
+        return now
