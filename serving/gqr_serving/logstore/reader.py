@@ -95,13 +95,16 @@ class LogReader:
         self, start: datetime | None = None, end: datetime | None = None
     ) -> Iterator[tuple[ImpressionRecord, frozenset[int]]]:
         """Each impression in the window with the set of its clicked 0-based positions."""
-        return joins.impressions_with_clicks(self, self._log.stats, start, end)
+        # A generator, so a bad window raises on the first next(), not at the call.
+        yield from joins.impressions_with_clicks(
+            self.read("click", start, end), self.read("impression", start, end), self._log.stats
+        )
 
     def sessions(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> Iterator[tuple[str, list[QueryLogRecord]]]:
         """(session_id, its queries ordered by ts), sessions ordered by their first query."""
-        return joins.sessions(self, start, end)
+        yield from joins.sessions(self.read("query", start, end))
 
     def segment_files(
         self, kind: Kind, start: datetime | None = None, end: datetime | None = None
