@@ -1,6 +1,6 @@
 """The gateway's routing document: arms with weights, backends, model versions and decoding.
 The operator writes it into the routing ConfigMap; the gateway loads it (and reloads it on
-change) with ``gqr_serving.gateway.routing.load_routing``.
+change) with ``gqr_serving.gateway.routing_file.load_routing``.
 
 ```yaml
 salt: exp-2025-03          # changing it reshuffles every user; keep it across weight changes

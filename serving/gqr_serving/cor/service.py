@@ -1,4 +1,6 @@
-"""The gateway's COR handle: the CURRENT artifact in memory plus its Milvus collection.
+"""The CURRENT COR version: its artifact in memory plus its Milvus collection, answering
+synchronously (the gateway's request path reaches it through
+``gqr_serving.gateway.cor_budget.BudgetedCOR``, which adds the time budget).
 
 ``refresh()`` loads a newly published version completely (successor table, vector
 collection built and loaded, alias switched) and only then swaps one reference, so a

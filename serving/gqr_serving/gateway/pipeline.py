@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
-from gqr_serving.gateway.corsource import COR, CORAnswer
+from gqr_serving.gateway.cor_budget import BudgetedCOR, CORAnswer
 from gqr_serving.gateway.ctr import CTRClient, CTRError, RerankMode
 from gqr_serving.gateway.filters import post_filter, secret_of_sections
 from gqr_serving.gateway.metrics import GatewayMetrics
@@ -79,7 +79,7 @@ class Pipeline:
 
     def __init__(
         self,
-        cor: COR,
+        cor: BudgetedCOR,
         metrics: GatewayMetrics,
         *,
         ctr: CTRClient | None = None,

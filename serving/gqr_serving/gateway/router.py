@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gqr_contracts.routing import ArmConfig, Decoding, RoutingConfig
 from gqr_serving.backends import GuardedBackend, make_backend
-from gqr_serving.gateway.routing import load_routing
+from gqr_serving.gateway.routing_file import load_routing
 
 log = logging.getLogger("gqr_serving.gateway")
 BackendFactory = Callable[[ArmConfig], GuardedBackend]

@@ -13,7 +13,7 @@ from pathlib import Path
 from gqr_contracts.base import utcnow
 from gqr_contracts.routing import ArmConfig, BackendSpec, RoutingConfig
 from gqr_serving.cor import CORService
-from gqr_serving.gateway.corsource import COR, CORSource
+from gqr_serving.gateway.cor_budget import BudgetedCOR, CORSource
 from gqr_serving.gateway.ctr import CTRClient
 from gqr_serving.gateway.ids import Keys, load_secret
 from gqr_serving.gateway.metrics import GatewayMetrics
@@ -61,7 +61,7 @@ class Gateway:
         source = parts.cor_source
         if source is None and s.cor_root is not None:
             source = self._cor_service = _cor_service(s)
-        self.cor = COR(
+        self.cor = BudgetedCOR(
             source, k=s.cor_k, timeout_s=s.cor_timeout_s, max_inflight=s.cor_max_inflight
         )
         cor = self.cor

@@ -26,7 +26,7 @@ from gw_live_helpers import (
 
 from gqr_serving.backends.tiny import build_tiny_lm
 from gqr_serving.gateway.router import assign
-from gqr_serving.gateway.routing import load_routing
+from gqr_serving.gateway.routing_file import load_routing
 
 pytestmark = pytest.mark.anyio
 HERE = Path(__file__).parent

@@ -12,7 +12,7 @@ import pytest
 from gqr_contracts.routing import ArmConfig, BackendSpec, RoutingConfig
 from gqr_serving.backends import GuardedBackend
 from gqr_serving.gateway.router import Router, assign
-from gqr_serving.gateway.routing import RoutingError, parse_routing
+from gqr_serving.gateway.routing_file import RoutingError, parse_routing
 
 KEYS = [f"user-{i}" for i in range(20_000)]
 SPEC = BackendSpec(kind="tgi", url="http://llm")

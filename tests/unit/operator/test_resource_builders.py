@@ -14,7 +14,7 @@ from tests.unit.operator.children import Manifest, build_all, pod_specs
 from gqr_operator.models import GQRDeploymentSpec, parse_spec
 from gqr_operator.resources.jobs import build_pipeline_job
 from gqr_operator.resources.routing import ROUTING_FILE
-from gqr_serving.gateway.routing import parse_routing
+from gqr_serving.gateway.routing_file import parse_routing
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

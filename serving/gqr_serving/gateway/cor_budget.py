@@ -60,8 +60,9 @@ class CORAnswer:
     none (ANN step needed, not obtained) | off."""
 
 
-class COR:
-    """Answers from memory on the loop; runs index searches on a small pool, within a budget."""
+class BudgetedCOR:
+    """COR on the request path: answers from memory on the loop, runs index searches of its
+    source (e.g. ``CORService``) on a small pool, within a time budget."""
 
     def __init__(
         self,
