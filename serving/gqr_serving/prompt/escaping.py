@@ -53,8 +53,3 @@ def _unref(match: re.Match[str]) -> str:
 def unescape(text: str) -> str:
     """Invert :func:`escape` (in either mode)."""
     return _ENTITY_RE.sub(_unref, text)
-
-
-def has_entity(text: str) -> bool:
-    """True when ``text`` holds a sequence that :func:`unescape` would change."""
-    return _ENTITY_RE.search(text) is not None
