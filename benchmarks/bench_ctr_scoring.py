@@ -1,7 +1,9 @@
 """CTR scoring throughput and latency on CPU (and GPU bf16 when one exists), in-process and
 through the real KServe server; the last stdout line is a JSON of all figures.
 
-    .venv/bin/python benchmarks/bench_ctr_scoring.py --sizes tiny,base --threads 2
+    .venv/bin/python -m benchmarks.bench_ctr_scoring --sizes tiny,base --threads 2
+
+(from the repository root, as a module: it imports ``testsupport``).
 
 Models are random-init (tiny: 2 layers x 128; base: the BERT-base shape, 12 x 768) with the
 packaged all-MiniLM-L6-v2 vocabulary; weights do not change the cost of a forward pass.
@@ -13,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+try:
+    from testsupport.percentile import pct
+    from testsupport.procs import free_port
+except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
+    raise SystemExit(
+        f"{exc}: run python -m benchmarks.bench_ctr_scoring from the repository root"
+    ) from None
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -56,11 +65,6 @@ def make_artifact(directory: Path, size: str) -> Path:
     CTRModel(conf).save(out)
     tok.save_pretrained(str(out / "tokenizer"))
     return out
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def in_process(artifact: Path, device: str, batch_lists: int, iters: int) -> dict[str, float]:
@@ -128,12 +132,6 @@ def gpu_model_only(
         "peak_tflops": peak_tflops,
         "fraction_of_peak": tflops / peak_tflops,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def through_server(

@@ -1,10 +1,11 @@
 """Gateway overhead: p50/p99 latency at a fixed rate and max throughput, LLM made instant.
 
-    .venv/bin/python benchmarks/bench_gateway.py [--rate 200] [--seconds 10] [--ctr] \
+    .venv/bin/python -m benchmarks.bench_gateway [--rate 200] [--seconds 10] [--ctr] \
         [--no-milvus] [--mix sim|single] [--save after.json] [--compare before.json] \
         [--gateway-src DIR] [--gateway-arg=--cor-timeout-s=0.01 ...]
 
-The LLM is an instant local server speaking TGI's ``POST /generate`` (the only stand-in, to
+(from the repository root, as a module: it imports ``testsupport``). The LLM is an instant
+local server speaking TGI's ``POST /generate`` (``testsupport.http_stub``, the only stand-in, to
 isolate the gateway's own cost); COR runs on a real milvus-lite server; ``--ctr`` adds the real
 kserve CTR predictor (tiny random-init model) and the over-generate-and-rerank step. Clicks are
 posted for ~30% of impressions and ``/v1/stats`` must then hold exactly the impressions served
@@ -46,50 +47,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration" / "gateway"))
-from gw_live_helpers import (
-    PY,
-    build_ctr_artifact,
-    free_port,
-    kill,
-    publish_cor,
-    start,
-    wait_http,
-    wait_port,
-)
+try:
+    from testsupport import http_stub
+    from testsupport.artifacts import build_ctr_artifact, publish_cor
+    from testsupport.percentile import pct
+    from testsupport.procs import PY, free_port, kill, start, wait_http, wait_port
+except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
+    raise SystemExit(
+        f"{exc}: run python -m benchmarks.bench_gateway from the repository root"
+    ) from None
 
-INSTANT_TGI = r"""
-import asyncio, json, sys
-REPLY = json.dumps({"generated_text": "green tea side effects <SEP> best green tea brands "
-                    "<SEP> green tea caffeine <SEP> iced green tea <SEP> green tea for sleep "
-                    "<SEP> green tea recipes"}).encode()
-async def handle(r, w):
-    try:
-        while True:
-            head = await r.readuntil(b"\r\n\r\n")
-            n = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    n = int(line.split(b":")[1])
-            await r.readexactly(n)
-            w.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                    + str(len(REPLY)).encode() + b"\r\n\r\n" + REPLY)
-            await w.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        w.close()
-async def main():
-    s = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
-    await s.serve_forever()
-asyncio.run(main())
-"""
 REQ = {"task": "suggestion", "query": "what is green tea", "ai_answer": "A drink."}
 RECOMMEND = "/v1/recommend"
+REPO = Path(__file__).resolve().parents[1]
 MIN_COOCCURRING = 5  # the gateway's RetrievalConfig default: fewer successors -> ANN step
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000 if xs else float("nan")
 
 
 # -- the load generator (its own process) ----------------------------------------------------
@@ -343,8 +314,8 @@ async def loadgen(
         if k != "gateway"
     }
     return {
-        "p50_ms": round(pct(lat, 0.5), 2),
-        "p99_ms": round(pct(lat, 0.99), 2),
+        "p50_ms": round(pct(lat, 0.5) * 1000, 2),
+        "p99_ms": round(pct(lat, 0.99) * 1000, 2),
         "errors": run["errors"],
         "error_statuses": dict(run["statuses"]),
         "server_p50_ms_le": bucket_pct(hist0, hist1, 0.5),
@@ -458,7 +429,7 @@ def main() -> None:
         bodies, mix = [REQ] * n_bodies, {"requests": n_bodies, "distinct_queries": 1}
     (tmp / "bodies.json").write_text(json.dumps(bodies))
     ports = {k: free_port() for k in ("tgi", "milvus", "ctr", "gw")}
-    procs = [start([PY, "-c", INSTANT_TGI, str(ports["tgi"])], tmp / "tgi.log")]
+    procs = [start([PY, http_stub.__file__, str(ports["tgi"])], tmp / "tgi.log")]
     if not args.no_milvus:
         milvus = [PY, "-m", "milvus_lite", "server", "--data-dir", str(tmp / "milvus")]
         procs.append(start([*milvus, "--port", str(ports["milvus"])], tmp / "milvus.log"))
@@ -501,10 +472,11 @@ def main() -> None:
             pids["milvus"] = [procs[1].pid]
         if args.ctr:
             pids["ctr"] = [procs[-2].pid]
-        lg = [PY, __file__, "_loadgen", str(ports["gw"]), str(args.rate), str(args.seconds)]
+        lg = [PY, "-m", "benchmarks.bench_gateway", "_loadgen", str(ports["gw"])]
+        lg += [str(args.rate), str(args.seconds)]
         lg += [json.dumps(pids), str(tmp / "bodies.json")]
         load0 = os.getloadavg()[0]
-        out = subprocess.run(lg, capture_output=True, text=True, check=False)
+        out = subprocess.run(lg, capture_output=True, text=True, check=False, cwd=REPO)
         if out.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
         if out.stderr:

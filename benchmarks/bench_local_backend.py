@@ -1,8 +1,10 @@
 """In-process LLM backend under concurrency: micro-batched (``max_batch=32``) vs one call at a
 time (``max_batch=1``, no batching), on the tiny LM, CPU.
 
-    .venv/bin/python benchmarks/bench_local_backend.py [--requests 64] [--concurrency 1,8,32] \
+    .venv/bin/python -m benchmarks.bench_local_backend [--requests 64] [--concurrency 1,8,32] \
         [--threads 0] [--max-new-tokens 48]
+
+(from the repository root, as a module: it imports ``testsupport``).
 
 The model is ``gqr_training.align.tinylm`` at its default size (Llama, hidden 192, 4 layers,
 4 heads, MLP 512; random init) with a word-level tokenizer trained on the spot on rendered
@@ -25,6 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+try:
+    from testsupport.percentile import pct
+except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
+    raise SystemExit(
+        f"{exc}: run python -m benchmarks.bench_local_backend from the repository root"
+    ) from None
 
 TOPICS = [
     "green tea",
@@ -83,11 +92,6 @@ def build_model(out: Path, texts: list[str]) -> Path:
     return out
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000 if xs else float("nan")
-
-
 async def cell(
     backend: Any, tok: Any, texts: list[str], concurrency: int, max_new: int
 ) -> dict[str, Any]:
@@ -117,8 +121,8 @@ async def cell(
     return {
         "requests_per_s": round(len(texts) / wall, 2),
         "tokens_per_s": round(tokens / wall, 1),
-        "p50_ms": round(pct(latencies, 0.5), 1),
-        "p99_ms": round(pct(latencies, 0.99), 1),
+        "p50_ms": round(pct(latencies, 0.5) * 1000, 1),
+        "p99_ms": round(pct(latencies, 0.99) * 1000, 1),
         "mean_batch": round((backend.calls_run - calls0) / max(1, runs), 2),
     }
 

@@ -21,7 +21,7 @@ logs=/tmp/gqr-logs
 sim=$!
 
 echo "== 1. CTR bf16 scoring"
-timeout 100 python3 benchmarks/bench_ctr_scoring.py --sizes tiny,base --no-cpu --no-server \
+timeout 100 python3 -m benchmarks.bench_ctr_scoring --sizes tiny,base --no-cpu --no-server \
   --iters 20 2>&1 | tee "$OUT/ctr_scoring.log" | grep -v Warning | tail -4
 
 echo "== 2. DPO iteration, Qwen2-0.5B shape, LoRA, bf16"

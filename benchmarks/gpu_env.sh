@@ -9,5 +9,5 @@ if [ -d .whl ] && [ -z "${NO_WHL:-}" ]; then
     --target /tmp/site .whl/*.whl >"$OUT/pip.log" 2>&1 || { tail "$OUT/pip.log"; exit 1; }
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/serving:$PWD/training
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/contracts:$PWD/serving:$PWD/training
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1

@@ -2,8 +2,9 @@
 
 kwok marks the operator's LLM Deployments Available, but nothing serves. For each LLM
 Deployment (``app.kubernetes.io/component=llm``) of the namespace, :class:`LocalLLMServers`
-starts ``tgi_standin.py`` (a real transformers model on the CPU) on its own loopback address
-at the port of the Deployment's Service, and lists the Service's DNS names in the
+starts the TGI stand-in ``testsupport/tgi_standin.py`` (a real transformers model on the CPU)
+on its own loopback address at the port of the Deployment's Service, and lists the Service's
+DNS names in the
 :class:`~tests.e2e.harness.cluster_dns.HostsFile`, so ``http://<svc>.<ns>.svc.cluster.local:8080``
 (what the routing ConfigMap holds) reaches it from any process that has the DNS stand-in.
 
@@ -19,12 +20,10 @@ apiserver: pods stay as kwok reports them.
 from __future__ import annotations
 
 import http.client
-import os
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,36 +32,9 @@ from tests.e2e.harness._poller import Poller, stop_process_group
 from tests.e2e.harness.cluster_dns import HostsFile, LoopbackAllocator, service_names
 from tests.e2e.harness.kubelet import tail_text
 from tests.e2e.harness.volumes import VolumeError, pod_path_map
+from testsupport.tgi_standin import start_tgi_standin
 
-STANDIN = Path(__file__).resolve().with_name("tgi_standin.py")
 LLM_SELECTOR = "app.kubernetes.io/component=llm"
-
-
-def start_tgi_standin(
-    model: Path,
-    host: str,
-    port: int,
-    log_path: Path,
-    *,
-    adapters: Sequence[tuple[str, Path]] = (),
-    threads: int = 1,
-    env: Mapping[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """``tgi_standin.py`` as a child in its own session (stop it with stop_process_group)."""
-    argv = [sys.executable, str(STANDIN), "--model", str(model), "--host", host]
-    argv += ["--port", str(port), "--threads", str(threads)]
-    for name, path in adapters:
-        argv += ["--lora-adapter", f"{name}={path}"]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def http_ok(host: str, port: int, path: str = "/health", timeout: float = 1.0) -> bool:

@@ -1,5 +1,5 @@
 """The REAL gateway under uvicorn (a subprocess) with real milvus-lite, the real kserve CTR
-server, the real tiny LM (in process for 'stable', behind a TGI-protocol server for
+server, a real random-init LM (in process for 'stable', behind the TGI stand-in for
 'canary'); then a load test with clicks, a second replica, and killing each backend."""
 
 from __future__ import annotations
@@ -13,23 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gw_live_helpers import (
-    PY,
-    build_ctr_artifact,
-    free_port,
-    kill,
-    publish_cor,
-    start,
-    wait_http,
-    wait_port,
-)
+from testsupport.artifacts import build_ctr_artifact, build_random_gpt2, publish_cor
+from testsupport.procs import PY, free_port, kill, start, wait_http, wait_port
+from testsupport.tgi_standin import start_tgi_standin
 
-from gqr_serving.backends.tiny import build_tiny_lm
 from gqr_serving.gateway.router import assign
 from gqr_serving.gateway.routing_file import load_routing
 
 pytestmark = pytest.mark.anyio
-HERE = Path(__file__).parent
 REQ = {"task": "suggestion", "query": "what is green tea", "ai_answer": "A drink."}
 
 
@@ -46,7 +37,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("gw-live")
-    model = build_tiny_lm(tmp / "lm")
+    model = build_random_gpt2(tmp / "lm")
     publish_cor(tmp / "artifacts")
     ctr_dir = build_ctr_artifact(tmp / "ctr")
     ports = {k: free_port() for k in ("milvus", "ctr", "tgi", "gw")}
@@ -80,9 +71,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             ],
             tmp / "ctr.log",
         ),
-        "tgi": start(
-            [PY, str(HERE / "tiny_tgi_server.py"), str(model), str(ports["tgi"])], tmp / "tgi.log"
-        ),
+        "tgi": start_tgi_standin(model, "127.0.0.1", ports["tgi"], tmp / "tgi.log", threads=0),
     }
     routing = {
         "salt": "live",

@@ -9,6 +9,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gqr_serving.backends.tiny import build_tiny_lm
+    from testsupport.artifacts import build_random_gpt2
 
-    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+    return build_random_gpt2(tmp_path_factory.mktemp("tiny-lm"))

@@ -25,10 +25,10 @@ from tests.e2e.harness import (
     http_ok,
     resolver_installed,
     service_names,
-    start_tgi_standin,
 )
 from tests.e2e.harness._poller import stop_process_group
 from tests.kube_helpers import wait_for
+from testsupport.tgi_standin import start_tgi_standin
 
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
 from gqr_serving.backends.tgi import TGIBackend

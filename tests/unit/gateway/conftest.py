@@ -13,6 +13,6 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> object:
     """A real random-init 2-layer GPT-2 with a BPE tokenizer trained on the spot."""
-    from gqr_serving.backends.tiny import build_tiny_lm
+    from testsupport.artifacts import build_random_gpt2
 
-    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+    return build_random_gpt2(tmp_path_factory.mktemp("tiny-lm"))

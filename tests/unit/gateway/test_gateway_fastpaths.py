@@ -6,15 +6,16 @@ transport, cached sniffio miss) is checked against a reference written the old w
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 import random
 import sys
 import unicodedata
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from testsupport.http_stub import Reply, ScriptedServer
 
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
 from gqr_serving.backends.httpclient import async_client, cache_missing_sniffio
@@ -135,63 +136,21 @@ def test_sniffio_miss_is_cached_and_import_still_fails(monkeypatch: pytest.Monke
         import sniffio  # noqa: F401
 
 
-# -- the TGI http transport (aiohttp) against a real local server ------------------------------
-
-
-async def _serve(replies: list[tuple[int, bytes]], seen: list[dict[str, object]]) -> asyncio.Server:
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                n = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                seen.append(json.loads(await r.readexactly(n)))
-                status, body = replies.pop(0)
-                if status < 0:  # never answer: wait for the client to give up
-                    await r.read()
-                    return
-                if status == 0:  # hang up without an answer
-                    return
-                w.write(
-                    f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
-                    f"content-length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                await w.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            w.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
-
-
-async def _stop(server: asyncio.Server) -> None:
-    await asyncio.sleep(0.05)  # the handlers see the client's connections close
-    server.close()
-    await server.wait_closed()
+# -- the TGI http transport (aiohttp) against a scripted local server ------------------------------
 
 
 @pytest.fixture
-async def tgi() -> AsyncIterator[
-    tuple[TGIBackend, list[tuple[int, bytes]], list[dict[str, object]]]
-]:
-    replies: list[tuple[int, bytes]] = []
-    seen: list[dict[str, object]] = []
-    server = await _serve(replies, seen)
-    port = server.sockets[0].getsockname()[1]
-    backend = TGIBackend(f"http://127.0.0.1:{port}/", transport="http", timeout_s=2.0)
-    yield backend, replies, seen
+async def tgi() -> AsyncIterator[tuple[TGIBackend, list[Reply], list[Any]]]:
+    server = await ScriptedServer().start()
+    backend = TGIBackend(f"{server.url}/", transport="http", timeout_s=2.0)
+    yield backend, server.replies, server.seen
     await backend.aclose()
-    await _stop(server)
+    await server.stop()
 
 
 @pytest.mark.anyio
 async def test_tgi_http_posts_generate_and_maps_failures(
-    tgi: tuple[TGIBackend, list[tuple[int, bytes]], list[dict[str, object]]],
+    tgi: tuple[TGIBackend, list[Reply], list[Any]],
 ) -> None:
     backend, replies, seen = tgi
     prompt = PromptInput("<query>\ntea\n</query>")
@@ -229,15 +188,13 @@ async def test_tgi_http_posts_generate_and_maps_failures(
 
 @pytest.mark.anyio
 async def test_tgi_http_slow_server_is_a_timeout() -> None:
-    replies: list[tuple[int, bytes]] = [(-1, b"")]
-    server = await _serve(replies, [])
-    port = server.sockets[0].getsockname()[1]
-    backend = TGIBackend(f"http://127.0.0.1:{port}", transport="http", timeout_s=0.2)
+    server = await ScriptedServer([(-1, b"")]).start()
+    backend = TGIBackend(server.url, transport="http", timeout_s=0.2)
     with pytest.raises(BackendError) as err:
         await backend.generate(PromptInput("x"), GenerationParams())
     assert err.value.reason == "timeout"
     await backend.aclose()
-    await _stop(server)
+    await server.stop()
 
 
 @pytest.mark.anyio
@@ -261,16 +218,16 @@ async def test_ctr_client_scores_over_keep_alive_and_maps_failures() -> None:
     from gqr_serving.gateway.ctr import CTRClient, CTRError
 
     rewards = {"predictions": [{"p": [0.1], "reward": 0.1}, {"p": [0.9], "reward": 0.9}]}
-    replies: list[tuple[int, bytes]] = [
-        (200, json.dumps(rewards).encode()),
-        (500, b"boom"),
-        (200, b'{"predictions": [{"p": [1], "reward": 1}]}'),  # one score for two lists
-        (-1, b""),
-    ]
-    seen: list[dict[str, object]] = []
-    server = await _serve(replies, seen)
-    port = server.sockets[0].getsockname()[1]
-    ctr = CTRClient(f"http://127.0.0.1:{port}/", "ctr", timeout_s=1.0)
+    server = await ScriptedServer(
+        [
+            (200, json.dumps(rewards).encode()),
+            (500, b"boom"),
+            (200, b'{"predictions": [{"p": [1], "reward": 1}]}'),  # one score for two lists
+            (-1, b""),
+        ]
+    ).start()
+    seen = server.seen
+    ctr = CTRClient(f"{server.url}/", "ctr", timeout_s=1.0)
     lists = [["a"], ["b"]]
     assert await ctr.score("q", lists, "multiChoice", 1.0) == [0.1, 0.9]
     assert seen[0] == {
@@ -283,7 +240,7 @@ async def test_ctr_client_scores_over_keep_alive_and_maps_failures() -> None:
         with pytest.raises(CTRError, match=message):
             await ctr.score("q", lists, "multiChoice", 0.2)
     await ctr.aclose()
-    await _stop(server)
+    await server.stop()
 
 
 def _predictions(rewards: list[float]) -> bytes:
@@ -296,21 +253,21 @@ async def test_ctr_rerank_pointwise_is_one_request_and_greedy_builds_prefixes() 
 
     from gqr_serving.gateway.ctr import CTRClient
 
-    replies: list[tuple[int, bytes]] = [
-        (200, _predictions([0.2, 0.7, 0.1, 0.7])),  # pointwise: ties keep the LLM's order
-        (200, _predictions([0.2, 0.7, 0.1, 0.5])),  # greedy step 1: b first
-        (200, _predictions([0.3, 0.1, 0.6])),  # greedy step 2 over a, c, d: d second
-    ]
-    seen: list[dict[str, object]] = []
-    server = await _serve(replies, seen)
-    port = server.sockets[0].getsockname()[1]
-    ctr = CTRClient(f"http://127.0.0.1:{port}", "ctr", timeout_s=1.0)
+    server = await ScriptedServer(
+        [
+            (200, _predictions([0.2, 0.7, 0.1, 0.7])),  # pointwise: ties keep the LLM's order
+            (200, _predictions([0.2, 0.7, 0.1, 0.5])),  # greedy step 1: b first
+            (200, _predictions([0.3, 0.1, 0.6])),  # greedy step 2 over a, c, d: d second
+        ]
+    ).start()
+    seen = server.seen
+    ctr = CTRClient(server.url, "ctr", timeout_s=1.0)
     deadline = time.monotonic() + 5
     cands = ["a", "b", "c", "d"]
     assert await ctr.rerank("q", cands, 2, "multiChoice", deadline) == ["b", "d"]
-    assert [i["queries"] for i in seen[0]["instances"]] == [["a"], ["b"], ["c"], ["d"]]  # type: ignore[index]
+    assert [i["queries"] for i in seen[0]["instances"]] == [["a"], ["b"], ["c"], ["d"]]
     assert await ctr.rerank("q", cands, 2, "multiChoice", deadline, "greedy") == ["b", "d"]
     assert len(seen) == 3  # greedy: one request per position
-    assert [i["queries"] for i in seen[2]["instances"]] == [["b", "a"], ["b", "c"], ["b", "d"]]  # type: ignore[index]
+    assert [i["queries"] for i in seen[2]["instances"]] == [["b", "a"], ["b", "c"], ["b", "d"]]
     await ctr.aclose()
-    await _stop(server)
+    await server.stop()

@@ -151,9 +151,9 @@ async def test_a_short_call_is_answered_before_its_batch_ends(
 
 
 async def test_stop_strings_are_cut_and_long_prompts_truncated(tmp_path: Path) -> None:
-    from gqr_serving.backends.tiny import build_tiny_lm
+    from testsupport.artifacts import build_random_gpt2
 
-    short_lm = build_tiny_lm(tmp_path / "lm", max_positions=64)
+    short_lm = build_random_gpt2(tmp_path / "lm", max_positions=64)
     long_prompt = "what is green tea " * 100  # ~400 tokens, far past 64 positions
     (full,) = await alone(short_lm, [(PROMPTS[0], GREEDY)])
     stop = full.strip()[len(full.strip()) // 2 :][:3]

@@ -1,8 +1,11 @@
-"""Build a real, tiny, random-init causal LM with a tokenizer trained on the spot.
+"""Artifacts the real components load, built on the spot (no model hub, no network).
 
-No model hub is needed: the tokenizer (byte-level BPE) is trained with ``tokenizers`` on a
-small corpus (the built-in presets' prompts plus any text given), the model is a 2-layer
-GPT-2 from a config. Used by tests, benchmarks and ``gqr-gateway --tiny-model``.
+- :func:`build_random_gpt2`: a random-init 2-layer GPT-2 with a byte-level BPE tokenizer trained
+  on a small corpus (the built-in presets' prompts plus any text given): an LLM folder for the
+  gateway's ``local`` backend and the TGI stand-in. (The training side's from-scratch model,
+  with its word-level tokenizer, is ``gqr_training.align.tinylm``.)
+- :func:`build_ctr_artifact`: a random-init tiny CTR predictor the kserve server can load.
+- :func:`publish_cor`: a small COR artifact, published as the current version.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def _default_corpus() -> list[str]:
     return texts
 
 
-def build_tiny_lm(
+def build_random_gpt2(
     out_dir: str | Path,
     corpus: Iterable[str] = (),
     *,
@@ -105,3 +108,35 @@ def build_tiny_lm(
     )
     model_cls(config).save_pretrained(str(out))
     return out
+
+
+def build_ctr_artifact(out: Path) -> Path:
+    """A real (random-init, tiny) CTR artifact the kserve server can load."""
+    from gqr_training.ctr.model import CTRConfig, CTRModel, tiny_backbone_config
+    from gqr_training.ctr.tokenization import train_wordpiece
+
+    texts = ["what is green tea", "green tea benefits", "matcha vs green tea", "rome hotels"] * 5
+    tok = train_wordpiece(texts, 200)
+    backbone = tiny_backbone_config(
+        "bert", len(tok), int(tok.pad_token_id), hidden=32, layers=1, heads=2, intermediate=64
+    )
+    CTRModel(CTRConfig(backbone="bert", variant="ctx", backbone_config=backbone)).save(out)
+    tok.save_pretrained(str(out / "tokenizer"))
+    return out
+
+
+def publish_cor(root: Path) -> None:
+    """Successors of "what is green tea" and "rome weather", published as version v1."""
+    from gqr_training.cor.artifact_writer import publish, write_artifact
+
+    rows = [
+        ("what is green tea", "green tea benefits", 9),
+        ("what is green tea", "matcha vs green tea", 5),
+        ("what is green tea", "green tea caffeine", 4),
+        ("what is green tea", "how to brew green tea", 2),
+        ("rome weather", "rome hotels", 3),
+        ("rome weather", "rome in may", 2),
+        ("rome weather", "rome weather october", 1),
+    ]
+    write_artifact(root, "v1", rows, {})
+    publish(root, "v1")

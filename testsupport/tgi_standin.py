@@ -19,16 +19,19 @@ that many decoded together, each with its own parameters and seed), like TGI's c
 batching except that a running batch takes in no new requests. Differences: stop sequences
 are cut from the text (TGI keeps the stop sequence), ``details`` carries no tokens.
 
-Usage: ``python tests/e2e/harness/tgi_standin.py --model DIR --host 127.0.0.5 --port 8080``
-(``--model``/``--port`` default to ``$MODEL_ID``/``$PORT`` as in the TGI image).
+Usage: ``python testsupport/tgi_standin.py --model DIR --host 127.0.0.5 --port 8080``
+(``--model``/``--port`` default to ``$MODEL_ID``/``$PORT`` as in the TGI image), or from a test
+:func:`start_tgi_standin`. Imports nothing of this package, so it runs as a script from anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +150,34 @@ def build_app(model_id: str, backends: dict[str | None, Any], tokenizer: Any) ->
         }
 
     return app
+
+
+def start_tgi_standin(
+    model: Path,
+    host: str,
+    port: int,
+    log_path: Path,
+    *,
+    adapters: Sequence[tuple[str, Path]] = (),
+    threads: int = 1,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """This stand-in as a child in its own session (stop it by killing its process group);
+    its output is appended to ``log_path``. ``/health`` answers 200 once it serves."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--model", str(model), "--host", host]
+    argv += ["--port", str(port), "--threads", str(threads)]
+    for name, path in adapters:
+        argv += ["--lora-adapter", f"{name}={path}"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _adapters(values: list[str]) -> list[tuple[str, Path]]:

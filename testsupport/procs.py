@@ -1,4 +1,5 @@
-"""Start the real components as subprocesses on free loopback ports, and wait for them."""
+"""Real components as subprocesses on free loopback ports: start them, wait until they answer,
+kill them (each in its own session, children included)."""
 
 from __future__ import annotations
 
@@ -62,34 +63,3 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)  # its own session: the server and its children
         proc.wait(10)
-
-
-def build_ctr_artifact(out: Path) -> Path:
-    """A real (random-init, tiny) CTR artifact the kserve server can load."""
-    from gqr_training.ctr.model import CTRConfig, CTRModel, tiny_backbone_config
-    from gqr_training.ctr.tokenization import train_wordpiece
-
-    texts = ["what is green tea", "green tea benefits", "matcha vs green tea", "rome hotels"] * 5
-    tok = train_wordpiece(texts, 200)
-    backbone = tiny_backbone_config(
-        "bert", len(tok), int(tok.pad_token_id), hidden=32, layers=1, heads=2, intermediate=64
-    )
-    CTRModel(CTRConfig(backbone="bert", variant="ctx", backbone_config=backbone)).save(out)
-    tok.save_pretrained(str(out / "tokenizer"))
-    return out
-
-
-def publish_cor(root: Path) -> None:
-    from gqr_training.cor.artifact_writer import publish, write_artifact
-
-    rows = [
-        ("what is green tea", "green tea benefits", 9),
-        ("what is green tea", "matcha vs green tea", 5),
-        ("what is green tea", "green tea caffeine", 4),
-        ("what is green tea", "how to brew green tea", 2),
-        ("rome weather", "rome hotels", 3),
-        ("rome weather", "rome in may", 2),
-        ("rome weather", "rome weather october", 1),
-    ]
-    write_artifact(root, "v1", rows, {})
-    publish(root, "v1")

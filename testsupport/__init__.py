@@ -1,0 +1,25 @@
+"""What tests and benchmarks share: stand-ins for the servers around the gateway, the artifacts
+its real components load, and the helpers that start and measure them.
+
+- ``tgi_standin``: THE TGI stand-in for a real model (``POST /generate``, ``POST /``,
+  ``/health``, ``/info``, LoRA adapters, TGI's validation) served by the gateway's own
+  ``LocalBackend``; a subprocess (``start_tgi_standin``), so a test can kill it.
+- ``http_stub``: a scripted HTTP/1.1 server on raw asyncio for exact replies and failures (an
+  LLM or the CTR predictor answering an error, a malformed body, a hang-up, nothing), and
+  the instant TGI of ``benchmarks/bench_gateway.py``.
+- ``artifacts``: a random-init GPT-2 LM folder, a CTR predictor artifact, a published COR
+  artifact.
+- ``procs``: subprocesses on free loopback ports: start, wait until up, kill.
+- ``percentile``: ``pct``, the nearest-rank percentile the benchmarks print.
+
+Importing it (it is not part of the installed distribution, and no runtime code imports it):
+
+- pytest puts the repository root on ``sys.path`` (``tests/__init__.py`` makes ``tests`` a
+  package, whose parent is inserted), so a test writes ``from testsupport.procs import ...``.
+- Benchmarks run as modules from the repository root: ``.venv/bin/python -m
+  benchmarks.bench_gateway ...`` (``-m`` puts the current folder on ``sys.path``).
+  ``python benchmarks/bench_gateway.py`` puts only ``benchmarks/`` there: without the
+  repository root on ``PYTHONPATH`` the benchmark exits naming the command to use.
+- Modules that also run as scripts (``tgi_standin.py``, ``http_stub.py``) import nothing from
+  this package, so ``python testsupport/tgi_standin.py`` works from anywhere.
+"""
