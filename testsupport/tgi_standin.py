@@ -63,52 +63,26 @@ def model_folder(path: Path, base: Path, scratch: Path) -> Path:
 
 def build_app(model_id: str, backends: dict[str | None, Any], tokenizer: Any) -> Any:
     """The FastAPI app; ``backends[None]`` is the base model, other keys are adapter ids."""
-    from gqr_serving.backends.base import BackendError, GenerationParams, PromptInput
+    from gqr_serving.backends.base import BackendError, PromptInput
 
     app = FastAPI()
 
-    def error(status: int, message: str, kind: str = "validation") -> JSONResponse:
-        return JSONResponse({"error": message, "error_type": kind}, status_code=status)
-
     async def run(body: Any) -> dict[str, Any] | JSONResponse:
-        if not isinstance(body, dict) or not isinstance(body.get("inputs"), str):
-            return error(422, "`inputs` must be a string")
-        if not body["inputs"]:
-            return error(422, "`inputs` cannot be empty")
-        if body.get("stream"):
-            return error(422, "streaming is not supported by the stand-in")
-        p = body.get("parameters") or {}
-        temperature, top_p = p.get("temperature"), p.get("top_p")
-        if temperature is not None and float(temperature) <= 0:
-            return error(422, "`temperature` must be strictly positive")
-        if top_p is not None and not 0 < float(top_p) < 1:
-            return error(422, "`top_p` must be > 0.0 and < 1.0")
-        adapter = p.get("adapter_id") or None
-        if adapter not in backends:
-            return error(
-                422, f"adapter {adapter!r} is not loaded (loaded: {sorted(map(str, backends))})"
-            )
-        sample = bool(p.get("do_sample")) or (temperature is not None and float(temperature) != 1.0)
-        sample = sample or top_p is not None
-        max_new = int(p.get("max_new_tokens") or 100)
-        params = GenerationParams(
-            max_new_tokens=max_new,
-            temperature=float(temperature if temperature is not None else 1.0) if sample else 0.0,
-            top_p=float(top_p if top_p is not None else 1.0),
-            seed=p.get("seed"),
-            stop=tuple(p.get("stop") or ()),
-        )
+        parsed = _request(body, backends)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        params, adapter = parsed
         try:
             text = await backends[adapter].generate(PromptInput(body["inputs"]), params)
         except BackendError as exc:
-            return error(424, str(exc), "generation")
+            return _error(424, str(exc), "generation")
         out: dict[str, Any] = {"generated_text": text}
-        if p.get("details"):
+        if (body.get("parameters") or {}).get("details"):
             n = len(tokenizer(text, add_special_tokens=False).input_ids)
             out["details"] = {
-                "finish_reason": "length" if n >= max_new else "eos_token",
+                "finish_reason": "length" if n >= params.max_new_tokens else "eos_token",
                 "generated_tokens": n,
-                "seed": p.get("seed"),
+                "seed": params.seed,
                 "prefill": [],
                 "tokens": [],
             }
@@ -129,27 +103,72 @@ def build_app(model_id: str, backends: dict[str | None, Any], tokenizer: Any) ->
 
     @app.get("/info")
     async def info() -> dict[str, Any]:
-        return {
-            "model_id": model_id,
-            "model_sha": None,
-            "model_dtype": "torch.float32",
-            "model_device_type": "cpu",
-            "model_pipeline_tag": "text-generation",
-            "max_concurrent_requests": 128,
-            "max_best_of": 1,
-            "max_stop_sequences": 4,
-            "max_input_tokens": 1024,
-            "max_total_tokens": 2048,
-            "validation_workers": 1,
-            "max_client_batch_size": 1,
-            "router": "text-generation-router",
-            "version": "gqr-test-standin",
-            "sha": None,
-            "docker_label": None,
-            "adapters": sorted(k for k in backends if k),
-        }
+        return _info(model_id, sorted(k for k in backends if k))
 
     return app
+
+
+def _error(status: int, message: str, kind: str = "validation") -> JSONResponse:
+    return JSONResponse({"error": message, "error_type": kind}, status_code=status)
+
+
+def _request(
+    body: Any, backends: Mapping[str | None, Any]
+) -> tuple[Any, str | None] | JSONResponse:
+    """The ``GenerationParams`` and adapter id of a TGI request, or TGI's 422 where it refuses
+    it. Sampling is on with ``do_sample`` or a temperature other than 1 or any top_p."""
+    from gqr_serving.backends.base import GenerationParams
+
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), str):
+        return _error(422, "`inputs` must be a string")
+    if not body["inputs"]:
+        return _error(422, "`inputs` cannot be empty")
+    if body.get("stream"):
+        return _error(422, "streaming is not supported by the stand-in")
+    p = body.get("parameters") or {}
+    temperature, top_p = p.get("temperature"), p.get("top_p")
+    if temperature is not None and float(temperature) <= 0:
+        return _error(422, "`temperature` must be strictly positive")
+    if top_p is not None and not 0 < float(top_p) < 1:
+        return _error(422, "`top_p` must be > 0.0 and < 1.0")
+    adapter = p.get("adapter_id") or None
+    if adapter not in backends:
+        return _error(
+            422, f"adapter {adapter!r} is not loaded (loaded: {sorted(map(str, backends))})"
+        )
+    sample = bool(p.get("do_sample")) or (temperature is not None and float(temperature) != 1.0)
+    sample = sample or top_p is not None
+    params = GenerationParams(
+        max_new_tokens=int(p.get("max_new_tokens") or 100),
+        temperature=float(temperature if temperature is not None else 1.0) if sample else 0.0,
+        top_p=float(top_p if top_p is not None else 1.0),
+        seed=p.get("seed"),
+        stop=tuple(p.get("stop") or ()),
+    )
+    return params, adapter
+
+
+def _info(model_id: str, adapters: list[str]) -> dict[str, Any]:
+    """TGI's ``/info`` answer for this stand-in."""
+    return {
+        "model_id": model_id,
+        "model_sha": None,
+        "model_dtype": "torch.float32",
+        "model_device_type": "cpu",
+        "model_pipeline_tag": "text-generation",
+        "max_concurrent_requests": 128,
+        "max_best_of": 1,
+        "max_stop_sequences": 4,
+        "max_input_tokens": 1024,
+        "max_total_tokens": 2048,
+        "validation_workers": 1,
+        "max_client_batch_size": 1,
+        "router": "text-generation-router",
+        "version": "gqr-test-standin",
+        "sha": None,
+        "docker_label": None,
+        "adapters": adapters,
+    }
 
 
 def start_tgi_standin(
