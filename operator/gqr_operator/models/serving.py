@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from gqr_contracts.reward import DEFAULT_COMPONENT, Component
+from gqr_contracts.routing import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 from gqr_operator.models.common import (
     Model,
     ResourceRequirements,
@@ -67,7 +69,7 @@ class Task(Model):
     num_queries: int = Field(default=3, ge=1, le=16)
     """Number of queries recommended per request. Allowed range depends on type: suggestion
     1-10, clarification 2-16, hint exactly 1, completion 1-10."""
-    component: Literal["multiChoice", "singleChoice"] = "multiChoice"
+    component: Component = DEFAULT_COMPONENT
     """UI component: multiChoice (several queries shown at once; list reward 1-prod(1-p_k)) or
     singleChoice (one is picked; list reward sum p_k). hint requires singleChoice."""
     aux_texts: list[
@@ -161,9 +163,9 @@ class Decoding(Model):
     """Sampling settings the gateway sends with every generation request; dpo-iterate's AEC
     gate samples its test responses with the same temperature and topP."""
 
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    temperature: float = Field(default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
     """Sampling temperature; 0 means greedy."""
-    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    top_p: float = Field(default=DEFAULT_TOP_P, gt=0.0, le=1.0)
     """Nucleus sampling probability mass."""
     max_new_tokens: int = Field(default=128, ge=1, le=2048)
     """Most tokens generated per request."""
