@@ -23,7 +23,6 @@ from typing import Any
 
 import kserve
 from kserve.errors import InvalidInput
-
 from pydantic import ValidationError
 
 from gqr_contracts.base import describe
