@@ -96,16 +96,10 @@ def desired(
             )
         )
     out.extend(milvus.build_milvus(name, namespace, spec))
-    out.append(
-        routing.build_routing_configmap(
-            name,
-            namespace,
-            spec,
-            stable=v.stable,
-            canary=v.canary,
-            canary_weight=v.canary_weight,
-        )
+    doc = routing.routing_config(
+        name, namespace, spec, stable=v.stable, canary=v.canary, canary_weight=v.canary_weight
     )
+    out.append(routing.build_routing_configmap(name, namespace, doc))
     out.append(gateway.build_gateway_deployment(name, namespace, spec))
     out.append(gateway.build_gateway_service(name, namespace))
     out.append(gateway.build_gateway_pdb(name, namespace))

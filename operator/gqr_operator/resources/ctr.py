@@ -67,10 +67,7 @@ def build_inference_service(
         "minReplicas": ctr.min_replicas,
         "maxReplicas": ctr.max_replicas,
         "labels": child_labels,
-        "automountServiceAccountToken": False,
-        "securityContext": defaults.pod_security_context(),
-        "containers": [container],
-        "volumes": volumes,
+        **defaults.pod_spec([container], volumes),
     }
     if ctr.service_account_name:
         predictor["serviceAccountName"] = ctr.service_account_name

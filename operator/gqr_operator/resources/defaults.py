@@ -1,4 +1,5 @@
-"""Defaults every pod shares: images, resources, security contexts, scratch volumes."""
+"""Defaults every child shares: images, resources, security contexts, scratch volumes, and the
+pod spec and Service fragments the builders have in common."""
 
 from __future__ import annotations
 
@@ -116,4 +117,46 @@ def http_probe(path: str, port: str | int, *, period: int, failures: int) -> dic
         "periodSeconds": period,
         "timeoutSeconds": 5,
         "failureThreshold": failures,
+    }
+
+
+def pod_spec(
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    *,
+    grace_s: int | None = None,
+    init_containers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A pod spec as every child runs its pods: no service account token mounted, the
+    restricted pod security context; `grace_s` sets terminationGracePeriodSeconds."""
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+    }
+    if grace_s is not None:
+        pod["terminationGracePeriodSeconds"] = grace_s
+    if init_containers is not None:
+        pod["initContainers"] = init_containers
+    pod["containers"] = containers
+    pod["volumes"] = volumes
+    return pod
+
+
+def cluster_ip_service(
+    meta: dict[str, object], selector: dict[str, str], ports: dict[str, int]
+) -> dict[str, Any]:
+    """A ClusterIP Service; each of `ports` (name -> port) targets the container port of the
+    same name."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [
+                {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
+                for name, port in ports.items()
+            ],
+        },
     }

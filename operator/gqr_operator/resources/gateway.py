@@ -103,14 +103,9 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": selector},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": defaults.pod_security_context(),
-                    # Lets in-flight requests finish and their impressions reach the log.
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [container],
-                    "volumes": mounts.volumes,
-                },
+                # The grace period lets in-flight requests finish and their impressions reach
+                # the log.
+                "spec": defaults.pod_spec([container], mounts.volumes, grace_s=30),
             },
         },
     }
@@ -118,16 +113,11 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
 
 def build_gateway_service(name: str, namespace: str) -> dict[str, Any]:
     """ClusterIP Service of the recommendation API (port 80)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(gateway_name(name), namespace, labels(name, "gateway")),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(name, "gateway"),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    return defaults.cluster_ip_service(
+        metadata(gateway_name(name), namespace, labels(name, "gateway")),
+        selector_labels(name, "gateway"),
+        {"http": 80},
+    )
 
 
 def build_gateway_pdb(name: str, namespace: str) -> dict[str, Any]:

@@ -184,10 +184,7 @@ def build_pipeline_job(
     }
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "securityContext": defaults.pod_security_context(),
-        "containers": [container],
-        "volumes": mounts.volumes,
+        **defaults.pod_spec([container], mounts.volumes),
     }
     if t.node_selector:
         pod["nodeSelector"] = dict(t.node_selector)

@@ -129,14 +129,9 @@ def build_llm_deployment(
     }
     if "args" in runtime:
         container["args"] = runtime["args"]
-    pod: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "securityContext": defaults.pod_security_context(),
-        "terminationGracePeriodSeconds": 60,
-        "initContainers": mounts.init_containers,
-        "containers": [container],
-        "volumes": mounts.volumes,
-    }
+    pod = defaults.pod_spec(
+        [container], mounts.volumes, grace_s=60, init_containers=mounts.init_containers
+    )
     if gpus:
         pod["tolerations"] = [{"key": defaults.GPU, "operator": "Exists", "effect": "NoSchedule"}]
     selector = selector_labels(name, "llm", mv.version)
@@ -160,15 +155,8 @@ def build_llm_deployment(
 
 def build_llm_service(name: str, namespace: str, mv: ModelVersion, arm: Arm) -> dict[str, Any]:
     """ClusterIP Service in front of one model version's pods."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(
-            llm_name(name, mv.version), namespace, labels(name, "llm", mv.version, arm)
-        ),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(name, "llm", mv.version),
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
+    return defaults.cluster_ip_service(
+        metadata(llm_name(name, mv.version), namespace, labels(name, "llm", mv.version, arm)),
+        selector_labels(name, "llm", mv.version),
+        {"http": PORT},
+    )

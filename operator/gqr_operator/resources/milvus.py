@@ -60,22 +60,6 @@ def cor_collection(prefix: str, version: str) -> str:
     return f"{prefix}__" + re.sub(r"[_.-]", lambda m: _VERSION_CODES[m.group()], version)
 
 
-def _milvus_service(obj_name: str, namespace: str, name: str) -> dict[str, Any]:
-    ports = [("grpc", GRPC_PORT), ("metrics", METRICS_PORT)]
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(obj_name, namespace, labels(name, "milvus")),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector_labels(name, "milvus"),
-            "ports": [
-                {"name": n, "port": port, "targetPort": n, "protocol": "TCP"} for n, port in ports
-            ],
-        },
-    }
-
-
 def _milvus_container(spec: GQRDeploymentSpec, scratch: list[dict[str, Any]]) -> dict[str, Any]:
     milvus = spec.cooccurrence.milvus
     env = {
@@ -140,12 +124,7 @@ def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dic
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": selector},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": defaults.pod_security_context(),
-                    "containers": [_milvus_container(spec, scratch)],
-                    "volumes": volumes,
-                },
+                "spec": defaults.pod_spec([_milvus_container(spec, scratch)], volumes),
             },
             "volumeClaimTemplates": [
                 {
@@ -158,4 +137,9 @@ def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dic
             ],
         },
     }
-    return [config, _milvus_service(obj_name, namespace, name), statefulset]
+    service = defaults.cluster_ip_service(
+        metadata(obj_name, namespace, child_labels),
+        selector,
+        {"grpc": GRPC_PORT, "metrics": METRICS_PORT},
+    )
+    return [config, service, statefulset]

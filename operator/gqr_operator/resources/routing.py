@@ -67,24 +67,9 @@ def routing_config(
     return RoutingConfig(salt=name[:128], decoding=decoding, arms=tuple(arms))
 
 
-def build_routing_configmap(
-    name: str,
-    namespace: str,
-    spec: GQRDeploymentSpec,
-    *,
-    stable: ModelVersion,
-    canary: ModelVersion | None = None,
-    canary_weight: int = 0,
-) -> dict[str, Any]:
-    """ConfigMap holding routing.json; the gateway reloads the mounted file on change."""
-    doc = routing_config(
-        name,
-        namespace,
-        spec,
-        stable=stable,
-        canary=canary,
-        canary_weight=canary_weight,
-    )
+def build_routing_configmap(name: str, namespace: str, doc: RoutingConfig) -> dict[str, Any]:
+    """ConfigMap holding routing.json (`doc`, from `routing_config`); the gateway reloads the
+    mounted file on change."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

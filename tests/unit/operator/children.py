@@ -15,7 +15,7 @@ from gqr_operator.resources.jobs import STEPS, build_pipeline_job
 from gqr_operator.resources.llm import ModelVersion, build_llm_deployment, build_llm_service
 from gqr_operator.resources.milvus import build_milvus
 from gqr_operator.resources.netpol import build_network_policies
-from gqr_operator.resources.routing import build_routing_configmap
+from gqr_operator.resources.routing import build_routing_configmap, routing_config
 
 Manifest = dict[str, Any]
 
@@ -50,16 +50,8 @@ def build_all(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[Manife
         build_gateway_service(name, namespace),
         build_gateway_pdb(name, namespace),
     ]
-    out.append(
-        build_routing_configmap(
-            name,
-            namespace,
-            spec,
-            stable=stable,
-            canary=canary,
-            canary_weight=10,
-        )
-    )
+    doc = routing_config(name, namespace, spec, stable=stable, canary=canary, canary_weight=10)
+    out.append(build_routing_configmap(name, namespace, doc))
     out += build_network_policies(name, namespace, spec)
     inputs = {
         "base_model": stable.model_uri,
