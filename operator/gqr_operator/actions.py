@@ -14,7 +14,8 @@ children sync turns into manifests on every pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import copy
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -120,3 +121,27 @@ def changed_conditions(
         ):
             out.append(cond)
     return out
+
+
+def working_copy(status: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A deep copy of a machine's status sub-dict for a tick to rewrite; none yet is Idle."""
+    return copy.deepcopy(dict(status or {})) or {"phase": "Idle"}
+
+
+@dataclass
+class Tick:
+    """One tick of a machine in progress; each machine subclasses it with its inputs."""
+
+    st: dict[str, Any]
+    """The status sub-dict being rewritten (a `working_copy`)."""
+    actions: list[Action] = field(default_factory=list, kw_only=True)
+    """Side effects decided so far, in execution order."""
+
+    def decision(
+        self,
+        conditions: Iterable[Mapping[str, Any]] | None,
+        desired: Callable[[Mapping[str, Any]], Iterable[SetCondition]],
+    ) -> Decision:
+        """The new status and the actions, then the conditions `desired` derives from the new
+        status that differ from the current `conditions`."""
+        return Decision(self.st, [*self.actions, *changed_conditions(conditions, desired(self.st))])

@@ -12,7 +12,6 @@ twice back to back on nearly the same data buys nothing.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -20,14 +19,14 @@ from typing import Any
 
 from gqr_contracts.job import AEC, AEC_STABLE, InvalidResult
 from gqr_operator.actions import (
-    Action,
     CreateJob,
     Decision,
     Event,
     StartRollout,
-    changed_conditions,
+    Tick,
     iso,
     parse_iso,
+    working_copy,
 )
 from gqr_operator.pipeline.config import INPUT_OF, JobObservation, PipelineConfig, job_name
 from gqr_operator.pipeline.results import parse_result, result_status
@@ -53,7 +52,7 @@ def tick(
 ) -> Decision:
     """Advance the pipeline by one tick. `job` observes `current_job(status)`; `annotation` is
     the value of `gqr.dev/retrain`; `conditions` is the current `status.conditions`."""
-    t = _Tick(copy.deepcopy(dict(status or {})) or {"phase": "Idle"}, cfg, now)
+    t = _Tick(working_copy(status), cfg, now)
     was_running = t.st.get("phase") == "Running"
     t.triggers(annotation)
     if was_running:
@@ -61,15 +60,13 @@ def tick(
     if t.st.get("phase") != "Running" and t.st.get("pending"):
         t.begin(t.st.pop("pending"))
     t.st.setdefault("pending", None)
-    return Decision(t.st, [*t.actions, *changed_conditions(conditions, desired_conditions(t.st))])
+    return t.decision(conditions, desired_conditions)
 
 
 @dataclasses.dataclass
-class _Tick:
-    st: dict[str, Any]
+class _Tick(Tick):
     cfg: PipelineConfig
     now: datetime
-    actions: list[Action] = dataclasses.field(default_factory=list)
 
     def triggers(self, annotation: str | None) -> None:
         err = schedule_error(self.cfg.schedule)

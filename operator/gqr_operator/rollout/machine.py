@@ -12,14 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from gqr_operator.actions import (
-    Action,
-    Decision,
-    Event,
-    changed_conditions,
-    iso,
-    parse_iso,
-)
+from gqr_operator.actions import Decision, Event, Tick, iso, parse_iso, working_copy
 from gqr_operator.rollout.analysis import ArmCounts, analyse
 from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig, Step
 from gqr_operator.rollout.status import RESTING, counts_since, desired_conditions, ref_dict
@@ -33,7 +26,7 @@ def start(
 ) -> Decision:
     """Queue a candidate (the next `tick` starts it). Idempotent: a version already queued,
     in rollout, or serving is ignored; a newer candidate replaces a queued one."""
-    st = copy.deepcopy(dict(status or {})) or {"phase": "Idle"}
+    st = working_copy(status)
     if "stable" not in st:
         if stable is None:
             raise ValueError("no stable version in status.rollout: pass the serving model")
@@ -57,7 +50,7 @@ def tick(
 ) -> Decision:
     """Advance the rollout as far as these inputs allow. `conditions` is the current
     `status.conditions`; only conditions that differ come back as actions."""
-    t = _Tick(copy.deepcopy(dict(status or {})) or {"phase": "Idle"}, cfg, obs, controls, now)
+    t = _Tick(working_copy(status), cfg, obs, controls, now)
     # Run to a fixed point (a step that passes enters the next one in the same tick), so a
     # second call with the same inputs finds nothing left to do.
     for _ in range(_MAX_TRANSITIONS):
@@ -65,17 +58,15 @@ def tick(
         t.run()
         if t.st == before:
             break
-    return Decision(t.st, [*t.actions, *changed_conditions(conditions, desired_conditions(t.st))])
+    return t.decision(conditions, desired_conditions)
 
 
 @dataclasses.dataclass
-class _Tick:
-    st: dict[str, Any]
+class _Tick(Tick):
     cfg: RolloutConfig
     obs: Observation
     ctl: Controls
     now: datetime
-    actions: list[Action] = dataclasses.field(default_factory=list)
 
     def run(self) -> None:
         phase = self.st.get("phase", "Idle")
