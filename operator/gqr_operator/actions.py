@@ -1,5 +1,5 @@
 """The actions the pure machines (the update pipeline, the canary rollout) ask the operator's
-tick to execute, and the decision type they return.
+tick to execute, the decision type they return, and the `Tick` both machines build it with.
 
 Contract with the tick (`gqr_operator.progress`): execute the actions in order, THEN persist the
 returned status. Every action is safe to execute twice (creating an existing Job is success,
