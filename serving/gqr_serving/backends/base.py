@@ -19,6 +19,20 @@ class BackendUnavailable(BackendError):
     """Not attempted: the circuit breaker is open or the request's budget is spent."""
 
 
+PAYLOAD_ERRORS = (ValueError, KeyError, IndexError, TypeError)
+"""What reading an answer body that is not what the server's API promises raises."""
+
+
+def http_status_error(name: str, status: int, body: str) -> BackendError:
+    """An answer other than 200, with the start of its body."""
+    return BackendError(f"{name}: HTTP {status}: {body[:200]}", "status")
+
+
+def payload_error(name: str, body: str) -> BackendError:
+    """A 200 answer whose body could not be read (raise it from one of PAYLOAD_ERRORS)."""
+    return BackendError(f"{name}: unexpected payload {body[:200]!r}", "payload")
+
+
 @dataclass(frozen=True)
 class PromptInput:
     """One prompt in both shapes: plain text (TGI, completions) and chat messages."""

@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 
-from gqr_serving.backends.base import BackendError, GenerationParams, PromptInput
+from gqr_serving.backends.base import (
+    PAYLOAD_ERRORS,
+    BackendError,
+    GenerationParams,
+    PromptInput,
+    http_status_error,
+    payload_error,
+)
 from gqr_serving.backends.httpclient import async_client
 
 
@@ -59,15 +66,13 @@ class OpenAIBackend:
         except httpx.HTTPError as exc:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}", "connect") from exc
         if resp.status_code != 200:
-            raise BackendError(f"{self.name}: HTTP {resp.status_code}: {resp.text[:200]}", "status")
+            raise http_status_error(self.name, resp.status_code, resp.text)
         try:
             choice = resp.json()["choices"][0]
             text = choice["message"]["content"] if self.mode == "chat" else choice["text"]
             return str(text or "")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise BackendError(
-                f"{self.name}: unexpected payload {resp.text[:200]!r}", "payload"
-            ) from exc
+        except PAYLOAD_ERRORS as exc:
+            raise payload_error(self.name, resp.text) from exc
 
     async def aclose(self) -> None:
         await self._http.aclose()

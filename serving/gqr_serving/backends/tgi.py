@@ -13,7 +13,14 @@ from typing import Any
 
 import aiohttp
 
-from gqr_serving.backends.base import BackendError, GenerationParams, PromptInput
+from gqr_serving.backends.base import (
+    PAYLOAD_ERRORS,
+    BackendError,
+    GenerationParams,
+    PromptInput,
+    http_status_error,
+    payload_error,
+)
 from gqr_serving.backends.httpclient import JSONPoster
 
 
@@ -85,16 +92,14 @@ class TGIBackend:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}", "connect") from exc
         reply = raw.decode("utf-8", "replace")
         if status != 200:
-            raise BackendError(f"{self.name}: HTTP {status}: {reply[:200]}", "status")
+            raise http_status_error(self.name, status, reply)
         try:
             payload = json.loads(raw)
             if isinstance(payload, list):
                 payload = payload[0]
             return str(payload["generated_text"])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise BackendError(
-                f"{self.name}: unexpected payload {reply[:200]!r}", "payload"
-            ) from exc
+        except PAYLOAD_ERRORS as exc:
+            raise payload_error(self.name, reply) from exc
 
     async def aclose(self) -> None:
         await self._http.aclose()

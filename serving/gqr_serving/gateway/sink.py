@@ -146,12 +146,7 @@ class ImpressionSink:
             self._cond.notify_all()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout_s)
-        if self._writer is not None:
-            try:
-                self._writer.close()
-            except OSError as exc:
-                log.warning("closing the impression writer failed: %s", exc)
-            self._writer = None
+        self._drop_writer(OSError, "closing the impression writer failed")
 
     # -- writer thread -----------------------------------------------------------------
 
@@ -180,7 +175,7 @@ class ImpressionSink:
             except Exception as exc:  # keep the records; retry with a fresh writer
                 self._on_error()
                 log.error("log store write failed (%d pending): %s", len(self._queue), exc)
-                self._reset_writer()
+                self._drop_writer(Exception, "closing a failed writer")
                 with self._cond:
                     self._cond.wait_for(lambda: self._stop, timeout=backoff)
                     if self._stop:
@@ -195,12 +190,14 @@ class ImpressionSink:
             self._writer = self.factory("imp")
         self._writer.write_many(records)
 
-    def _reset_writer(self) -> None:
+    def _drop_writer(self, tolerated: type[Exception], what: str) -> None:
+        """Close the writer (the next write opens a fresh one); a `tolerated` error closing it
+        is logged as `what`."""
         if self._writer is not None:
             try:
                 self._writer.close()
-            except Exception as exc:
-                log.warning("closing a failed writer: %s", exc)
+            except tolerated as exc:
+                log.warning("%s: %s", what, exc)
             self._writer = None
 
     def _replay_spool(self) -> None:
