@@ -14,6 +14,16 @@ class BackendError(RuntimeError):
         self.reason = reason
         """Short label for metrics: timeout, connect, status, payload, open, error."""
 
+    @classmethod
+    def http_status(cls, name: str, status: int, body: str) -> BackendError:
+        """An answer other than 200, with the start of its body."""
+        return cls(f"{name}: HTTP {status}: {body[:200]}", "status")
+
+    @classmethod
+    def unexpected_payload(cls, name: str, body: str) -> BackendError:
+        """A 200 answer whose body could not be read (raise it from one of PAYLOAD_ERRORS)."""
+        return cls(f"{name}: unexpected payload {body[:200]!r}", "payload")
+
 
 class BackendUnavailable(BackendError):
     """Not attempted: the circuit breaker is open or the request's budget is spent."""
@@ -21,16 +31,6 @@ class BackendUnavailable(BackendError):
 
 PAYLOAD_ERRORS = (ValueError, KeyError, IndexError, TypeError)
 """What reading an answer body that is not what the server's API promises raises."""
-
-
-def http_status_error(name: str, status: int, body: str) -> BackendError:
-    """An answer other than 200, with the start of its body."""
-    return BackendError(f"{name}: HTTP {status}: {body[:200]}", "status")
-
-
-def payload_error(name: str, body: str) -> BackendError:
-    """A 200 answer whose body could not be read (raise it from one of PAYLOAD_ERRORS)."""
-    return BackendError(f"{name}: unexpected payload {body[:200]!r}", "payload")
 
 
 @dataclass(frozen=True)

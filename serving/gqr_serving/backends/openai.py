@@ -10,14 +10,7 @@ from typing import Any
 
 import httpx
 
-from gqr_serving.backends.base import (
-    PAYLOAD_ERRORS,
-    BackendError,
-    GenerationParams,
-    PromptInput,
-    http_status_error,
-    payload_error,
-)
+from gqr_serving.backends.base import PAYLOAD_ERRORS, BackendError, GenerationParams, PromptInput
 from gqr_serving.backends.httpclient import async_client
 
 
@@ -66,13 +59,13 @@ class OpenAIBackend:
         except httpx.HTTPError as exc:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}", "connect") from exc
         if resp.status_code != 200:
-            raise http_status_error(self.name, resp.status_code, resp.text)
+            raise BackendError.http_status(self.name, resp.status_code, resp.text)
         try:
             choice = resp.json()["choices"][0]
             text = choice["message"]["content"] if self.mode == "chat" else choice["text"]
             return str(text or "")
         except PAYLOAD_ERRORS as exc:
-            raise payload_error(self.name, resp.text) from exc
+            raise BackendError.unexpected_payload(self.name, resp.text) from exc
 
     async def aclose(self) -> None:
         await self._http.aclose()

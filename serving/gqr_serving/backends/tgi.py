@@ -13,14 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from gqr_serving.backends.base import (
-    PAYLOAD_ERRORS,
-    BackendError,
-    GenerationParams,
-    PromptInput,
-    http_status_error,
-    payload_error,
-)
+from gqr_serving.backends.base import PAYLOAD_ERRORS, BackendError, GenerationParams, PromptInput
 from gqr_serving.backends.httpclient import JSONPoster
 
 
@@ -92,14 +85,14 @@ class TGIBackend:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}", "connect") from exc
         reply = raw.decode("utf-8", "replace")
         if status != 200:
-            raise http_status_error(self.name, status, reply)
+            raise BackendError.http_status(self.name, status, reply)
         try:
             payload = json.loads(raw)
             if isinstance(payload, list):
                 payload = payload[0]
             return str(payload["generated_text"])
         except PAYLOAD_ERRORS as exc:
-            raise payload_error(self.name, reply) from exc
+            raise BackendError.unexpected_payload(self.name, reply) from exc
 
     async def aclose(self) -> None:
         await self._http.aclose()
