@@ -1,8 +1,10 @@
 """Real components as subprocesses on free loopback ports: start them, wait until they answer,
-kill them (each in its own session, children included)."""
+stop or kill them (each in its own session, children included)."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -16,10 +18,23 @@ import httpx
 PY = sys.executable
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on ``address`` right now."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return int(s.getsockname()[1])
+
+
+def http_ok(host: str, port: int, path: str = "/health", timeout: float = 1.0) -> bool:
+    """True when GET answers 200 (no proxy settings apply, unlike urllib)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
@@ -63,3 +78,17 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)  # its own session: the server and its children
         proc.wait(10)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """SIGTERM a child started with ``start_new_session=True`` and its group, SIGKILL after
+    ``grace_s``, and reap it (no ResourceWarning from ``Popen.__del__``)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)

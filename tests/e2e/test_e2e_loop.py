@@ -58,15 +58,10 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
-from tests.e2e.harness import (
-    ConfigMapFile,
-    HostsFile,
-    LocalKubelet,
-    LocalLLMServers,
-    free_port,
-)
+from tests.e2e.harness import ConfigMapFile, HostsFile, LocalKubelet, LocalLLMServers
 from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 from tests.unit.helm.helm_render import CHART, helm
+from testsupport.procs import free_port
 
 from gqr_operator.resources.milvus import cor_prefix
 from gqr_operator.rollout import counts_since

@@ -15,13 +15,12 @@ Typical wiring (see each module's docstring for what it stands in for and its li
 from tests.e2e.harness.cluster_dns import (
     HostsFile,
     LoopbackAllocator,
-    free_port,
     resolver_installed,
     service_names,
 )
 from tests.e2e.harness.configmap_file import ConfigMapFile
 from tests.e2e.harness.kubelet import LocalKubelet, PodRun
-from tests.e2e.harness.llm_servers import LLMServer, LocalLLMServers, http_ok, start_tgi_standin
+from tests.e2e.harness.llm_servers import LLMServer, LocalLLMServers, start_tgi_standin
 from tests.e2e.harness.volumes import PathMap, VolumeError, pod_path_map, pvc_host_path
 
 __all__ = [
@@ -34,8 +33,6 @@ __all__ = [
     "PathMap",
     "PodRun",
     "VolumeError",
-    "free_port",
-    "http_ok",
     "pod_path_map",
     "pvc_host_path",
     "resolver_installed",

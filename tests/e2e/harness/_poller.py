@@ -4,10 +4,6 @@ on an error (it is recorded in ``events`` for the failure report), and ``stop()`
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import threading
 import time
 from collections import deque
@@ -71,17 +67,3 @@ class Poller:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def stop_process_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """SIGTERM a child started with ``start_new_session=True`` and its group, SIGKILL after
-    ``grace_s``, and reap it (no ResourceWarning from ``Popen.__del__``)."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)

@@ -111,13 +111,6 @@ class LoopbackAllocator:
         raise RuntimeError(f"no free loopback address for port {port} under {self.prefix}")
 
 
-def free_port(address: str = "127.0.0.1") -> int:
-    """A port free on ``address`` right now."""
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
-
-
 def load_shim(name: str = "gqr_test_dns_shim") -> ModuleType:
     """The shim module, loaded under ``name`` (not as ``sitecustomize``: nothing is patched)."""
     spec = importlib.util.spec_from_file_location(name, SHIM_DIR / "sitecustomize.py")

@@ -41,8 +41,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness._poller import Poller, stop_process_group
+from tests.e2e.harness._poller import Poller
 from tests.e2e.harness.volumes import PathMap, pod_path_map
+from testsupport.procs import stop_process_group
 
 MANUAL_SELECTOR = "testenv.gqr.dev/complete=manual"
 VENV_BIN = Path(sys.executable).parent

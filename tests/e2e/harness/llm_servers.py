@@ -19,7 +19,6 @@ apiserver: pods stay as kwok reports them.
 
 from __future__ import annotations
 
-import http.client
 import subprocess
 import threading
 import time
@@ -28,25 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness._poller import Poller, stop_process_group
+from tests.e2e.harness._poller import Poller
 from tests.e2e.harness.cluster_dns import HostsFile, LoopbackAllocator, service_names
 from tests.e2e.harness.kubelet import tail_text
 from tests.e2e.harness.volumes import VolumeError, pod_path_map
+from testsupport.procs import http_ok, stop_process_group
 from testsupport.tgi_standin import start_tgi_standin
 
 LLM_SELECTOR = "app.kubernetes.io/component=llm"
-
-
-def http_ok(host: str, port: int, path: str = "/health", timeout: float = 1.0) -> bool:
-    """True when GET answers 200 (no proxy settings apply, unlike urllib)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 class NotServable(Exception):

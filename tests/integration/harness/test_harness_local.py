@@ -18,16 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.harness import (
-    HostsFile,
-    LoopbackAllocator,
-    free_port,
-    http_ok,
-    resolver_installed,
-    service_names,
-)
-from tests.e2e.harness._poller import stop_process_group
+from tests.e2e.harness import HostsFile, LoopbackAllocator, resolver_installed, service_names
 from tests.kube_helpers import wait_for
+from testsupport.procs import free_port, http_ok, stop_process_group
 from testsupport.tgi_standin import start_tgi_standin
 
 from gqr_serving.backends import BackendError, GenerationParams, PromptInput
