@@ -21,24 +21,19 @@ NO_SYSTEM = (
 )
 
 
-@pytest.fixture(scope="session")
-def suggestion() -> TaskPreset:
-    return load_preset("suggestion")
+def _preset_fixture(task: str) -> Any:
+    """A session fixture named ``task``: the built-in preset of that task."""
+
+    def preset() -> TaskPreset:
+        return load_preset(task)
+
+    return pytest.fixture(scope="session", name=task)(preset)
 
 
-@pytest.fixture(scope="session")
-def clarification() -> TaskPreset:
-    return load_preset("clarification")
-
-
-@pytest.fixture(scope="session")
-def hint() -> TaskPreset:
-    return load_preset("hint")
-
-
-@pytest.fixture(scope="session")
-def completion() -> TaskPreset:
-    return load_preset("completion")
+suggestion = _preset_fixture("suggestion")
+clarification = _preset_fixture("clarification")
+hint = _preset_fixture("hint")
+completion = _preset_fixture("completion")
 
 
 def make_tokenizer(chat_template: str | None) -> Any:
