@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from kubernetes import client
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,17 +42,43 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+def gqrdeployment(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A GQRDeployment document named ``name`` with a copy of ``spec``."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "GQRDeployment",
+        "metadata": {"name": name},
+        "spec": copy.deepcopy(spec),
+    }
+
+
+def create_claim(
+    api_client: Any,
+    namespace: str,
+    name: str,
+    size: str,
+    access_mode: str = "ReadWriteOnce",
+    storage_class: str | None = None,
+) -> None:
+    """A PersistentVolumeClaim (the test provisioner binds every claim to a hostPath PV);
+    ``storage_class`` sets storageClassName when given."""
+    spec: dict[str, Any] = {
+        "accessModes": [access_mode],
+        "resources": {"requests": {"storage": size}},
+    }
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    client.CoreV1Api(api_client).create_namespaced_persistent_volume_claim(
+        namespace, {"metadata": {"name": name}, "spec": spec}
+    )
+
+
 def sample_gqrdeployment(task: str = "suggestion") -> dict[str, Any]:
     """The sample GQRDeployment of a task from crds/samples (a minimal one if absent)."""
     samples = sorted((ROOT / "crds" / "samples").glob(f"*_{task}.yaml"))
     if samples:
         return load_yaml(samples[0])[0]
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GQRDeployment",
-        "metadata": {"name": "smoke"},
-        "spec": {"task": {"type": task}},
-    }
+    return gqrdeployment("smoke", {"task": {"type": task}})
 
 
 class OperatorProcess:

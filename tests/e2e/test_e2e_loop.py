@@ -58,8 +58,22 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
-from tests.e2e.harness import ConfigMapFile, HostsFile, LocalKubelet, LocalLLMServers
-from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+from tests.e2e.harness import (
+    ConfigMapFile,
+    HostsFile,
+    LocalKubelet,
+    LocalLLMServers,
+    pvc_host_path,
+)
+from tests.kube_helpers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    OperatorProcess,
+    create_claim,
+    gqrdeployment,
+    wait_for,
+)
 from tests.unit.helm.helm_render import CHART, helm
 from testsupport.procs import free_port
 
@@ -123,11 +137,9 @@ def _seed(store: Path) -> None:
 
 
 def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GQRDeployment",
-        "metadata": {"name": NAME},
-        "spec": {
+    return gqrdeployment(
+        NAME,
+        {
             "task": {"type": "suggestion", "numQueries": 3},
             "llm": {
                 "model": "pvc://store/llm/stable",
@@ -172,7 +184,7 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
                 "drainSeconds": 0,
             },
         },
-    }
+    )
 
 
 class Users:
@@ -236,29 +248,10 @@ class Users:
 @pytest.fixture
 def store(kube_client: Any, namespace: str) -> Path:
     """A claim the test provisioner binds to a hostPath PV: logs, models and artifacts."""
-    core = client.CoreV1Api(kube_client)
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "metadata": {"name": "store"},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        },
+    create_claim(kube_client, namespace, "store", "1Gi", "ReadWriteMany")
+    return wait_for(
+        lambda: pvc_host_path(kube_client, namespace, "store"), "store claim bound", timeout=60
     )
-    pvc = wait_for(
-        lambda: (
-            (c := core.read_namespaced_persistent_volume_claim("store", namespace)).status.phase
-            == "Bound"
-            and c
-        ),
-        "store claim bound",
-        timeout=60,
-    )
-    path = Path(core.read_persistent_volume(pvc.spec.volume_name).spec.host_path.path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture
@@ -341,9 +334,27 @@ def _ok(url: str) -> bool:
         return False
 
 
-def _status(api: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
+def _status(api: client.CustomObjectsApi, namespace: str, part: str) -> dict[str, Any]:
+    """One part of the GQRDeployment's status (`pipeline`, `rollout`); {} while it has none."""
     obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, NAME)
-    return dict(obj.get("status") or {})
+    return dict((obj.get("status") or {}).get(part) or {})
+
+
+def _until_phase(
+    api: client.CustomObjectsApi,
+    namespace: str,
+    part: str,
+    phases: tuple[str, ...],
+    what: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """That part of the status, once its phase is one of `phases`."""
+
+    def reached() -> dict[str, Any] | None:
+        got = _status(api, namespace, part)
+        return got if got.get("phase") in phases else None
+
+    return wait_for(reached, what, timeout=timeout)
 
 
 @pytest.mark.timeout(2400)  # ~11 min alone; room for a slower or busier machine
@@ -366,14 +377,13 @@ def test_retrain_canary_and_promotion(
         GROUP, VERSION, namespace, PLURAL, NAME,
         {"metadata": {"annotations": {"gqr.dev/retrain": "e2e-1"}}},
     )  # fmt: skip
-    pipe = wait_for(
-        lambda: (
-            (p := _status(api, namespace).get("pipeline") or {}).get("phase")
-            in ("Succeeded", "Failed", "NotPromoted")
-            and p
-        ),
+    pipe = _until_phase(
+        api,
+        namespace,
+        "pipeline",
+        ("Succeeded", "Failed", "NotPromoted"),
         "pipeline finished",
-        timeout=1500,
+        1500,
     )
     assert pipe["phase"] == "Succeeded", pipe
     steps = {s["name"]: s for s in pipe["steps"]}
@@ -390,28 +400,18 @@ def test_retrain_canary_and_promotion(
     assert dpo["artifactUri"] == f"pvc://store/artifacts/llm/{pipe['runId']}/final"
 
     # The canary: its server, the routing file with both arms, traffic through the gateway.
-    wait_for(
-        lambda: (_status(api, namespace).get("rollout") or {}).get("phase") == "Progressing",
-        "canary progressing",
-        timeout=300,
-    )
+    _until_phase(api, namespace, "rollout", ("Progressing",), "canary progressing", 300)
     loop["llms"].wait_ready(timeout=180)
     canary_from = len(users.served)
     while users.sent < MAX_REQUESTS:
         users.send(200)
-        phase = (_status(api, namespace).get("rollout") or {}).get("phase")
+        phase = _status(api, namespace, "rollout").get("phase")
         if phase in ("Promoted", "RolledBack", "Promoting", "RollingBack"):
             break
-    last_seen = (_status(api, namespace).get("rollout") or {}).get("lastAnalysis")
+    last_seen = _status(api, namespace, "rollout").get("lastAnalysis")
     print(f"e2e: {users.sent} requests sent; last analysis: {last_seen}")
-    ro = wait_for(
-        lambda: (
-            (r := _status(api, namespace).get("rollout") or {}).get("phase")
-            in ("Promoted", "RolledBack", "Failed")
-            and r
-        ),
-        "rollout decided",
-        timeout=120,
+    ro = _until_phase(
+        api, namespace, "rollout", ("Promoted", "RolledBack", "Failed"), "rollout decided", 120
     )
     print(
         f"e2e: {users.sent} requests ({users.unavailable} without a list); "

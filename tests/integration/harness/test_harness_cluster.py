@@ -22,7 +22,7 @@ from tests.e2e.harness import (
     pvc_host_path,
     resolver_installed,
 )
-from tests.kube_helpers import sample_gqrdeployment, wait_for
+from tests.kube_helpers import create_claim, sample_gqrdeployment, wait_for
 
 from gqr_operator.models import parse_spec
 from gqr_operator.resources.llm import (
@@ -95,16 +95,7 @@ def test_job_pods_run_locally_with_mapped_volumes(
     kubelet: LocalKubelet, kube_client: Any, namespace: str
 ) -> None:
     core, batch = client.CoreV1Api(kube_client), client.BatchV1Api(kube_client)
-    core.create_namespaced_persistent_volume_claim(
-        namespace,
-        {
-            "metadata": {"name": "artifacts"},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Mi"}},
-            },
-        },
-    )
+    create_claim(kube_client, namespace, "artifacts", "1Mi")
     ok = {
         "name": "step",
         "image": "ghcr.io/gqr-dev/gqr-trainer:never-pulled",
@@ -179,19 +170,6 @@ def test_configmap_file_follows_the_configmap(
         assert path.stat().st_ino != inode  # replaced atomically, as the kubelet's ..data swap
 
 
-def _create_pvc(core: client.CoreV1Api, ns: str, name: str) -> None:
-    core.create_namespaced_persistent_volume_claim(
-        ns,
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Mi"}},
-            },
-        },
-    )
-
-
 async def _generate(url: str) -> str:
     backend = TGIBackend(url, transport="http")
     try:
@@ -206,7 +184,7 @@ def test_llm_servers_serve_the_operators_llm_deployment(
     testenv: Any, kube_client: Any, namespace: str, tmp_path: Path, tiny_lm: Path
 ) -> None:
     core, apps = client.CoreV1Api(kube_client), client.AppsV1Api(kube_client)
-    _create_pvc(core, namespace, "models")
+    create_claim(kube_client, namespace, "models", "1Mi")
     host = wait_for(lambda: pvc_host_path(kube_client, namespace, "models"), "PVC bound")
     shutil.copytree(tiny_lm, host / "tiny")
     doc = sample_gqrdeployment()

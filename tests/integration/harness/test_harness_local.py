@@ -11,15 +11,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.harness import HostsFile, LoopbackAllocator, resolver_installed, service_names
 from tests.kube_helpers import wait_for
+from testsupport.http_function import FunctionServer, Reply
 from testsupport.procs import free_port, http_ok, stop_process_group
 from testsupport.tgi_standin import start_tgi_standin
 
@@ -30,25 +29,9 @@ from gqr_serving.backends.tgi import TGIBackend
 @pytest.fixture
 def hello_server() -> Iterator[tuple[str, int]]:
     """A plain HTTP server on its own loopback address answering "hello"."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"hello"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
     address = LoopbackAllocator().allocate(0)
-    server = ThreadingHTTPServer((address, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield address, int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with FunctionServer(lambda *_: Reply(body=b"hello"), address) as server:
+        yield address, server.port
 
 
 CLIENT_SCRIPT = """

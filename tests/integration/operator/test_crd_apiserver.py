@@ -4,7 +4,6 @@ keeps every status field the models describe, refuses a change of spec.task.type
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,19 +11,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from tests.kube_helpers import GROUP, PLURAL, VERSION
+from tests.kube_helpers import GROUP, PLURAL, VERSION, gqrdeployment
 from tests.unit.operator.cases import MINIMAL, SAMPLES, Spec, load_sample
 
 from gqr_operator.models import GQRDeploymentStatus, parse_spec
-
-
-def _doc(name: str, spec: Spec) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GQRDeployment",
-        "metadata": {"name": name},
-        "spec": copy.deepcopy(spec),
-    }
 
 
 def _prune(value: Any) -> Any:
@@ -46,7 +36,7 @@ def test_the_apiserver_stores_the_model_defaults(
 ) -> None:
     api = client.CustomObjectsApi(kube_client)
     created = api.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, _doc("defaults", spec), dry_run="All"
+        GROUP, VERSION, namespace, PLURAL, gqrdeployment("defaults", spec), dry_run="All"
     )
     stored = created["spec"]
     model = parse_spec(spec).model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -76,7 +66,9 @@ def test_status_is_kept_whole_and_kubectl_shows_the_columns(
     crds: list[str], testenv: Any, kube_client: Any, namespace: str
 ) -> None:
     api = client.CustomObjectsApi(kube_client)
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc("shown", MINIMAL))
+    api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, gqrdeployment("shown", MINIMAL)
+    )
     status = GQRDeploymentStatus.model_validate(STATUS).model_dump(
         by_alias=True, exclude_none=True, mode="json"
     )
@@ -101,7 +93,9 @@ def test_status_is_kept_whole_and_kubectl_shows_the_columns(
 
 def test_task_type_cannot_change(crds: list[str], kube_client: Any, namespace: str) -> None:
     api = client.CustomObjectsApi(kube_client)
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc("fixed", MINIMAL))
+    api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, gqrdeployment("fixed", MINIMAL)
+    )
     with pytest.raises(ApiException) as err:
         api.patch_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, "fixed", {"spec": {"task": {"type": "completion"}}}

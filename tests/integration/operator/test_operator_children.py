@@ -5,7 +5,6 @@ rejected by the apiserver with the field named."""
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Iterator
@@ -15,7 +14,16 @@ import pytest
 from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from tests.kube_helpers import GROUP, PLURAL, ROOT, VERSION, load_yaml, wait_for
+from tests.kube_helpers import (
+    GROUP,
+    PLURAL,
+    ROOT,
+    VERSION,
+    create_claim,
+    gqrdeployment,
+    load_yaml,
+    wait_for,
+)
 from tests.unit.operator.cases import INVALID
 
 SAMPLES = sorted((ROOT / "crds" / "samples").glob("*.yaml"))
@@ -36,19 +44,8 @@ def operator(
 
 def _claims(kube_client: Any, namespace: str) -> None:
     """The PersistentVolumeClaims the samples point at (pvc:// URIs): users bring these."""
-    core = client.CoreV1Api(kube_client)
     for claim in ("gqr-models", "gqr-artifacts", "gqr-logs"):
-        core.create_namespaced_persistent_volume_claim(
-            namespace,
-            {
-                "metadata": {"name": claim},
-                "spec": {
-                    "accessModes": ["ReadWriteMany"],
-                    "storageClassName": "",
-                    "resources": {"requests": {"storage": "10Gi"}},
-                },
-            },
-        )
+        create_claim(kube_client, namespace, claim, "10Gi", "ReadWriteMany", storage_class="")
 
 
 def _create(api: client.CustomObjectsApi, namespace: str, doc: dict[str, Any]) -> None:
@@ -219,12 +216,7 @@ def test_deleting_the_gqrdeployment_garbage_collects_children(
 def test_invalid_specs_are_rejected_naming_the_field(
     crds: list[str], kube_client: Any, namespace: str, case: str, spec: Any, field: str
 ) -> None:
-    doc = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GQRDeployment",
-        "metadata": {"name": "invalid"},
-        "spec": copy.deepcopy(spec),
-    }
+    doc = gqrdeployment("invalid", spec)
     api = client.CustomObjectsApi(kube_client)
     with pytest.raises(ApiException) as err:
         # Strict field validation, as kubectl sends it: unknown fields are errors, not pruned.

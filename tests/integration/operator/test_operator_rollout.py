@@ -9,18 +9,17 @@ A small real HTTP server plays the gateway's /v1/stats.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from kubernetes import client
-from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, gqrdeployment, wait_for
+from testsupport.http_function import FunctionServer, Reply, json_reply
 
 NAME = "followup"
 CANDIDATE = "run1-dpo"
@@ -35,27 +34,14 @@ class StatsServer:
         zero = {"stable": (0, 0), "canary": (0, 0)}
         self.totals: list[tuple[float, dict[str, tuple[int, int]]]] = [(0.0, zero)]
         self.hits = 0
-        outer = self
+        self.http = FunctionServer(self._answer)
+        self.url = f"{self.http.url}/v1/stats"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hits += 1
-                since = parse_qs(urlsplit(self.path).query).get("since", [None])[0]
-                start = datetime.fromisoformat(since).timestamp() if since else 0.0
-                body = json.dumps({"arms": outer.rows(start), "start": start}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/stats"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _answer(self, method: str, path: str, body: bytes) -> Reply:
+        self.hits += 1
+        since = parse_qs(urlsplit(path).query).get("since", [None])[0]
+        start = datetime.fromisoformat(since).timestamp() if since else 0.0
+        return json_reply({"arms": self.rows(start), "start": start})
 
     def set(self, stable: tuple[int, int], canary: tuple[int, int]) -> None:
         """Cumulative totals from now on (impressions, clicked impressions) per arm."""
@@ -75,8 +61,7 @@ class StatsServer:
         ]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture
@@ -98,11 +83,9 @@ def operator_process(
 
 
 def _doc(stats_url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "GQRDeployment",
-        "metadata": {"name": NAME},
-        "spec": {
+    return gqrdeployment(
+        NAME,
+        {
             "task": {"type": "suggestion", "numQueries": 3},
             "llm": {"model": "hf://gqr/tiny-sft"},
             "logs": {"uri": "s3://logs/followup"},
@@ -121,7 +104,7 @@ def _doc(stats_url: str) -> dict[str, Any]:
                 "drainSeconds": 0,
             },
         },
-    }  # fmt: skip
+    )
 
 
 def _result(step: str) -> str:
@@ -234,9 +217,14 @@ def _into_the_step(cluster: Cluster) -> None:
     time.sleep(max(0.0, started + 1.5 - time.time()))
 
 
-def _pipeline_to_canary(cluster: Cluster, op: OperatorProcess) -> None:
-    """Annotation -> three Jobs -> gate -> canary at the first step, killing the operator at
-    every phase boundary."""
+def _pipeline_to_canary(
+    op: OperatorProcess, kube_client: Any, namespace: str, stats: StatsServer
+) -> Cluster:
+    """The GQRDeployment applied (no traffic yet), then annotation -> three Jobs -> gate ->
+    canary at the first step, killing the operator at every phase boundary."""
+    cluster = Cluster(kube_client, namespace)
+    cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc(stats.url))
+    stats.set((0, 0), (0, 0))
     _until(cluster, "the first reconcile", lambda s: bool(s.get("conditions")))
     op.restart()  # 1: idle, before the trigger
     cluster.annotate("gqr.dev/retrain", "run-1")
@@ -261,15 +249,20 @@ def _pipeline_to_canary(cluster: Cluster, op: OperatorProcess) -> None:
     )
     op.restart()  # 8: canary progressing at step 1
     assert cluster.routing()["arms"][1]["weight"] == 20
+    return cluster
+
+
+def _only_server(cluster: Cluster, version: str, what: str) -> None:
+    """Wait until `version`'s LLM server is the only one left; the routing sends it all."""
+    wait_for(lambda: cluster.llm_deployments() == {f"{NAME}-llm-{version}"}, what, timeout=30)
+    arms = [(a["name"], a["model_version"], a["weight"]) for a in cluster.routing()["arms"]]
+    assert arms == [("stable", version, 100)]
 
 
 def test_pipeline_then_canary_promoted_across_operator_kills(
     operator_process: OperatorProcess, kube_client: Any, namespace: str, stats: StatsServer
 ) -> None:
-    cluster = Cluster(kube_client, namespace)
-    cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc(stats.url))
-    stats.set((0, 0), (0, 0))
-    _pipeline_to_canary(cluster, operator_process)
+    cluster = _pipeline_to_canary(operator_process, kube_client, namespace, stats)
     st = cluster.status()
     assert st["pipeline"]["phase"] == "Succeeded"
     assert st["pipeline"]["gate"]["passed"] is True
@@ -292,15 +285,7 @@ def test_pipeline_then_canary_promoted_across_operator_kills(
     )
     operator_process.restart()  # 10: after promotion
     assert final["stable"]["version"] == CANDIDATE
-    wait_for(
-        lambda: cluster.llm_deployments() == {f"{NAME}-llm-{CANDIDATE}"},
-        "the old stable server to be removed",
-        timeout=30,
-    )
-    routing = cluster.routing()
-    assert [(a["name"], a["model_version"], a["weight"]) for a in routing["arms"]] == [
-        ("stable", CANDIDATE, 100)
-    ]
+    _only_server(cluster, CANDIDATE, "the old stable server to be removed")
     history = final["rollout"]["history"]
     assert any(h.get("decision") == "pass" for h in history)
     last = final["rollout"]["lastAnalysis"]
@@ -317,10 +302,7 @@ def test_pipeline_then_canary_promoted_across_operator_kills(
 def test_worse_canary_is_rolled_back_and_stable_keeps_serving(
     operator_process: OperatorProcess, kube_client: Any, namespace: str, stats: StatsServer
 ) -> None:
-    cluster = Cluster(kube_client, namespace)
-    cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc(stats.url))
-    stats.set((0, 0), (0, 0))
-    _pipeline_to_canary(cluster, operator_process)
+    cluster = _pipeline_to_canary(operator_process, kube_client, namespace, stats)
     _into_the_step(cluster)
     stats.set((40000, 2400), (12000, 360))  # canary 3% vs stable 6%
     final = _until(
@@ -335,12 +317,4 @@ def test_worse_canary_is_rolled_back_and_stable_keeps_serving(
         conds["Degraded"]["status"] == "True" and conds["Degraded"]["reason"] == "CanaryRolledBack"
     )
     assert "3.0" in conds["Degraded"]["message"] or "0.03" in conds["Degraded"]["message"]
-    wait_for(
-        lambda: cluster.llm_deployments() == {f"{NAME}-llm-initial"},
-        "the canary server to be removed",
-        timeout=30,
-    )
-    routing = cluster.routing()
-    assert [(a["name"], a["model_version"], a["weight"]) for a in routing["arms"]] == [
-        ("stable", "initial", 100)
-    ]
+    _only_server(cluster, "initial", "the canary server to be removed")
