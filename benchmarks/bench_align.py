@@ -3,24 +3,30 @@ generation, full-response sampling and CTR-guided beam search. Each part runs tw
 run, with the engine's batches formed in input order (the baseline) and by token length (the
 default), and the ratio is printed.
 
-    python benchmarks/bench_align.py --prompts 64 --threads 1
-    python benchmarks/bench_align.py --demo ./gqr-demo --prompts 128 --threads 2
+    .venv/bin/python -m benchmarks.bench_align --prompts 64 --threads 1
+    .venv/bin/python -m benchmarks.bench_align --demo ./gqr-demo --prompts 128 --threads 2
+
+(from the repository root, as a module: it imports ``testsupport``).
 
 ``--demo DIR`` uses a finished ``gqr demo`` folder: its SFT model, its CTR predictor as the
 scorer and the world's requests with the co-occurring queries of its logs (prompts of 40-130
-tokens, as the DPO rounds see them); without it, an untrained tiny LM, the test helpers'
-prompts and a known scorer.
+tokens, as the DPO rounds see them); without it, an untrained tiny LM, the toy world's
+prompts and its known scorer (``testsupport.toyworld``, as the alignment tests use them).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "align"))
+try:
+    from testsupport.toyworld import PRESET, known_scorer, requests, sft_rows, tiny_model
+except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
+    raise SystemExit(
+        f"{exc}: run python -m benchmarks.bench_align from the repository root"
+    ) from None
 
 
 def _demo_parts(path: Path, prompts: int) -> tuple[Any, Any, Any, list[Any], Any]:
@@ -51,14 +57,12 @@ def main() -> None:
     from gqr_training.align import tinylm
     from gqr_training.align.beam import BeamConfig, beam_search
     from gqr_training.align.generate import HFEngine, next_query_candidates
-    from gqr_training.align.pairs import sample_responses
+    from gqr_training.align.pairs import sample_raw
 
     torch.set_num_threads(args.threads)
     if args.demo:
         model, tok, preset, tasks, scorer = _demo_parts(args.demo, args.prompts)
     else:
-        from align_helpers import PRESET, known_scorer, requests, sft_rows, tiny_model
-
         from gqr_training.align.data import make_task
 
         model, tok = (
@@ -80,7 +84,7 @@ def main() -> None:
         ),
         "full responses (N_r=8), responses/s": (
             8 * len(tasks),
-            lambda e: sample_responses(e, preset, tasks, 8, 1.0),
+            lambda e: sample_raw(e, preset, tasks, 8, 1.0),
         ),
         "beam search (B=4, C=8, N=3), prompts/s": (
             len(tasks),

@@ -1,8 +1,10 @@
 """One iterative-DPO iteration on a ~0.5B-parameter model shape, LoRA + bf16, on CUDA:
 generation tokens/s, DPO training tokens/s and peak GPU memory; the last stdout line is a JSON.
 
-    python benchmarks/bench_dpo_gpu.py                 # Qwen2-0.5B shape on CUDA
-    python benchmarks/bench_dpo_gpu.py --tiny          # a few-M-parameter smoke run on CPU
+    python -m benchmarks.bench_dpo_gpu                 # Qwen2-0.5B shape on CUDA
+    python -m benchmarks.bench_dpo_gpu --tiny          # a few-M-parameter smoke run on CPU
+
+(from the repository root, as a module: the toy world comes from ``testsupport``).
 
 The shape is Qwen2-0.5B's (24 layers x 896, GQA 14/2 heads, MLP 4864, vocabulary 151,936, tied
 embeddings): random init, since this project never reaches a model hub. Token ids beyond the
@@ -31,8 +33,13 @@ from typing import Any
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "unit" / "align"))
+
+try:
+    from testsupport.toyworld import PRESET, known_scorer, requests, sft_rows
+except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
+    raise SystemExit(
+        f"{exc}: run python -m benchmarks.bench_dpo_gpu from the repository root"
+    ) from None
 
 QWEN2_05B = dict(
     hidden_size=896,
@@ -96,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
-    from align_helpers import PRESET, known_scorer, requests, sft_rows
 
     from gqr_training.align import tinylm
     from gqr_training.align.beam import BeamConfig
@@ -118,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"device": torch.cuda.get_device_name() if cuda else "cpu"}
     rows = sft_rows(args.sft_rows)
     prompts = [r["prompt"] for r in rows]
-    tok = tinylm.train_tokenizer(
-        [r["prompt"] + "\n" + r["completion"] for r in rows], tinylm.constant_lines(prompts)
-    )
+    tok = tinylm.tokenizer_for_rows(rows)
     model = build(tok, shape).to(device)
     out["parameters"] = tinylm.n_params(model)
     print(f"model: {out['parameters']:,} parameters on {out['device']}", flush=True)

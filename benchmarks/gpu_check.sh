@@ -25,7 +25,7 @@ timeout 100 python3 -m benchmarks.bench_ctr_scoring --sizes tiny,base --no-cpu -
   --iters 20 2>&1 | tee "$OUT/ctr_scoring.log" | grep -v Warning | tail -4
 
 echo "== 2. DPO iteration, Qwen2-0.5B shape, LoRA, bf16"
-timeout 200 python3 benchmarks/bench_dpo_gpu.py 2>&1 | grep -v "it/s\]\|examples/s\]" \
+timeout 200 python3 -m benchmarks.bench_dpo_gpu 2>&1 | grep -v "it/s\]\|examples/s\]" \
   >"$OUT/dpo.log"
 tail -3 "$OUT/dpo.log"
 

@@ -11,6 +11,8 @@ its real components load, and the helpers that start and measure them.
   artifact.
 - ``procs``: subprocesses on free loopback ports: start, wait until up, kill.
 - ``percentile``: ``pct``, the nearest-rank percentile the benchmarks print.
+- ``toyworld``: the alignment tests' toy recommendation world (requests, an annotator, a known
+  list scorer, SFT rows, tiny LMs), also what ``bench_align`` and ``bench_dpo_gpu`` run on.
 
 Importing it (it is not part of the installed distribution, and no runtime code imports it):
 

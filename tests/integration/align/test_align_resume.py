@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.unit.align.align_helpers import requests, trained_tiny_model
+from testsupport.toyworld import requests, trained_tiny_model
 
 from gqr_training.align import tinylm
 from gqr_training.align.data import request_row, write_jsonl
@@ -37,7 +37,7 @@ def _cmd(inputs: dict[str, Path], out: Path) -> list[str]:
     return [
         sys.executable, "-m", "gqr_training.align.iterate",
         "--model", str(inputs["model"]),
-        "--ctr", "py:tests.unit.align.align_helpers:make_scorer",
+        "--ctr", "py:testsupport.toyworld:make_scorer",
         "--prompts", str(inputs["train"]), "--test-prompts", str(inputs["test"]),
         "--out", str(out), "--max-iterations", "2", "--delta", "-1",
         "--prompts-per-iteration", "16", "--beam-size", "2", "--candidates", "3",

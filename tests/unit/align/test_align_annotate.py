@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from align_helpers import requests
+from testsupport.toyworld import requests
 
 from gqr_training.align.data import read_jsonl, request_row, write_jsonl
 from gqr_training.cli import main as gqr

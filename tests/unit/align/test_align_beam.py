@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from align_helpers import BAD, GOOD, PRESET, known_scorer, requests
+from testsupport.toyworld import BAD, GOOD, PRESET, known_scorer, requests
 
 from gqr_training.align.beam import BeamConfig, beam_search
 from gqr_training.align.data import make_task

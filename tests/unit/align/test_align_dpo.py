@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from align_helpers import BAD, GOOD, PRESET, requests, sft_rows, tiny_model
+from testsupport.toyworld import BAD, GOOD, PRESET, requests, sft_rows, tiny_model
 
 from gqr_training.align.data import completion_text, make_task
 from gqr_training.align.dpo import PrefOptions, kto_rows, train_preferences

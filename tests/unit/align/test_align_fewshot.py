@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.unit.align.align_helpers import PRESET, requests, sft_rows, tiny_model
+from testsupport.toyworld import PRESET, requests, sft_rows, tiny_model
 
 from gqr_serving.prompt import SEP
 from gqr_training.align import fewshot as fs

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from align_helpers import PRESET, requests, sft_rows, tiny_model
+from testsupport.toyworld import PRESET, requests, sft_rows, tiny_model
 
 from gqr_training.align.data import make_task
 from gqr_training.align.generate import HFEngine, next_query_candidates

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from align_helpers import PRESET, known_scorer
+from testsupport.toyworld import PRESET, known_scorer
 
 from gqr_serving.prompt import PromptRequest, SideInfo
 from gqr_training.align.data import make_task

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from align_helpers import sft_rows, tiny_model
+from testsupport.toyworld import sft_rows, tiny_model
 
 from gqr_training.align.sft import SFTOptions, train_sft
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from align_helpers import PRESET, requests, sft_rows, tiny_model
+from testsupport.toyworld import PRESET, requests, sft_rows, tiny_model
 
 from gqr_serving.prompt import parse, render
 from gqr_training.align import tinylm

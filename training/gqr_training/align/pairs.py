@@ -132,21 +132,6 @@ def select_pairs(
     return out
 
 
-def sample_responses(
-    engine: Engine,
-    preset: TaskPreset,
-    tasks: Sequence[Task],
-    n: int,
-    temperature: float,
-    max_new_tokens: int = 48,
-) -> list[list[list[str]]]:
-    """``n`` random full responses per task, as the queries serving would show."""
-    return [
-        [q for _, q in xs]
-        for xs in sample_raw(engine, preset, tasks, n, temperature, max_new_tokens)
-    ]
-
-
 def sample_raw(
     engine: Engine,
     preset: TaskPreset,

@@ -139,9 +139,7 @@ def build_or_load(model_path: str | None, rows: list[dict[str, str]], device: st
 
     if model_path:
         return tinylm.load(model_path, device)
-    prompts = [r["prompt"] for r in rows]
-    fixed = tinylm.constant_lines(prompts)
-    tok = tinylm.train_tokenizer([r["prompt"] + "\n" + r["completion"] for r in rows], fixed)
+    tok = tinylm.tokenizer_for_rows(rows)
     return tinylm.build_model(tok).to(device), tok
 
 

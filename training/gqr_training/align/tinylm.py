@@ -65,6 +65,15 @@ def train_tokenizer(texts: Iterable[str], fixed_lines: Sequence[str] = ()) -> An
     return fast
 
 
+def tokenizer_for_rows(rows: Sequence[dict[str, str]]) -> Any:
+    """The tokenizer of a tiny LM to be trained on ``{prompt, completion}`` rows: trained on
+    each prompt with its completion, the prompts' constant lines as single tokens."""
+    return train_tokenizer(
+        [r["prompt"] + "\n" + r["completion"] for r in rows],
+        constant_lines([r["prompt"] for r in rows]),
+    )
+
+
 def build_model(tokenizer: Any, config: TinyLMConfig | None = None, seed: int = 0) -> Any:
     """A randomly initialised ``LlamaForCausalLM`` sized by ``config`` for ``tokenizer``."""
     import importlib

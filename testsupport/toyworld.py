@@ -1,5 +1,6 @@
-"""A toy recommendation world for the alignment tests: topics x aspects, an annotator that
-picks aspects at random, and a known scorer that likes some aspects (no simulator needed)."""
+"""A toy recommendation world for the alignment tests and benchmarks: topics x aspects, an
+annotator that picks aspects at random, and a known scorer that likes some aspects (no
+simulator needed); SFT rows of its requests and tiny LMs trained on them."""
 
 from __future__ import annotations
 
@@ -65,10 +66,7 @@ def sft_rows(n: int = 240, seed: int = 0) -> list[dict[str, str]]:
 def tiny_model(rows: list[dict[str, str]], hidden: int = 48) -> tuple[Any, Any]:
     from gqr_training.align import tinylm
 
-    prompts = [r["prompt"] for r in rows]
-    tok = tinylm.train_tokenizer(
-        [r["prompt"] + "\n" + r["completion"] for r in rows], tinylm.constant_lines(prompts)
-    )
+    tok = tinylm.tokenizer_for_rows(rows)
     cfg = tinylm.TinyLMConfig(hidden=hidden, layers=2, heads=2, intermediate=96)
     return tinylm.build_model(tok, cfg), tok
 
