@@ -35,8 +35,12 @@ class PoolEngine:
             if stop_at_sep:
                 out.append([self.rng.choice(qs) + " <SEP>" for _ in range(n)])
             else:
-                out.append([" <SEP> ".join(self.rng.sample(qs, 3)) for _ in range(n)])
+                out.append([self.response(qs) for _ in range(n)])
         return out
+
+    def response(self, qs: list[str]) -> str:
+        """A whole response: 3 of the queries."""
+        return " <SEP> ".join(self.rng.sample(qs, 3))
 
 
 def test_beam_search_returns_b_lists_of_n_better_than_random() -> None:
@@ -71,23 +75,11 @@ def test_build_pairs_prefers_high_reward_and_matches_lengths() -> None:
 class RepeatingEngine(PoolEngine):
     """Like PoolEngine, but half of the whole responses write their first query twice."""
 
-    def complete(
-        self,
-        texts: Sequence[str],
-        n: int,
-        temperature: float,
-        max_new_tokens: int,
-        stop_at_sep: bool,
-    ) -> list[list[str]]:
-        out = super().complete(texts, n, temperature, max_new_tokens, stop_at_sep)
-        if stop_at_sep:
-            return out
-        for xs in out:
-            for j, x in enumerate(xs):
-                if self.rng.random() < 0.5:
-                    first, *_, last = x.split(" <SEP> ")
-                    xs[j] = f"{first} <SEP> {first} <SEP> {last}"
-        return out
+    def response(self, qs: list[str]) -> str:
+        first, middle, last = self.rng.sample(qs, 3)
+        if self.rng.random() < 0.5:
+            middle = first
+        return f"{first} <SEP> {middle} <SEP> {last}"
 
 
 def test_rejected_is_the_text_the_policy_wrote_repeats_included() -> None:
