@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from testsupport.records import impression
+
 from gqr_serving.logstore import LogWriter
 from gqr_serving.prompt import load_preset
 from gqr_serving.records import ClickRecord, ImpressionRecord
@@ -22,17 +24,8 @@ def _write(root: Path, shown: list[tuple[str, list[str], list[int]]]) -> None:
         ts = T0 + timedelta(minutes=i)
         iid = f"i{i}"
         records.append(
-            ImpressionRecord(
-                impression_id=iid,
-                ts=ts,
-                deployment="local",
-                task="suggestion",
-                arm="stable",
-                model_version="v",
-                session_id=f"s{i}",
-                user_key=f"u{i}",
-                query=query,
-                queries=queries,
+            impression(
+                iid, ts, query, queries, session_id=f"s{i}", user_key=f"u{i}", model_version="v"
             )
         )
         records += [ClickRecord(impression_id=iid, position=p, ts=ts) for p in clicks]

@@ -6,6 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from testsupport.records import impression
+
 from gqr_serving.logstore import LogWriter
 from gqr_serving.records import ClickRecord, ImpressionRecord
 
@@ -49,17 +51,14 @@ def write_logs(
                 ]
                 iid = f"t{d}-{i}"
                 records.append(
-                    ImpressionRecord(
-                        impression_id=iid,
-                        ts=ts,
-                        deployment="local",
-                        task="suggestion",
-                        arm="stable",
-                        model_version="test",
+                    impression(
+                        iid,
+                        ts,
+                        user,
+                        queries,
                         session_id=f"s{d}-{i}",
                         user_key=f"u{i % 50}",
-                        query=user,
-                        queries=queries,
+                        model_version="test",
                     )
                 )
                 factor = (propensity or {}).get(f"u{i % 50}", 1.0)
