@@ -98,13 +98,22 @@ TINY = [
 ]
 
 
-def train_argv(logs: Path, out: Path, end: datetime, days: int, *extra: str) -> list[str]:
-    """ctr-train arguments for a tiny model on logs written by ``write_logs``."""
+def logs_and_train_argv(
+    tmp: Path,
+    days: int,
+    per_day: int,
+    *extra: str,
+    seed: int = 0,
+    propensity: dict[str, float] | None = None,
+) -> list[str]:
+    """Write ``days`` days of logs to ``tmp/logs`` (``write_logs``); return the ctr-train
+    arguments for a tiny model on all of them, its artifacts under ``tmp/art``."""
+    end = write_logs(tmp / "logs", days=days, per_day=per_day, seed=seed, propensity=propensity)
     return [
         "--logs",
-        str(logs),
+        str(tmp / "logs"),
         "--out",
-        str(out),
+        str(tmp / "art"),
         "--end",
         end.isoformat(),
         "--window-days",
@@ -118,12 +127,10 @@ def train_tiny_artifact(tmp: Path, variant: str = "ctx", backbone: str = "bert")
     """Write logs and train a tiny artifact in-process; returns the artifact directory."""
     from gqr_training.ctr.train import main
 
-    end = write_logs(tmp / "logs", days=3, per_day=300)
-    argv = train_argv(
-        tmp / "logs",
-        tmp / "art",
-        end,
+    argv = logs_and_train_argv(
+        tmp,
         3,
+        300,
         "--epochs",
         "2",
         "--variant",

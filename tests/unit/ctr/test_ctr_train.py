@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.unit.ctr.synth import train_argv, write_logs
+from tests.unit.ctr.synth import logs_and_train_argv
 
 from gqr_contracts.job import JobResult
 from gqr_training.ctr.train import main, make_parser
@@ -24,12 +24,10 @@ def last_line(out: str) -> JobResult:
 def test_job_result_is_the_last_stdout_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    end = write_logs(tmp_path / "logs", days=2, per_day=150)
-    argv = train_argv(
-        tmp_path / "logs",
-        tmp_path / "art",
-        end,
+    argv = logs_and_train_argv(
+        tmp_path,
         2,
+        150,
         "--epochs",
         "1",
         "--variant",
@@ -72,12 +70,10 @@ def test_parser_defaults() -> None:
 
 
 def test_resume_after_sigkill_continues_from_the_saved_epoch(tmp_path: Path) -> None:
-    end = write_logs(tmp_path / "logs", days=3, per_day=400, seed=3)
-    argv = train_argv(
-        tmp_path / "logs",
-        tmp_path / "art",
-        end,
+    argv = logs_and_train_argv(
+        tmp_path,
         3,
+        400,
         "--epochs",
         "3",
         "--patience",
@@ -85,6 +81,7 @@ def test_resume_after_sigkill_continues_from_the_saved_epoch(tmp_path: Path) -> 
         "--version",
         "r",
         "--resume",
+        seed=3,
     )
     cmd = [sys.executable, "-m", "gqr_training.ctr.train", *argv]
     env = {

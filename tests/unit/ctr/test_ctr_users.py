@@ -47,14 +47,22 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def personal(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.unit.ctr.synth import train_argv, write_logs
+    from tests.unit.ctr.synth import logs_and_train_argv
 
     from gqr_training.ctr.train import main
 
     tmp = tmp_path_factory.mktemp("ctr-users")
-    end = write_logs(tmp / "logs", days=3, per_day=600, propensity={**EAGER, **SHY})
-    argv = train_argv(
-        tmp / "logs", tmp / "art", end, 3, "--epochs", "4", "--negative-rate", "1", "--version", "v"
+    argv = logs_and_train_argv(
+        tmp,
+        3,
+        600,
+        "--epochs",
+        "4",
+        "--negative-rate",
+        "1",
+        "--version",
+        "v",
+        propensity={**EAGER, **SHY},
     )
     assert main(argv) == 0
     return tmp / "art" / "v"
