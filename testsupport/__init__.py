@@ -8,7 +8,9 @@ its real components load, and the helpers that start and measure them.
   LLM or the CTR predictor answering an error, a malformed body, a hang-up, nothing), and
   the instant TGI of ``benchmarks/bench_gateway.py``.
 - ``artifacts``: a random-init GPT-2 LM folder, a CTR predictor artifact, a published COR
-  artifact.
+  artifact, ``cor-build`` run on a session TSV.
+- ``records``: log records as the gateway writes them (``impression``), for tests that write
+  a click log of their own.
 - ``procs``: subprocesses on free loopback ports: start, wait until up, kill.
 - ``percentile``: ``pct``, the nearest-rank percentile the benchmarks print.
 - ``toyworld``: the alignment tests' toy recommendation world (requests, an annotator, a known

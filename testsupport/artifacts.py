@@ -6,11 +6,13 @@
   with its word-level tokenizer, is ``gqr_training.align.tinylm``.)
 - :func:`build_ctr_artifact`: a random-init tiny CTR predictor the kserve server can load.
 - :func:`publish_cor`: a small COR artifact, published as the current version.
+- :func:`cor_build_tsv`: ``cor-build`` run in process on a session TSV (:func:`sessions_tsv`
+  writes one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,18 @@ def publish_cor(root: Path) -> None:
     ]
     write_artifact(root, "v1", rows, {})
     publish(root, "v1")
+
+
+def sessions_tsv(path: Path, sessions: Iterable[tuple[str, Sequence[str]]]) -> Path:
+    """Write ``(session id, queries)`` as ``cor-build``'s TSV source, ``session<TAB>seconds<TAB>
+    query`` lines, the i-th query of a session at second i; returns ``path``."""
+    path.write_text("".join(f"{sid}\t{i}\t{q}\n" for sid, qs in sessions for i, q in enumerate(qs)))
+    return path
+
+
+def cor_build_tsv(tsv: Path, root: Path, *flags: str) -> int:
+    """``cor-build --source tsv`` in process, from ``tsv`` into the artifact root ``root``, with
+    ``flags`` added: its exit code (its JobResult is the last line it prints)."""
+    from gqr_training.cor.build import main
+
+    return main(["--source", "tsv", "--input", str(tsv), "--artifact-root", str(root), *flags])

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from tests.integration.cor.conftest import ROWS_V1, make_version
+from testsupport.artifacts import cor_build_tsv, sessions_tsv
 
 from gqr_contracts.job import JobResult
 from gqr_serving.cor import CORService, HashingEncoder, MilvusQueryIndex, RetrievalConfig
-from gqr_training.cor.build import main as cor_build
 
 
 def test_service_indexes_and_retrieves(tmp_path: Path, milvus_uri: str) -> None:
@@ -30,29 +30,22 @@ def test_service_indexes_and_retrieves(tmp_path: Path, milvus_uri: str) -> None:
     index.close()
 
 
+def build_indexed(
+    tmp_path: Path, milvus_uri: str, sessions: list[tuple[str, list[str]]], *flags: str
+) -> tuple[int, Path]:
+    """cor-build --index of ``sessions`` into ``tmp_path/art`` and milvus, on 64-dim hashing
+    vectors: the exit code and the artifact root."""
+    root = tmp_path / "art"
+    tsv = sessions_tsv(tmp_path / "s.tsv", sessions)
+    index = ("--index", "--milvus-uri", milvus_uri, "--encoder", "hashing:64")
+    return cor_build_tsv(tsv, root, *index, *flags), root
+
+
 def test_cor_build_index_flag_then_serve(
     tmp_path: Path, milvus_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tsv = tmp_path / "s.tsv"
-    tsv.write_text("a\t0\tred car\na\t1\tred car price\nb\t0\tblue sea\nb\t1\tblue sea fish\n")
-    root = tmp_path / "art"
-    rc = cor_build(
-        [
-            "--source",
-            "tsv",
-            "--input",
-            str(tsv),
-            "--artifact-root",
-            str(root),
-            "--version",
-            "v7",
-            "--index",
-            "--milvus-uri",
-            milvus_uri,
-            "--encoder",
-            "hashing:64",
-        ]
-    )
+    sessions = [("a", ["red car", "red car price"]), ("b", ["blue sea", "blue sea fish"])]
+    rc, root = build_indexed(tmp_path, milvus_uri, sessions, "--version", "v7")
     result = JobResult.model_validate_json(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and result.status == "succeeded" and result.metrics["index_s"] > 0
     index = MilvusQueryIndex(milvus_uri)
@@ -73,24 +66,7 @@ def test_cor_build_index_flag_then_serve(
 def test_encoder_mismatch_is_refused(
     tmp_path: Path, milvus_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tsv = tmp_path / "s.tsv"
-    tsv.write_text("a\t0\tx\na\t1\ty\n")
-    root = tmp_path / "art"
-    cor_build(
-        [
-            "--source",
-            "tsv",
-            "--input",
-            str(tsv),
-            "--artifact-root",
-            str(root),
-            "--index",
-            "--milvus-uri",
-            milvus_uri,
-            "--encoder",
-            "hashing:64",
-        ]
-    )
+    _, root = build_indexed(tmp_path, milvus_uri, [("a", ["x", "y"])])
     capsys.readouterr()
     from gqr_serving.cor import IndexMismatch
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testsupport.artifacts import cor_build_tsv, sessions_tsv
 
 from gqr_contracts.job import JobResult
 from gqr_serving.cor import CORService, MilvusQueryIndex, load_encoder
-from gqr_training.cor.build import main as cor_build
 
 SESSIONS = [
     ("s1", ["cheap flights to paris", "paris hotels near louvre"]),
@@ -20,22 +20,9 @@ SESSIONS = [
 def test_minilm_finds_a_paraphrase_neighbour(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tsv = tmp_path / "s.tsv"
-    tsv.write_text("".join(f"{sid}\t{i}\t{q}\n" for sid, qs in SESSIONS for i, q in enumerate(qs)))
+    tsv = sessions_tsv(tmp_path / "s.tsv", SESSIONS)
     uri, root = str(tmp_path / "milvus.db"), tmp_path / "art"
-    rc = cor_build(
-        [
-            "--source",
-            "tsv",
-            "--input",
-            str(tsv),
-            "--artifact-root",
-            str(root),
-            "--index",
-            "--milvus-uri",
-            uri,
-        ]
-    )
+    rc = cor_build_tsv(tsv, root, "--index", "--milvus-uri", uri)
     result = JobResult.model_validate_json(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0, result.message
     encoder = load_encoder("minilm")

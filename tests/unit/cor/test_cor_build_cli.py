@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from testsupport.artifacts import cor_build_tsv, sessions_tsv
 
 from gqr_contracts.job import JobResult
 from gqr_serving.cor import list_versions, load_artifact, read_current
@@ -30,18 +31,7 @@ def test_tsv_build_writes_a_published_version(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "art"
-    rc = main(
-        [
-            "--source",
-            "tsv",
-            "--input",
-            str(_tsv(tmp_path)),
-            "--artifact-root",
-            str(root),
-            "--version",
-            "v1",
-        ]
-    )
+    rc = cor_build_tsv(_tsv(tmp_path), root, "--version", "v1")
     assert rc == 0
     result = _last_result(capsys.readouterr().out)
     assert (result.job, result.status, result.version) == ("cor-build", "succeeded", "v1")
@@ -55,23 +45,9 @@ def test_tsv_build_writes_a_published_version(
 
 
 def test_no_publish_leaves_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root, tsv = tmp_path / "art", str(_tsv(tmp_path))
-    main(["--source", "tsv", "--input", tsv, "--artifact-root", str(root), "--version", "v1"])
-    main(
-        [
-            "--source",
-            "tsv",
-            "--input",
-            tsv,
-            "--artifact-root",
-            str(root),
-            "--version",
-            "v2",
-            "--no-publish",
-            "--max-gap-minutes",
-            "0",
-        ]
-    )
+    root, tsv = tmp_path / "art", _tsv(tmp_path)
+    cor_build_tsv(tsv, root, "--version", "v1")
+    cor_build_tsv(tsv, root, "--version", "v2", "--no-publish", "--max-gap-minutes", "0")
     assert read_current(root) == "v1" and list_versions(root) == ["v1", "v2"]
     assert ("b", "c") in {
         (q, n) for q, s in load_artifact(root, "v2").successors.items() for n, _ in s
@@ -82,9 +58,7 @@ def test_no_publish_leaves_current(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_failure_is_reported_as_last_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        ["--source", "tsv", "--input", str(tmp_path / "nope.tsv"), "--artifact-root", str(tmp_path)]
-    )
+    rc = cor_build_tsv(tmp_path / "nope.tsv", tmp_path)
     assert rc == 1
     result = _last_result(capsys.readouterr().out)
     assert result.status == "failed" and "nope.tsv does not exist" in result.message
@@ -93,17 +67,7 @@ def test_failure_is_reported_as_last_line(
 def test_index_without_uri_fails_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        [
-            "--source",
-            "tsv",
-            "--input",
-            str(_tsv(tmp_path)),
-            "--artifact-root",
-            str(tmp_path),
-            "--index",
-        ]
-    )
+    rc = cor_build_tsv(_tsv(tmp_path), tmp_path, "--index")
     assert rc == 1 and "--index needs --milvus-uri" in _last_result(capsys.readouterr().out).message
 
 
@@ -154,11 +118,11 @@ def test_partitions_flag_reaches_the_collection(
     from gqr_serving.cor.index import ROUTING_PARTITION
 
     uri = str(tmp_path / "m.db")
-    tsv = tmp_path / "many.tsv"  # 12 known queries (each followed by another in its session)
-    tsv.write_text("".join(f"s{i}\t0\ttopic {i}\ns{i}\t9\ttopic {i} more\n" for i in range(12)))
-    argv = ["--source", "tsv", "--input", str(tsv), "--artifact-root", str(tmp_path)]
-    argv += ["--index", "--milvus-uri", uri, "--encoder", "hashing:16", "--partitions", "2"]
-    assert main(argv) == 0
+    # 12 known queries (each followed by another in its session)
+    sessions = [(f"s{i}", [f"topic {i}", f"topic {i} more"]) for i in range(12)]
+    tsv = sessions_tsv(tmp_path / "many.tsv", sessions)
+    flags = ["--index", "--milvus-uri", uri, "--encoder", "hashing:16", "--partitions", "2"]
+    assert cor_build_tsv(tsv, tmp_path, *flags) == 0
     version = _last_result(capsys.readouterr().out).version
     index = MilvusQueryIndex(uri)
     assert ROUTING_PARTITION in index.client.list_partitions(index.collection_name(version))
