@@ -6,15 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from cor_retrievers import exact_retriever
 
-from gqr_serving.cor import (
-    CORRetriever,
-    ExactNeighbourIndex,
-    HashingEncoder,
-    NeighbourSearch,
-    RetrievalConfig,
-)
-from gqr_serving.cor.artifact import successors_from_columns
+from gqr_serving.cor import CORRetriever, HashingEncoder, NeighbourSearch, RetrievalConfig
 from gqr_serving.cor.cache import LRUCache
 from gqr_serving.cor.neighbours import Neighbours
 
@@ -40,14 +34,10 @@ class CountingIndex:
 
 
 def retriever(cache_size: int = 100, **cfg: object) -> tuple[CORRetriever, CountingIndex]:
-    succ, totals = successors_from_columns(*map(list, zip(*ROWS, strict=True)))
-    enc = HashingEncoder(256)
-    known = sorted(succ)
-    index = CountingIndex(ExactNeighbourIndex(known, enc.encode(known)))
     config = RetrievalConfig(min_similarity=0.2, min_cooccurring=2, **cfg)  # type: ignore[arg-type]
-    r = CORRetriever(
-        succ, totals, version="v1", encoder=enc, index=index, config=config, cache_size=cache_size
-    )
+    r = exact_retriever(ROWS, config, cache_size=cache_size)
+    assert r.index is not None
+    r.index = index = CountingIndex(r.index)
     return r, index
 
 

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from cor_retrievers import exact_retriever
 
-from gqr_serving.cor import (
-    CORRetriever,
-    ExactNeighbourIndex,
-    HashingEncoder,
-    QueryTooLong,
-    RetrievalConfig,
-    side_info,
-)
-from gqr_serving.cor.artifact import successors_from_columns
+from gqr_serving.cor import CORRetriever, HashingEncoder, QueryTooLong, RetrievalConfig, side_info
 
 ROWS = [
     ("pocono mountains", "pocono mountains hotels", 4),
@@ -25,12 +18,8 @@ ROWS = [
 
 
 def retriever(**cfg: object) -> CORRetriever:
-    succ, totals = successors_from_columns(*map(list, zip(*ROWS, strict=True)))
-    enc = HashingEncoder(256)
-    known = sorted(succ)
-    index = ExactNeighbourIndex(known, enc.encode(known))
     config = RetrievalConfig(min_similarity=0.2, **cfg)  # type: ignore[arg-type]
-    return CORRetriever(succ, totals, version="v1", encoder=enc, index=index, config=config)
+    return exact_retriever(ROWS, config)
 
 
 def test_known_query_with_enough_successors_uses_direct_only() -> None:
