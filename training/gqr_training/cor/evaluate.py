@@ -222,14 +222,12 @@ def make_parser() -> ConfigParser[COREvaluateConfig]:
 
 def main(argv: list[str] | None = None) -> int:
     from gqr_serving.cor.encoders import load_encoder
-    from gqr_training.cor.sources import trec_sessions
+    from gqr_training.cor.sources import trec_sessions_unless_missing
 
     args = make_parser().parse_config(argv)
-    if not args.trec.exists():
-        print(f"skipping COR evaluation: {args.trec} not found", file=sys.stderr)
-        print(json.dumps({"skipped": f"{args.trec} not found"}))
+    sessions = trec_sessions_unless_missing(args.trec, "COR evaluation")
+    if sessions is None:
         return 0
-    sessions = list(trec_sessions(args.trec))
     judge_encoder = load_encoder("minilm")
     base = judge_encoder if args.encoder == "minilm" else load_encoder(args.encoder)
     encoder = CachedEncoder(base)

@@ -155,14 +155,12 @@ def make_parser() -> ConfigParser[SimCSEConfig]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gqr_training.cor.sources import trec_sessions
+    from gqr_training.cor.sources import trec_sessions_unless_missing
 
     args = make_parser().parse_config(argv)
-    if not args.trec.exists():
-        print(f"skipping SimCSE: {args.trec} not found", file=sys.stderr)
-        print(json.dumps({"skipped": f"{args.trec} not found"}))
+    sessions = trec_sessions_unless_missing(args.trec, "SimCSE")
+    if sessions is None:
         return 0
-    sessions = list(trec_sessions(args.trec))
     report: dict[str, Any] = {"data": str(args.trec)}
     if args.evaluate:
         report |= compare(sessions, args.mode, args.folds, args.epochs, args.hit_similarity)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import os
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +103,17 @@ def trec_sessions(path: str | os.PathLike[str]) -> Iterator[Session]:
                     events.append((clock, text))
             yield elem.get("num", str(len(events))), events
             elem.clear()
+
+
+def trec_sessions_unless_missing(path: Path, what: str) -> list[Session] | None:
+    """All sessions of the TREC Session file ``path``; None when it is not there, after saying
+    that ``what`` is skipped on stderr and, as the command's JSON answer, on stdout (a
+    command that needs the data set is a clean no-op without it)."""
+    if not path.exists():
+        print(f"skipping {what}: {path} not found", file=sys.stderr)
+        print(json.dumps({"skipped": f"{path} not found"}))
+        return None
+    return list(trec_sessions(path))
 
 
 def _clock_seconds(text: str) -> float | None:
