@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from typing import Any
 
 try:
     from testsupport.percentile import pct
-    from testsupport.procs import free_port
+    from testsupport.procs import free_port, kill, start_ctr_server
 except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
     raise SystemExit(
         f"{exc}: run python -m benchmarks.bench_ctr_scoring from the repository root"
@@ -33,7 +32,6 @@ except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on s
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parents[1]
 SIZES = {
     "tiny": dict(hidden=128, layers=2, heads=2, intermediate=512),
     "base": dict(hidden=768, layers=12, heads=12, intermediate=3072),
@@ -140,41 +138,12 @@ def through_server(
     import httpx
 
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'training'}{os.pathsep}{REPO / 'serving'}"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gqr_training.ctr.server",
-            "--model_name",
-            "ctr",
-            "--model_dir",
-            str(artifact),
-            "--http_port",
-            str(port),
-            "--enable_grpc",
-            "false",
-            "--threads",
-            str(threads),
-            "--enable_latency_logging",
-            "false",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    flags = ["--enable_grpc", "false", "--threads", str(threads)]
+    flags += ["--enable_latency_logging", "false"]
+    log = artifact.parent / f"{artifact.name}-server.log"
+    proc = start_ctr_server(artifact, port, log, *flags, timeout=180)
     url = f"http://127.0.0.1:{port}/v1/models/ctr"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.2)
         body = {"instances": [{"query": USER, "queries": LISTS[0]}]}
         lat = []
         with httpx.Client(timeout=60) as client:
@@ -204,8 +173,7 @@ def through_server(
             "concurrency": float(concurrency),
         }
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        kill(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

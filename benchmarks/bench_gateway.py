@@ -51,7 +51,7 @@ try:
     from testsupport import http_stub
     from testsupport.artifacts import build_ctr_artifact, publish_cor
     from testsupport.percentile import pct
-    from testsupport.procs import PY, free_port, kill, start, wait_http, wait_port
+    from testsupport.procs import PY, free_port, kill, start, start_ctr_server, wait_http, wait_port
 except ModuleNotFoundError as exc:  # run as a script: benchmarks/ alone is on sys.path
     raise SystemExit(
         f"{exc}: run python -m benchmarks.bench_gateway from the repository root"
@@ -455,10 +455,7 @@ def main() -> None:
             wait_port(ports["milvus"], procs[1])
         if args.ctr:
             ctr = build_ctr_artifact(tmp / "ctr")
-            server = [PY, "-m", "gqr_training.ctr.server", "--model_name", "ctr"]
-            server += ["--model_dir", str(ctr), "--http_port", str(ports["ctr"]), "--threads", "1"]
-            procs.append(start(server, tmp / "ctr.log"))
-            wait_http(f"http://127.0.0.1:{ports['ctr']}/v1/models/ctr", procs[-1])
+            procs.append(start_ctr_server(ctr, ports["ctr"], tmp / "ctr.log", "--threads", "1"))
             gw_args += ["--ctr-url", f"http://127.0.0.1:{ports['ctr']}"]
         gw = start([PY, "-m", "gqr_serving.gateway.cli", *gw_args], tmp / "gw.log", env)
         procs.append(gw)

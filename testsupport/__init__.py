@@ -11,7 +11,8 @@ its real components load, and the helpers that start and measure them.
   artifact, ``cor-build`` run on a session TSV.
 - ``records``: log records as the gateway writes them (``impression``), for tests that write
   a click log of their own.
-- ``procs``: subprocesses on free loopback ports: start, wait until up, kill.
+- ``procs``: subprocesses on free loopback ports: start, wait until up, kill; the CTR
+  predictor's KServe server (``start_ctr_server``).
 - ``percentile``: ``pct``, the nearest-rank percentile the benchmarks print.
 - ``toyworld``: the alignment tests' toy recommendation world (requests, an annotator, a known
   list scorer, SFT rows, tiny LMs), also what ``bench_align`` and ``bench_dpo_gpu`` run on.

@@ -92,3 +92,20 @@ def stop_process_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> N
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
+
+
+def start_ctr_server(
+    model_dir: Path, port: int, log: Path, *flags: str, timeout: float = 90.0
+) -> subprocess.Popen[bytes]:
+    """The real CTR predictor (``gqr_training.ctr.server``, a KServe ModelServer) serving the
+    artifact ``model_dir`` as model ``ctr`` on ``port``, with ``flags`` added; returned once
+    ``/v1/models/ctr`` answers (killed if it does not within ``timeout`` seconds)."""
+    args = [PY, "-m", "gqr_training.ctr.server", "--model_name", "ctr"]
+    args += ["--model_dir", str(model_dir), "--http_port", str(port), *flags]
+    proc = start(args, log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models/ctr", proc, timeout)
+    except BaseException:
+        kill(proc)
+        raise
+    return proc

@@ -2,84 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from testsupport.procs import free_port, kill, start_ctr_server
 
 from gqr_training.ctr.scorer import CTRScorer
 
-REPO = Path(__file__).resolve().parents[3]
 PAIRS = [
     ("paris price", ["paris tips", "paris history", "tokyo weather"]),
     ("yoga tips", ["yoga price", "yoga reviews", "pizza tips"]),
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO / d) for d in ("training", "serving")] + [os.environ.get("PYTHONPATH", "")]
-        ),
-    }
-    log = (tmp_path_factory.mktemp("ctr-server") / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gqr_training.ctr.server",
-            "--model_name",
-            "ctr",
-            "--model_dir",
-            str(tiny_artifact),
-            "--http_port",
-            str(port),
-            "--enable_grpc",
-            "false",
-            "--threads",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    log = tmp_path_factory.mktemp("ctr-server") / "server.log"
+    flags = ("--enable_grpc", "false", "--threads", "1")
+    proc = start_ctr_server(tiny_artifact, port, log, *flags, timeout=120)
     try:
-        while True:
-            assert proc.poll() is None, f"server exited with {proc.returncode}"
-            try:
-                if httpx.get(f"{url}/v1/models/ctr", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready within 120 s"
-            time.sleep(0.2)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        kill(proc)
 
 
 @pytest.fixture(scope="module")
