@@ -97,33 +97,27 @@ def main() -> None:
                 flush=True,
             )
     if args.plot:
-        import matplotlib
+        from gqr_training.plots import figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name, ys in rates.items():
-            ax.plot([100 * x for x in lifts], ys, marker="o", label=name)
-        ax.axhline(
-            1 - args.confidence,
-            color="grey",
-            lw=0.8,
-            ls=":",
-            label="1 - confidence (false decisions, both ways)",
-        )
-        ax.set_xlabel("true relative CTR lift of the canary (%)")
-        ax.set_ylabel("share of steps promoted")
-        ax.set_title(
-            f"Canary step of {args.horizon} impressions per arm, CTR {args.ctr:.0%}, "
-            f"confidence {args.confidence}",
-            fontsize=9,
-        )
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.plot, dpi=120)
+        with figure(args.plot, (6, 4), dpi=120) as ax:
+            for name, ys in rates.items():
+                ax.plot([100 * x for x in lifts], ys, marker="o", label=name)
+            ax.axhline(
+                1 - args.confidence,
+                color="grey",
+                lw=0.8,
+                ls=":",
+                label="1 - confidence (false decisions, both ways)",
+            )
+            ax.set_xlabel("true relative CTR lift of the canary (%)")
+            ax.set_ylabel("share of steps promoted")
+            ax.set_title(
+                f"Canary step of {args.horizon} impressions per arm, CTR {args.ctr:.0%}, "
+                f"confidence {args.confidence}",
+                fontsize=9,
+            )
+            ax.legend()
+            ax.grid(alpha=0.3)
         print(f"plot: {args.plot}")
 
 

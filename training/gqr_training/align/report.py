@@ -56,28 +56,22 @@ def plot_iterations(
     iterations: Sequence[dict[str, float]], path: str | Path, oracle: float | None = None
 ) -> Path:
     """AEC and true CTR per iteration (iteration 0 = the SFT policy) in one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gqr_training.plots import figure
 
     xs = [m["iteration"] for m in iterations]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(xs, [m["aec"] for m in iterations], "o-", label="AEC (CTR predictor)")
-    if all("true_ctr" in m for m in iterations):
-        ax.plot(xs, [m["true_ctr"] for m in iterations], "s-", label="true CTR (simulated world)")
-    if oracle is not None:
-        ax.axhline(oracle, linestyle="--", color="gray", label="oracle true CTR")
-    ax.set_xlabel("DPO iteration (0 = SFT)")
-    ax.set_ylabel("list CTR")
-    ax.set_xticks(xs)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    with figure(out, (6, 4)) as ax:
+        ax.plot(xs, [m["aec"] for m in iterations], "o-", label="AEC (CTR predictor)")
+        if all("true_ctr" in m for m in iterations):
+            true_ctr = [m["true_ctr"] for m in iterations]
+            ax.plot(xs, true_ctr, "s-", label="true CTR (simulated world)")
+        if oracle is not None:
+            ax.axhline(oracle, linestyle="--", color="gray", label="oracle true CTR")
+        ax.set_xlabel("DPO iteration (0 = SFT)")
+        ax.set_ylabel("list CTR")
+        ax.set_xticks(xs)
+        ax.grid(alpha=0.3)
+        ax.legend()
     return out
 
 

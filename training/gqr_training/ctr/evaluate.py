@@ -96,28 +96,21 @@ def plot_reliability(
     curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: Path, bins: int = 15
 ) -> Path:
     """Reliability diagram, one line per named predictor (e.g. model and oracle)."""
-    import matplotlib
+    from gqr_training.plots import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    top = 0.0
-    for name, (labels, probs) in curves.items():
-        # Bins with a handful of impressions are noise; ECE still counts them.
-        pts: Any = [r for r in reliability(labels, probs, bins) if r[2] >= 30]
-        xs = [p[0] for p in pts]
-        ys = [p[1] for p in pts]
-        top = max(top, *xs, *ys) if xs else top
-        ax.plot(xs, ys, marker="o", label=f"{name} (ECE {ece(labels, probs, bins):.4f})")
-    top = min(1.0, top * 1.1 or 1.0)
-    ax.plot([0, top], [0, top], "k--", lw=1, label="perfect calibration")
-    ax.set_xlabel("predicted click probability")
-    ax.set_ylabel("observed click rate")
-    ax.set_title("CTR predictor reliability")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, (5, 5), dpi=100) as ax:
+        top = 0.0
+        for name, (labels, probs) in curves.items():
+            # Bins with a handful of impressions are noise; ECE still counts them.
+            pts: Any = [r for r in reliability(labels, probs, bins) if r[2] >= 30]
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            top = max(top, *xs, *ys) if xs else top
+            ax.plot(xs, ys, marker="o", label=f"{name} (ECE {ece(labels, probs, bins):.4f})")
+        top = min(1.0, top * 1.1 or 1.0)
+        ax.plot([0, top], [0, top], "k--", lw=1, label="perfect calibration")
+        ax.set_xlabel("predicted click probability")
+        ax.set_ylabel("observed click rate")
+        ax.set_title("CTR predictor reliability")
+        ax.legend(loc="upper left", fontsize=8)
     return path

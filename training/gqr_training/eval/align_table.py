@@ -312,21 +312,15 @@ def run(cfg: AlignTableConfig) -> dict[str, Any]:
 
 
 def _plot(rows: dict[str, dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gqr_training.plots import figure
 
     names = list(rows)
     x = range(len(names))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar([i - 0.2 for i in x], [rows[n]["aec"] for n in names], 0.4, label="AEC")
-    ax.bar([i + 0.2 for i in x], [rows[n]["true_ctr"] for n in names], 0.4, label="true CTR")
-    ax.set_xticks(list(x), names, rotation=30)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, (8, 4)) as ax:
+        ax.bar([i - 0.2 for i in x], [rows[n]["aec"] for n in names], 0.4, label="AEC")
+        ax.bar([i + 0.2 for i in x], [rows[n]["true_ctr"] for n in names], 0.4, label="true CTR")
+        ax.set_xticks(list(x), names, rotation=30)
+        ax.legend()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,24 +157,18 @@ def run(args: RewardPicksConfig) -> dict[str, Any]:
 def _plot(positions: list[dict[str, Any]], path: Path) -> None:
     """Bars per position: true p of the predictor's pick, of the best and of an average
     candidate."""
-    import matplotlib
+    from gqr_training.plots import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
     bars = (("true_p_mean", "average candidate"), ("true_p_of_pick", "predictor's pick"),
             ("true_p_of_best", "best candidate"))  # fmt: skip
-    for j, (key, label) in enumerate(bars):
-        xs = [row["position"] + (j - 1) * 0.27 for row in positions]
-        ax.bar(xs, [row[key] for row in positions], 0.27, label=label)
-    ax.set_xticks([row["position"] for row in positions])
-    ax.set_xlabel("position")
-    ax.set_ylabel("true click probability")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, (6, 3.5)) as ax:
+        for j, (key, label) in enumerate(bars):
+            xs = [row["position"] + (j - 1) * 0.27 for row in positions]
+            ax.bar(xs, [row[key] for row in positions], 0.27, label=label)
+        ax.set_xticks([row["position"] for row in positions])
+        ax.set_xlabel("position")
+        ax.set_ylabel("true click probability")
+        ax.legend()
 
 
 def main(argv: list[str] | None = None) -> int:
