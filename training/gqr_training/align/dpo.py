@@ -67,19 +67,11 @@ def _dpo_loss(opts: PrefOptions) -> dict[str, Any]:
 
 
 def _common(opts: PrefOptions, out_dir: Path) -> dict[str, Any]:
+    from gqr_training.align.sft import trainer_args
+
     return {
-        "output_dir": str(out_dir),
-        "num_train_epochs": opts.epochs,
-        "learning_rate": opts.lr,
-        "per_device_train_batch_size": opts.batch_size,
-        "max_length": opts.max_length,
+        **trainer_args(opts, out_dir),
         "logging_steps": 5,
-        "save_strategy": "no",
-        "report_to": [],
-        "seed": opts.seed,
-        "use_cpu": opts.device == "cpu",
-        "bf16": opts.bf16,
-        "disable_tqdm": not opts.progress,
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_ratio": 0.1,
     }
@@ -98,7 +90,7 @@ def train_preferences(
 
     from datasets import Dataset
 
-    from gqr_training.align.sft import datasets_bars, lora_config, quiet_trainer
+    from gqr_training.align.sft import datasets_bars, lora_config, train_merged
 
     datasets_bars(opts.progress)
     data = Dataset.from_list(list(rows))
@@ -137,10 +129,7 @@ def train_preferences(
         )
     else:
         raise ValueError(f"algo={opts.algo!r}: expected dpo, kto or simpo")
-    result = quiet_trainer(trainer, opts.progress).train()
-    trained = trainer.model
-    if opts.lora:
-        trained = trained.merge_and_unload()
+    result, trained = train_merged(trainer, opts)
     logs = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {"train_loss": float(result.training_loss), "rows": float(len(rows))}
     if logs:

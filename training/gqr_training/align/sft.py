@@ -13,10 +13,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gqr_training.align.sft_config import SFTCommandConfig
 from gqr_training.cliconfig import ConfigParser
+
+if TYPE_CHECKING:
+    from gqr_training.align.dpo import PrefOptions
 
 
 @dataclass
@@ -78,6 +81,34 @@ def datasets_bars(progress: bool) -> None:
         datasets.disable_progress_bars()
 
 
+def trainer_args(opts: SFTOptions | PrefOptions, out_dir: str | Path) -> dict[str, Any]:
+    """The TRL config arguments SFT and preference training take from their options alike:
+    length of training, step size, device and precision, bars; no checkpoints, no reports."""
+    return {
+        "output_dir": str(out_dir),
+        "num_train_epochs": opts.epochs,
+        "learning_rate": opts.lr,
+        "per_device_train_batch_size": opts.batch_size,
+        "max_length": opts.max_length,
+        "save_strategy": "no",
+        "report_to": [],
+        "seed": opts.seed,
+        "use_cpu": opts.device == "cpu",
+        "bf16": opts.bf16,
+        "disable_tqdm": not opts.progress,
+    }
+
+
+def train_merged(trainer: Any, opts: SFTOptions | PrefOptions) -> tuple[Any, Any]:
+    """Run ``trainer`` (quiet without progress bars): its train result and the trained model,
+    LoRA adapters merged into the weights."""
+    result = quiet_trainer(trainer, opts.progress).train()
+    trained = trainer.model
+    if opts.lora:
+        trained = trained.merge_and_unload()
+    return result, trained
+
+
 def train_sft(
     model: Any, tokenizer: Any, rows: list[dict[str, str]], out_dir: str | Path, opts: SFTOptions
 ) -> tuple[Any, dict[str, float]]:
@@ -90,23 +121,13 @@ def train_sft(
     trl: Any = importlib.import_module("trl")
     datasets_bars(opts.progress)
     args = trl.SFTConfig(
-        output_dir=str(out_dir),
-        num_train_epochs=opts.epochs,
-        learning_rate=opts.lr,
         lr_scheduler_type="cosine",
         warmup_ratio=0.03,
-        per_device_train_batch_size=opts.batch_size,
-        max_length=opts.max_length,
         # prompt/completion rows: loss on the completion only; text rows: plain language model
         completion_only_loss=bool(rows) and "prompt" in rows[0],
         logging_steps=opts.logging_steps,
-        save_strategy="no",
-        report_to=[],
-        seed=opts.seed,
-        use_cpu=opts.device == "cpu",
-        bf16=opts.bf16,
-        disable_tqdm=not opts.progress,
         dataloader_num_workers=0,
+        **trainer_args(opts, out_dir),
     )
     trainer = trl.SFTTrainer(
         model=model,
@@ -115,11 +136,8 @@ def train_sft(
         processing_class=tokenizer,
         peft_config=lora_config(opts.lora_r) if opts.lora else None,
     )
-    result = quiet_trainer(trainer, opts.progress).train()
+    result, trained = train_merged(trainer, opts)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    trained: Any = trainer.model
-    if opts.lora:
-        trained = trained.merge_and_unload()
     metrics = {
         "train_loss": float(result.training_loss),
         "first_loss": float(losses[0]) if losses else float("nan"),
