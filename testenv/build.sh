@@ -1,48 +1,65 @@
 #!/usr/bin/env bash
-# Builds the test control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, kwok, helm) from Go modules and caches the binaries outside git.
-# The cache key is a hash of the wrapper modules (go.mod + go.sum) and this script, so the
-# binaries are rebuilt only when a pinned version changes. Prints the bin directory last.
+# Builds the test environment's real servers from pinned Go modules and caches the binaries
+# outside git: the control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl, etcd, kwok, helm) and the S3 server (minio).
+# Each binary is cached under a key of its wrapper module (go.mod + go.sum), its link flags and
+# RECIPE below, so it is rebuilt only when its own pin changes; bump RECIPE when the way of
+# building changes. Prints the bin directory (links to every binary) last.
 set -euo pipefail
+RECIPE=2
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${GQR_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gqr-testenv}"
-key="$(cat "$here"/build.sh "$here"/*/go.mod "$here"/*/go.sum | sha256sum | cut -c1-16)"
-bin="$cache_root/$key/bin"
-if [[ -f "$bin/.complete" ]]; then
-  echo "$bin"
-  exit 0
-fi
-mkdir -p "$bin"
-# One build at a time per cache key (a test may call this script while `make testenv` runs):
-# the second waits, then finds the binaries complete.
-exec 9>"$bin/.lock"
-flock 9
-if [[ -f "$bin/.complete" ]]; then
-  echo "$bin"
-  exit 0
-fi
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=mod -trimpath"
 kube_version="$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$here/kube/go.mod")"
 major="${kube_version#v}"; major="${major%%.*}"
 minor="${kube_version#v*.}"; minor="${minor%%.*}"
 vpkg=k8s.io/component-base/version
-ldflags="-s -w -X $vpkg.gitVersion=$kube_version -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor \
+kube_flags="-s -w -X $vpkg.gitVersion=$kube_version -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor \
  -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
 
-step() {  # step NAME DIR PKG [LDFLAGS]
-  local name=$1 dir=$2 pkg=$3 flags=${4:-"-s -w"} t0=$SECONDS
-  if [[ -x "$bin/$name" ]]; then echo "testenv: $name cached" >&2; return; fi
-  echo "testenv: building $name ($pkg) ..." >&2
-  (cd "$here/$dir" && go build -ldflags "$flags" -o "$bin/$name.tmp" "$pkg")
-  mv "$bin/$name.tmp" "$bin/$name"
-  echo "testenv: built $name in $((SECONDS - t0))s" >&2
+# NAME DIR PACKAGE FLAGS
+components=(
+  "etcd|etcd|.|-s -w"
+  "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|$kube_flags"
+  "kube-controller-manager|kube|k8s.io/kubernetes/cmd/kube-controller-manager|$kube_flags"
+  "kube-scheduler|kube|k8s.io/kubernetes/cmd/kube-scheduler|$kube_flags"
+  "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|$kube_flags"
+  "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|-s -w"
+  "helm|helm|helm.sh/helm/v3/cmd/helm|-s -w"
+  "minio|minio|github.com/minio/minio|-s -w"
+)
+
+component_key() {  # component_key DIR FLAGS
+  { echo "recipe $RECIPE"; echo "$2"; cat "$here/$1/go.mod" "$here/$1/go.sum"; } \
+    | sha256sum | cut -c1-16
 }
-step etcd etcd .
-step kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
-step kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$ldflags"
-step kube-scheduler kube k8s.io/kubernetes/cmd/kube-scheduler "$ldflags"
-step kubectl kube k8s.io/kubernetes/cmd/kubectl "$ldflags"
-step kwok kwok sigs.k8s.io/kwok/cmd/kwok
-step helm helm helm.sh/helm/v3/cmd/helm
-touch "$bin/.complete"
+
+build() {  # build NAME DIR PKG FLAGS -> path of the cached binary
+  local name=$1 dir=$2 pkg=$3 flags=$4 t0=$SECONDS
+  local out="$cache_root/bin-$name-$(component_key "$dir" "$flags")"
+  mkdir -p "$out"
+  # One build at a time per binary (a test may call this script while `make testenv` runs):
+  # the second waits, then finds the binary there.
+  exec 9>"$out/.lock"
+  flock 9
+  if [[ ! -x "$out/$name" ]]; then
+    echo "testenv: building $name ($pkg) ..." >&2
+    (cd "$here/$dir" && go build -ldflags "$flags" -o "$out/$name.tmp" "$pkg")
+    mv "$out/$name.tmp" "$out/$name"
+    echo "testenv: built $name in $((SECONDS - t0))s" >&2
+  fi
+  exec 9>&-
+  echo "$out/$name"
+}
+
+links=()
+for c in "${components[@]}"; do
+  IFS='|' read -r name dir pkg flags <<<"$c"
+  links+=("$(build "$name" "$dir" "$pkg" "$flags")")
+done
+bin="$cache_root/bin-$(printf '%s\n' "${links[@]}" | sha256sum | cut -c1-16)"
+mkdir -p "$bin"
+for path in "${links[@]}"; do
+  ln -sfn "$path" "$bin/$(basename "$path")"
+done
 echo "$bin"

@@ -127,3 +127,13 @@ def install_crds(kube_client: Any) -> list[str]:
 def crds(kube_client: Any) -> list[str]:
     """The project's CRDs, installed once per session (see install_crds)."""
     return install_crds(kube_client)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (MinIO from testenv/build.sh) for the session: ``s3.env()`` is what a
+    pod gets from the store's Secret, ``s3.bucket()`` a fresh bucket."""
+    from testsupport.s3 import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("minio")) as server:
+        yield server
