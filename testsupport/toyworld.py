@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gqr_serving.prompt import PromptRequest, SideInfo, load_preset
+from gqr_training.align.scoring import ListScorer, from_prob_fn
 
 TOPICS = ["green tea", "roth ira", "sourdough bread", "gre test", "ryder cup", "banff park"]
 GOOD = ["prices", "reviews", "benefits"]
@@ -44,10 +45,8 @@ def probs(user: str, queries: Sequence[str]) -> list[float]:
     return out
 
 
-def known_scorer(jobs: Sequence[tuple[str, Sequence[str], str]]) -> list[float]:
-    from gqr_training.align.scoring import list_reward
-
-    return [list_reward(probs(u, q), c) if q else 0.0 for u, q, c in jobs]
+known_scorer: ListScorer = from_prob_fn(probs)
+"""The list reward of :func:`probs` (0 for an empty list): what beam search should maximise."""
 
 
 def make_scorer() -> Any:
