@@ -14,28 +14,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# A COR version is named as every stored artifact version is (re-exported for cor-build).
+from gqr_serving.storage.store import check_version as check_version
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 TRANSITIONS = "transitions.parquet"
 CURRENT = "CURRENT"
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 Successors = dict[str, tuple[tuple[str, int], ...]]
 """q -> its successors (q_next, count), most frequent first."""
-
-
-def check_version(version: str) -> str:
-    if not _VERSION.match(version):
-        raise ValueError(
-            f"version {version!r} is not valid: use 1-64 letters, digits, '_', '-', '.', "
-            "starting with a letter or digit"
-        )
-    return version
 
 
 def cor_dir(root: str | os.PathLike[str]) -> Path:
