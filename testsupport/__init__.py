@@ -7,12 +7,15 @@ its real components load, and the helpers that start and measure them.
 - ``http_stub``: a scripted HTTP/1.1 server on raw asyncio for exact replies and failures (an
   LLM or the CTR predictor answering an error, a malformed body, a hang-up, nothing), and
   the instant TGI of ``benchmarks/bench_gateway.py``.
+- ``http_function``: a threaded HTTP server answering each request with a function of it
+  (``FunctionServer``), for a stand-in whose answer depends on the question.
 - ``artifacts``: a random-init GPT-2 LM folder, a CTR predictor artifact, a published COR
   artifact, ``cor-build`` run on a session TSV.
 - ``records``: log records as the gateway writes them (``impression``), for tests that write
   a click log of their own.
-- ``procs``: subprocesses on free loopback ports: start, wait until up, kill; the CTR
-  predictor's KServe server (``start_ctr_server``).
+- ``procs``: subprocesses on free loopback ports: start, wait until up (``http_ok``), stop
+  (``stop_process_group``) or kill; the CTR predictor's KServe server (``start_ctr_server``);
+  the end-to-end harness uses them too.
 - ``percentile``: ``pct``, the nearest-rank percentile the benchmarks print.
 - ``toyworld``: the alignment tests' toy recommendation world (requests, an annotator, a known
   list scorer, SFT rows, tiny LMs), also what ``bench_align`` and ``bench_dpo_gpu`` run on.
