@@ -11,6 +11,8 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
+from testsupport import records
+
 from gqr_serving.logstore import LogWriter
 from gqr_serving.records import ImpressionRecord
 
@@ -19,17 +21,13 @@ _print_lock = threading.Lock()
 
 
 def impression(writer: str, i: int) -> ImpressionRecord:
-    return ImpressionRecord(
-        impression_id=f"{writer}:{i}",
-        ts=T0 + timedelta(milliseconds=i),  # crosses midnight: two day partitions
-        deployment="local",
-        task="suggestion",
-        arm="stable",
-        model_version="v1",
+    return records.impression(
+        f"{writer}:{i}",
+        T0 + timedelta(milliseconds=i),  # crosses midnight: two day partitions
+        "x" * (i % 300),  # varied sizes so a kill can land inside a large write
+        ["a", "b", "c"],
         session_id=f"s{i % 17}",
         user_key="u",
-        query="x" * (i % 300),  # varied sizes so a kill can land inside a large write
-        queries=["a", "b", "c"],
     )
 
 

@@ -19,12 +19,14 @@ import pytest
 from gqr_serving.logstore import LogReader, LogWriter
 
 SCRIPT = Path(__file__).with_name("logstore_crash_writer.py")
-SERVING = Path(__file__).parents[3] / "serving"
+ROOT = Path(__file__).parents[3]  # the writer imports gqr_serving and testsupport
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
     env = os.environ | {
-        "PYTHONPATH": os.pathsep.join([str(SERVING), os.environ.get("PYTHONPATH", "")])
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "serving"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        )
     }
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), *args],

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from testsupport import records
+
 from gqr_serving.records import ClickRecord, ImpressionRecord, QueryLogRecord
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def impression(i: int | str, ts: datetime = T0, n: int = 3) -> ImpressionRecord:
-    return ImpressionRecord(
-        impression_id=f"imp-{i}",
-        ts=ts,
-        deployment="local",
-        task="suggestion",
-        arm="stable",
-        model_version="v1",
-        session_id=f"s-{i}",
-        user_key="u",
-        query=f"query {i}",
-        queries=[f"q{i}-{k}" for k in range(n)],
+    queries = [f"q{i}-{k}" for k in range(n)]
+    return records.impression(
+        f"imp-{i}", ts, f"query {i}", queries, session_id=f"s-{i}", user_key="u"
     )
 
 
