@@ -108,7 +108,7 @@ class DemoConfig:
         for what the demo has no flag for."""
         return CTRTrainConfig(
             logs=str(logs),
-            out=self.out / "ctr",
+            out=str(self.out / "ctr"),
             version="demo",
             end=end.isoformat(),
             window_days=self.days,

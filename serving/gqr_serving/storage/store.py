@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gqr_contracts.storage import scheme
 from gqr_serving.storage.fs import is_local, join, resolve
 
 COMPLETE = "_COMPLETE"
@@ -50,9 +51,23 @@ class ArtifactStore:
     """The versions of one kind of artifact (``cor``, ``ctr``, ``llm``) under ``root``."""
 
     def __init__(self, root: str, kind: str, *, marker: str = COMPLETE) -> None:
-        self.uri = join(root, kind)
         self.marker = marker
-        self.fs, self.base = resolve(self.uri)
+        self.fs, self.base = resolve(join(root, kind))
+        # A plain path is reported absolute (other pods and processes read it); URIs as given.
+        self.uri = self.base if scheme(root) == "" else join(root, kind)
+
+    @classmethod
+    def at(cls, uri: str, *, marker: str = COMPLETE) -> ArtifactStore:
+        """The store whose versions live directly under ``uri`` (``<root>/<kind>``)."""
+        root, _, kind = str(uri).rstrip("/").rpartition("/")
+        if not kind:
+            raise ValueError(f"{uri!r}: expected <root>/<kind>")
+        return cls(root, kind, marker=marker)
+
+    @property
+    def local(self) -> bool:
+        """Whether the store is a local folder (a disk or a mounted claim)."""
+        return is_local(self.fs)
 
     def version_uri(self, version: str) -> str:
         return join(self.uri, check_version(version))
@@ -81,6 +96,12 @@ class ArtifactStore:
             return []
         names = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
         return [n for n in names if _VERSION.match(n) and self.is_complete(n)]
+
+    def read_text(self, version: str, name: str) -> str:
+        """One file of a complete version."""
+        if not self.is_complete(version):
+            raise FileNotFoundError(f"{self.version_uri(version)} is not a complete version")
+        return bytes(self._call(self.fs.cat_file, self._path(version, name))).decode()
 
     def fetch(self, dest: Path, version: str | None = None) -> Path:
         """A local copy of ``version`` (default: CURRENT) in ``dest/<version>``; a copy made
@@ -114,10 +135,13 @@ class ArtifactStore:
             version = f"{base}-{n}"
         return version
 
-    def publish(self, folder: Path, version: str, *, make_current: bool = True) -> str:
+    def publish(
+        self, folder: Path, version: str, *, make_current: bool = True, move: bool = False
+    ) -> str:
         """Copy the files of local ``folder`` in as ``version`` (the marker last: the folder's
         own file of that name, or a listing of the files), then point CURRENT at it. Returns
-        the version's URI. A version that exists already is refused."""
+        the version's URI. A version that exists already is refused. ``move``: a local store
+        may take ``folder`` itself by one rename (same filesystem) instead of a copy."""
         check_version(version)
         if self._call(self.fs.exists, self._path(version)):
             raise FileExistsError(f"{self.version_uri(version)} exists already")
@@ -126,7 +150,7 @@ class ArtifactStore:
         marker = files.pop(self.marker, None)
         body = marker.read_bytes() if marker else _listing(version, files)
         if is_local(self.fs):
-            self._publish_local(folder, version, body)
+            self._publish_local(folder, version, body, move)
         else:
             for name, path in sorted(files.items()):
                 self._call(self.fs.put_file, str(path), self._path(version, name), missing=False)
@@ -135,9 +159,13 @@ class ArtifactStore:
             self.set_current(version)
         return self.version_uri(version)
 
-    def _publish_local(self, folder: Path, version: str, marker: bytes) -> None:
+    def _publish_local(self, folder: Path, version: str, marker: bytes, move: bool) -> None:
         base = Path(self.base)
         base.mkdir(parents=True, exist_ok=True)
+        if move and folder.stat().st_dev == base.stat().st_dev:
+            (folder / self.marker).write_bytes(marker)
+            os.rename(folder, base / version)
+            return
         tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
         try:
             shutil.copytree(folder, tmp)

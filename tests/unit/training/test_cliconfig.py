@@ -98,7 +98,7 @@ def test_a_config_built_in_code_is_checked_by_the_same_rules() -> None:
     with pytest.raises(ValueError, match=r"--eval-top-p 1\.5: expected a top-p in \(0, 1\]"):
         DPOIterateConfig(model="m", ctr="c", out=Path("o"), eval_top_p=1.5)
     with pytest.raises(ValueError, match="--variant 'bogus': expected one of base, pid, ctx"):
-        CTRTrainConfig(logs="l", out=Path("o"), variant="bogus")  # type: ignore[arg-type]
+        CTRTrainConfig(logs="l", out="o", variant="bogus")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"--ctr-hidden 0: expected a whole number >= 1"):
         DemoConfig(ctr_hidden=0)
 
@@ -140,7 +140,7 @@ def argv_of(config: Any) -> list[str]:
             lora=True, bf16=True, overlap="embedding", result_file=Path("/dev/termination-log"),
         ),
         CTRTrainConfig(
-            logs="l", out=Path("o"), version="7", backbone="albert", variant="pid",
+            logs="l", out="o", version="7", backbone="albert", variant="pid",
             match_embedding=False, user_prior=5.0, threads=2, resume=True,
         ),
         DemoConfig(out=Path("d"), model="m", beam_temperatures=(1.0,), lora=True, threads=1),

@@ -3,9 +3,13 @@ versioned artifact; the Kubernetes Job's entrypoint. The last stdout line is a J
 
     ctr-train --logs /data/logs --out /artifacts/ctr --window-days 14 \\
         --backbone bert --variant ctx --epochs 3 --device cuda --version 20250101-0300 --resume
+    ctr-train --logs s3://bucket/logs --out s3://bucket/artifacts/ctr --version r7 ...
 
 The held-out day (evaluation every epoch, early stopping, final metrics) is the last 24 hours
-of the window. ``--resume`` continues from ``<out>/.checkpoints/<version>`` when it exists.
+of the window. The artifact is built in a local work folder and published whole as
+``<out>/<version>`` (gqr_training.output; any URI form). ``--resume`` continues from the
+checkpoint: ``<out>/.checkpoints/<version>`` for a store on a disk, ``<work>/checkpoints``
+otherwise.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gqr_serving.storage import ArtifactStore
 from gqr_training.cliconfig import ConfigParser, as_flags
 from gqr_training.ctr.train_config import CTRTrainConfig
+from gqr_training.output import published_path, work_folder
 from gqr_training.window import resolve_window
 
 if TYPE_CHECKING:
@@ -36,10 +42,13 @@ def make_parser() -> ConfigParser[CTRTrainConfig]:
 @dataclass
 class TrainOutcome:
     artifact: Path
+    """A local folder holding the published artifact."""
     version: str
     metrics: dict[str, float]
     test_labels: list[int]
     test_probs: list[float]
+    uri: str
+    """Where the artifact was published: ``<out>/<version>`` (any URI form)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -128,7 +137,11 @@ def run(cfg: CTRTrainConfig, data: WindowData | None = None) -> TrainOutcome:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     version = cfg.version or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    ckpt = cfg.checkpoint_dir or cfg.out / ".checkpoints" / version
+    store = ArtifactStore.at(str(cfg.out))
+    work = work_folder(store, version, cfg.work_dir)
+    ckpt = cfg.checkpoint_dir or (
+        Path(store.base) / ".checkpoints" / version if store.local else work / "checkpoints"
+    )
     data = data or read_data(cfg)
     resuming = cfg.resume and checkpoint.exists(ckpt)
     tokenizer, config, model = build_model(cfg, data, ckpt, resuming)
@@ -183,11 +196,13 @@ def run(cfg: CTRTrainConfig, data: WindowData | None = None) -> TrainOutcome:
         "history": progress.history,
         "args": as_flags(cfg),
     }
-    out = artifact.write(
-        cfg.out, version, model.cpu(), tokenizer, metrics, training, (test_labels, probs), users
+    built = artifact.write(
+        work, "artifact", model.cpu(), tokenizer, metrics, training, (test_labels, probs), users
     )
+    uri = store.publish(built, version, make_current=False, move=True)
     shutil.rmtree(ckpt, ignore_errors=True)
-    return TrainOutcome(out, version, metrics, test_labels, probs)
+    local = published_path(store, version, built, work)
+    return TrainOutcome(local, version, metrics, test_labels, probs, uri)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -208,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run(cfg)
         return {
             "version": outcome.version,
-            "artifact_uri": str(outcome.artifact.absolute()),
+            "artifact_uri": outcome.uri,
             "metrics": _finite(outcome.metrics),
         }
 

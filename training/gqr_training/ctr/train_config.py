@@ -28,7 +28,12 @@ class CTRTrainConfig:
     """Everything ``ctr-train`` is told: the log window, the artifact and the model."""
 
     logs: str = field(metadata={"help": "Log store root (local path or fsspec URL)."})
-    out: Path = field(metadata={"help": "Artifact root; the artifact is <out>/<version>/."})
+    out: str = field(
+        metadata={
+            "help": "Artifact store of the CTR predictor (a folder, pvc://, s3:// or gs://); "
+            "the artifact is published whole as <out>/<version>/."
+        }
+    )
     version: str | None = field(
         default=None, metadata={"help": "Artifact version (default: UTC timestamp)."}
     )
@@ -135,7 +140,18 @@ class CTRTrainConfig:
         default=None, metadata={"help": "CPU threads for torch.", "rule": WHOLE}
     )
     checkpoint_dir: Path | None = field(
-        default=None, metadata={"help": "Default: <out>/.checkpoints/<version>."}
+        default=None,
+        metadata={
+            "help": "Default: <out>/.checkpoints/<version> (a folder --out), else "
+            "<work-dir>/checkpoints."
+        },
+    )
+    work_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Local folder the artifact is built in before publishing (default: "
+            "<out>/.work/<version> for a folder --out, else $GQR_WORK_DIR or a temporary one)."
+        },
     )
     resume: bool = field(
         default=False, metadata={"help": "Continue from the checkpoint when one exists."}

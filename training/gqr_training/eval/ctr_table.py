@@ -148,7 +148,7 @@ class CTRTableConfig:
         train = {f.name for f in fields(CTRTrainConfig)}
         shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name in train}
         return CTRTrainConfig(
-            **{**shared, "out": self.out / "artifacts"},
+            **{**shared, "out": str(self.out / "artifacts")},
             version=f"{backbone}-{variant}",
             backbone=backbone,
             variant=check_variant(variant),
