@@ -45,3 +45,18 @@ def published_path(store: ArtifactStore, version: str, built: Path, work: Path) 
         with contextlib.suppress(OSError):  # the last one out takes .work too
             work.parent.rmdir()
     return Path(store.base) / version
+
+
+def publish_once(store: ArtifactStore, folder: Path, version: str) -> str:
+    """Publish ``folder`` as ``version`` (moved in on a disk), or, when a retried pod finds it
+    published already, keep that one; returns the version's URI."""
+    if store.is_complete(version):
+        return store.version_uri(version)
+    return store.publish(folder, version, make_current=False, move=True)
+
+
+def input_dir(uri: str, *, require: tuple[str, ...] = ()) -> str:
+    """A Job's input model or artifact as a local folder (any URI form, hf:// included)."""
+    from gqr_serving.storage import model_dir
+
+    return str(model_dir(uri, require=require))

@@ -45,3 +45,51 @@ def test_ctr_train_reads_and_publishes_on_s3(
     local = model_dir(result.artifact_uri, cache=tmp_path / "models")
     scores = CTRScorer.load(local).score("weather berlin", ["weather berlin tomorrow"])
     assert len(scores) == 1 and 0.0 < scores[0] < 1.0
+
+
+def test_dpo_iterate_reads_hf_and_s3_and_publishes_to_s3(
+    env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LLM step as a cluster with object storage runs it: the base model from a hub
+    (hf://, the real client against testsupport.hfhub), the CTR predictor from s3://, the
+    selected model published whole to s3://<root>/llm/<run> and read back by the loader."""
+    import torch
+    from tests.unit.ctr.synth import train_tiny_artifact
+    from testsupport.hfhub import hub_server
+    from testsupport.toyworld import requests, trained_tiny_model
+
+    from gqr_training.align import iterate, tinylm
+    from gqr_training.align.data import request_row, write_jsonl
+
+    torch.manual_seed(0)
+    model, tok = trained_tiny_model(tmp_path / "sft-build", epochs=2.0)
+    tinylm.save(model, tok, tmp_path / "sft")
+    write_jsonl(tmp_path / "train.jsonl", (request_row(r) for r in requests(16, seed=1)))
+    write_jsonl(tmp_path / "test.jsonl", (request_row(r) for r in requests(8, seed=2)))
+    bucket = env.bucket()
+    ctr = train_tiny_artifact(tmp_path / "ctr-build")
+    env.fs().put(str(ctr), f"{bucket}/artifacts/ctr/c1", recursive=True)
+    with hub_server() as hub:
+        hub.add("gqr-test/sft", tmp_path / "sft")
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("GQR_MODEL_CACHE", str(tmp_path / "cache"))
+        cfg = iterate.make_parser().parse_config(
+            [
+                "--model", "hf://gqr-test/sft",
+                "--ctr", f"s3://{bucket}/artifacts/ctr/c1",
+                "--prompts", str(tmp_path / "train.jsonl"),
+                "--test-prompts", str(tmp_path / "test.jsonl"),
+                "--out", str(tmp_path / "work" / "r1"), "--version", "r1",
+                "--publish", f"s3://{bucket}/artifacts/llm",
+                "--max-iterations", "1", "--delta", "-1", "--prompts-per-iteration", "8",
+                "--beam-size", "2", "--candidates", "2", "--rejected-budget", "2",
+                "--epochs", "1", "--batch-size", "4", "--max-length-gap", "none", "--no-progress",
+            ]
+        )  # fmt: skip
+        fields = iterate.run(cfg)
+    assert fields["artifact_uri"] == f"s3://{bucket}/artifacts/llm/r1"
+    assert {"aec", "aec_stable"} <= set(fields["metrics"])
+    published = model_dir(fields["artifact_uri"], cache=tmp_path / "models")
+    assert json.loads((published / "report.json").read_text())["selected"] in (0, 1)
+    loaded, _ = tinylm.load(published)
+    assert loaded.config.vocab_size == model.config.vocab_size

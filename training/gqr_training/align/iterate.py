@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gqr_serving.prompt import PromptRequest, TaskPreset
+from gqr_serving.storage import ArtifactStore
 from gqr_training.align.data import Task
 from gqr_training.align.dpo import PrefOptions, train_preferences
 from gqr_training.align.iterate_config import DPOIterateConfig, IterConfig, prompt_pool
@@ -36,6 +37,7 @@ from gqr_training.align.overlap import OverlapFilter
 from gqr_training.align.pairs import PairStats, build_pairs
 from gqr_training.align.scoring import ListScorer
 from gqr_training.cliconfig import ConfigParser
+from gqr_training.output import input_dir, publish_once
 
 STATE = "state.json"
 
@@ -244,7 +246,8 @@ def read_prompts(cfg: DPOIterateConfig) -> tuple[list[PromptRequest], list[Promp
 
 
 def run(cfg: DPOIterateConfig) -> dict[str, Any]:
-    """Iterate, keep the selected model as ``<out>/final``; returns the JobResult fields."""
+    """Iterate, keep the selected model as ``<out>/final`` (and publish it with --publish);
+    returns the JobResult fields."""
     from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.data import make_task
@@ -254,12 +257,14 @@ def run(cfg: DPOIterateConfig) -> dict[str, Any]:
     train_reqs, test_reqs = read_prompts(cfg)
     train = [make_task(preset, r) for r in train_reqs]
     test = [make_task(preset, r) for r in test_reqs]
-    scorer = load_scorer(cfg.ctr, cfg.device)
-    model, tok = tinylm.load(cfg.model, cfg.device)
+    ctr = cfg.ctr if cfg.ctr.startswith("py:") else input_dir(cfg.ctr, require=("ctr_config.json",))
+    scorer = load_scorer(ctr, cfg.device)
+    base = input_dir(cfg.model, require=("config.json",))
+    model, tok = tinylm.load(base, cfg.device)
     res = iterate(model, tok, preset, train, test, scorer, cfg.out, cfg.iter_config())
     final = cfg.out / "final"
     if res.selected == 0:
-        model, tok = tinylm.load(cfg.model, cfg.device)
+        model, tok = tinylm.load(base, cfg.device)
     tinylm.save(res.model if res.selected else model, tok, final)
     summary = {
         "iterations": res.iterations,
@@ -268,6 +273,11 @@ def run(cfg: DPOIterateConfig) -> dict[str, Any]:
         "warnings": reward_hacking_warnings(res.iterations),
     }
     (cfg.out / "report.json").write_text(json.dumps(summary, indent=2))
+    version = cfg.version or cfg.out.name
+    uri = str(final.absolute())
+    if cfg.publish:
+        shutil.copy2(cfg.out / "report.json", final / "report.json")
+        uri = publish_once(ArtifactStore.at(cfg.publish), final, version)
     best = res.iterations[res.selected]
     metrics = {
         "aec": best["aec"],
@@ -276,8 +286,8 @@ def run(cfg: DPOIterateConfig) -> dict[str, Any]:
         "selected": float(res.selected),
     }
     return {
-        "version": cfg.version or cfg.out.name,
-        "artifact_uri": str(final.absolute()),
+        "version": version,
+        "artifact_uri": uri,
         "metrics": {k: round(v, 6) for k, v in metrics.items()},
         "message": res.stopped[:1000],
     }

@@ -81,11 +81,16 @@ GAP = {
 class DPOIterateConfig:
     """Everything ``dpo-iterate`` is told: the models, the prompts, the knobs and the output."""
 
-    model: str = field(metadata={"help": "The SFT model folder (weights + tokenizer)."})
+    model: str = field(
+        metadata={
+            "help": "The model to align (weights + tokenizer): a folder, pvc://, s3://, gs:// "
+            "or hf://org/name[@revision]."
+        }
+    )
     ctr: str = field(
         metadata={
-            "help": "CTR predictor artifact folder (ctr-train's output), or py:MODULE:FACTORY "
-            "for a ListScorer factory (tests, custom reward services)."
+            "help": "CTR predictor artifact (ctr-train's output; any URI form), or "
+            "py:MODULE:FACTORY for a ListScorer factory (tests, custom reward services)."
         }
     )
     prompts: Path | None = field(
@@ -131,6 +136,13 @@ class DPOIterateConfig:
     version: str | None = field(
         default=None,
         metadata={"help": "Model version reported (default: the --out folder name)."},
+    )
+    publish: str | None = field(
+        default=None,
+        metadata={
+            "help": "Model store (a folder, pvc://, s3://, gs://): publish the selected model "
+            "whole as <publish>/<version> and report that URI (default: report <out>/final)."
+        },
     )
     task: str = field(default="suggestion", metadata={"help": "Task preset (suggestion)."})
     max_iterations: int = field(
