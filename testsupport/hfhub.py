@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
@@ -117,3 +118,12 @@ def hub_server() -> Iterator[HubServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+def online(monkeypatch: Any) -> None:
+    """Let the client reach this server in a process where other tests set HF_HUB_OFFLINE
+    (read once, when huggingface_hub is imported)."""
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)

@@ -1,13 +1,15 @@
 """The COR artifact contract: folder layout, manifest, the CURRENT pointer, and loading.
 
-Layout under an artifact root (local path)::
+Layout under an artifact root (any URI form: a folder, pvc://, s3://, gs://)::
 
-    <root>/cor/CURRENT                      the serving version's name (swapped atomically)
-    <root>/cor/<version>/manifest.json      version, source, counts, parameters, encoder
+    <root>/cor/CURRENT                      the serving version's name
     <root>/cor/<version>/transitions.parquet  q, q_next, count  (normalised, pruned)
+    <root>/cor/<version>/manifest.json      version, source, counts, parameters, encoder;
+                                            written last: the version is complete with it
 
-A version folder appears by one ``rename`` of a fully written temporary folder, and CURRENT
-is replaced with ``os.replace``, so a reader sees the old or the new version, never a mix.
+An `ArtifactStore` (gqr_serving.storage) whose completion marker is the manifest: a version
+appears whole (one rename on a disk; the manifest, the last object written, on an object store)
+and CURRENT names only complete versions, so a reader sees the old or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -18,50 +20,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gqr_serving.storage import ArtifactStore
+
 # A COR version is named as every stored artifact version is (re-exported for cor-build).
 from gqr_serving.storage.store import check_version as check_version
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 TRANSITIONS = "transitions.parquet"
-CURRENT = "CURRENT"
+KIND = "cor"
 
 Successors = dict[str, tuple[tuple[str, int], ...]]
 """q -> its successors (q_next, count), most frequent first."""
 
-
-def cor_dir(root: str | os.PathLike[str]) -> Path:
-    return Path(root) / "cor"
+Root = str | os.PathLike[str]
 
 
-def version_dir(root: str | os.PathLike[str], version: str) -> Path:
-    return cor_dir(root) / check_version(version)
+def cor_store(root: Root) -> ArtifactStore:
+    """The COR versions under an artifact root."""
+    return ArtifactStore(str(root), KIND, marker=MANIFEST)
 
 
-def read_current(root: str | os.PathLike[str]) -> str | None:
+def read_current(root: Root) -> str | None:
     """The version CURRENT points at, or None when nothing was published yet."""
-    try:
-        text = (cor_dir(root) / CURRENT).read_text().strip()
-    except FileNotFoundError:
-        return None
-    return check_version(text) if text else None
+    return cor_store(root).current()
 
 
-def write_current(root: str | os.PathLike[str], version: str) -> None:
+def write_current(root: Root, version: str) -> None:
     """Point CURRENT at a complete version (its manifest must exist)."""
-    if not (version_dir(root, version) / MANIFEST).exists():
-        raise FileNotFoundError(f"COR version {version!r} has no {MANIFEST} under {root}")
-    tmp = cor_dir(root) / f".{CURRENT}.{os.getpid()}.tmp"
-    tmp.write_text(version + "\n")
-    os.replace(tmp, cor_dir(root) / CURRENT)
+    cor_store(root).set_current(version)
 
 
-def list_versions(root: str | os.PathLike[str]) -> list[str]:
+def list_versions(root: Root) -> list[str]:
     """Complete versions (with a manifest), oldest name first."""
-    base = cor_dir(root)
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if (p / MANIFEST).is_file())
+    return cor_store(root).versions()
+
+
+def local_version(root: Root, version: str) -> Path:
+    """A local folder of a complete version: in place on a disk, else a cached download."""
+    from gqr_serving.storage.models import cache_root
+
+    return cor_store(root).fetch(cache_root() / "cor", version)
 
 
 @dataclass(frozen=True)
@@ -79,14 +78,16 @@ class CORArtifact:
         return sorted(self.successors)
 
 
-def load_artifact(root: str | os.PathLike[str], version: str | None = None) -> CORArtifact:
+def load_artifact(root: Root, version: str | None = None) -> CORArtifact:
     """Load ``version`` (default: CURRENT) into memory."""
     import pyarrow.parquet as pq
 
     version = version or read_current(root)
     if version is None:
-        raise FileNotFoundError(f"no COR version published under {cor_dir(root)} (no CURRENT)")
-    folder = version_dir(root, version)
+        raise FileNotFoundError(
+            f"no COR version published under {cor_store(root).uri} (no CURRENT)"
+        )
+    folder = local_version(root, version)
     manifest = json.loads((folder / MANIFEST).read_text())
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{folder / MANIFEST}: format {manifest.get('format')!r}, want {FORMAT}")

@@ -50,8 +50,6 @@ class SentenceTransformerEncoder:
         device: str = "cpu",
         batch_size: int = 64,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         self.path = Path(path) if path is not None else packaged_minilm_path()
@@ -60,7 +58,9 @@ class SentenceTransformerEncoder:
                 f"encoder folder {self.path} has no config.json; pass a sentence-transformers "
                 "model folder (or omit the path for the packaged all-MiniLM-L6-v2)"
             )
-        self._model: Any = SentenceTransformer(str(self.path), device=device)
+        # Strictly from the folder, without turning the whole process offline (a Job may
+        # still download its hf:// model after loading the encoder).
+        self._model: Any = SentenceTransformer(str(self.path), device=device, local_files_only=True)
         self.batch_size = batch_size
         get_dim = getattr(self._model, "get_embedding_dimension", None)
         if get_dim is None:  # sentence-transformers < 5.1

@@ -97,10 +97,14 @@ class ArtifactStore:
         names = sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
         return [n for n in names if _VERSION.match(n) and self.is_complete(n)]
 
+    def _require_complete(self, version: str) -> None:
+        if not self.is_complete(version):
+            where = self.version_uri(version)
+            raise FileNotFoundError(f"{where} is not a complete version (no {self.marker})")
+
     def read_text(self, version: str, name: str) -> str:
         """One file of a complete version."""
-        if not self.is_complete(version):
-            raise FileNotFoundError(f"{self.version_uri(version)} is not a complete version")
+        self._require_complete(version)
         return bytes(self._call(self.fs.cat_file, self._path(version, name))).decode()
 
     def fetch(self, dest: Path, version: str | None = None) -> Path:
@@ -109,8 +113,7 @@ class ArtifactStore:
         version = version or self.current()
         if version is None:
             raise FileNotFoundError(f"nothing published under {self.uri} (no {CURRENT})")
-        if not self.is_complete(version):
-            raise FileNotFoundError(f"{self.version_uri(version)} is not a complete version")
+        self._require_complete(version)
         local = Path(dest) / version
         if is_local(self.fs):
             return Path(self._path(version))
@@ -176,8 +179,7 @@ class ArtifactStore:
 
     def set_current(self, version: str) -> None:
         """Point CURRENT at a complete version."""
-        if not self.is_complete(version):
-            raise FileNotFoundError(f"{self.version_uri(version)} is not a complete version")
+        self._require_complete(version)
         if is_local(self.fs):
             tmp = Path(self._path(f".{CURRENT}.{uuid.uuid4().hex[:8]}.tmp"))
             tmp.write_text(version + "\n")

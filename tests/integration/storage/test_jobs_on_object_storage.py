@@ -55,7 +55,7 @@ def test_dpo_iterate_reads_hf_and_s3_and_publishes_to_s3(
     selected model published whole to s3://<root>/llm/<run> and read back by the loader."""
     import torch
     from tests.unit.ctr.synth import train_tiny_artifact
-    from testsupport.hfhub import hub_server
+    from testsupport.hfhub import hub_server, online
     from testsupport.toyworld import requests, trained_tiny_model
 
     from gqr_training.align import iterate, tinylm
@@ -72,6 +72,7 @@ def test_dpo_iterate_reads_hf_and_s3_and_publishes_to_s3(
     with hub_server() as hub:
         hub.add("gqr-test/sft", tmp_path / "sft")
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        online(monkeypatch)
         monkeypatch.setenv("GQR_MODEL_CACHE", str(tmp_path / "cache"))
         cfg = iterate.make_parser().parse_config(
             [

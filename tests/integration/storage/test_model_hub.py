@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from testsupport.artifacts import build_random_gpt2
-from testsupport.hfhub import HubServer, hub_server
+from testsupport.hfhub import HubServer, hub_server, online
 
 from gqr_serving.storage import StorageError, model_dir
 
@@ -26,6 +26,7 @@ def hub(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
         server.add("gqr-test/gated", tiny, token="hf_s3cret")
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.delenv("HF_TOKEN", raising=False)
+        online(monkeypatch)
         yield server
 
 

@@ -76,13 +76,10 @@ class OverlapFilter:
 
     def _encoder(self) -> Any:
         if self._model is None:
-            import os
-
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
             path = self.model_path or _packaged_minilm()
-            self._model = SentenceTransformer(path, device="cpu")
+            self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
         return self._model
 
 

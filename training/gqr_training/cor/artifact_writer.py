@@ -5,31 +5,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gqr_serving.cor.artifact import (
-    FORMAT,
-    MANIFEST,
-    TRANSITIONS,
-    check_version,
-    cor_dir,
-    version_dir,
-    write_current,
-)
+from gqr_serving.cor.artifact import FORMAT, MANIFEST, TRANSITIONS, check_version, cor_store
+from gqr_serving.storage import ArtifactStore
 from gqr_training.cor.extract import Transition
 
 
 def new_version(root: str | os.PathLike[str], now: datetime | None = None) -> str:
     """``vYYYYmmddTHHMMSSZ`` (sorts by time), suffixed ``-N`` if that name is taken."""
-    base = (now or datetime.now(UTC)).strftime("v%Y%m%dT%H%M%SZ")
-    version, n = base, 1
-    while (cor_dir(root) / version).exists():
-        n += 1
-        version = f"{base}-{n}"
-    return version
+    return cor_store(root).new_version(now)
 
 
 def write_transitions(folder: Path, rows: Sequence[Transition]) -> None:
@@ -51,27 +40,36 @@ def write_artifact(
     version: str,
     rows: Sequence[Transition],
     manifest: dict[str, Any],
-) -> Path:
-    """Write into a hidden temporary folder, then rename it into place (all or nothing)."""
-    final = version_dir(root, check_version(version))
-    if final.exists():
-        raise FileExistsError(f"COR version {version!r} already exists at {final}")
-    tmp = cor_dir(root) / f".tmp-{version}-{os.getpid()}"
-    tmp.mkdir(parents=True, exist_ok=False)
+) -> str:
+    """Build the version in a local work folder, then publish it whole (not CURRENT yet);
+    returns its URI."""
+    store = cor_store(root)
+    check_version(version)
+    if store.fs.exists(f"{store.base}/{version}"):
+        raise FileExistsError(
+            f"COR version {version!r} already exists at {store.version_uri(version)}"
+        )
+    work = Path(tempfile.mkdtemp(prefix=f"gqr-cor-{version}-", dir=_work_parent(store)))
     try:
-        write_transitions(tmp, rows)
+        write_transitions(work, rows)
         body = {"format": FORMAT, "version": version, "created": _now_iso(), **manifest}
-        (tmp / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+        (work / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        return store.publish(work, version, make_current=False, move=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _work_parent(store: ArtifactStore) -> str | None:
+    """Next to the versions on a disk (the folder moves in by rename), else the temp dir."""
+    if not store.local:
+        return None
+    Path(store.base).mkdir(parents=True, exist_ok=True)
+    return store.base
 
 
 def publish(root: str | os.PathLike[str], version: str) -> None:
-    """Make ``version`` the one serving reads (atomic CURRENT swap)."""
-    write_current(root, version)
+    """Make ``version`` the one serving reads (CURRENT)."""
+    cor_store(root).set_current(version)
 
 
 def _now_iso() -> str:

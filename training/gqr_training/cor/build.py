@@ -114,7 +114,7 @@ def run(cfg: CORBuildConfig) -> dict[str, Any]:
 
         encoder = load_encoder(cfg.encoder)
         manifest["index"] = {"encoder": encoder.name, "dim": encoder.dim, "prefix": cfg.prefix}
-    folder = write_artifact(cfg.artifact_root, version, rows, manifest)
+    uri = write_artifact(cfg.artifact_root, version, rows, manifest)
     metrics: dict[str, float] = {**manifest["counts"], "extract_s": extract_s}
     index = None
     if encoder is not None:
@@ -128,7 +128,7 @@ def run(cfg: CORBuildConfig) -> dict[str, Any]:
             index.prune(cfg.keep_versions)
     if index is not None:
         index.close()
-    return {"version": version, "artifact_uri": str(folder.absolute()), "metrics": metrics}
+    return {"version": version, "artifact_uri": uri, "metrics": metrics}
 
 
 def main(argv: list[str] | None = None) -> int:

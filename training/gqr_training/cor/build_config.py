@@ -46,7 +46,12 @@ class CORBuildConfig:
             "of --start."
         },
     )
-    artifact_root: Path = field(metadata={"help": "Writes <root>/cor/<ver>/."})
+    artifact_root: str = field(
+        metadata={
+            "help": "Artifact root (a folder, pvc://, s3://, gs://): publishes <root>/cor/<ver>/ "
+            "whole, then CURRENT."
+        }
+    )
     version: str | None = field(
         default=None, metadata={"help": "Version name (default: vYYYYmmddTHHMMSSZ, UTC now)."}
     )
