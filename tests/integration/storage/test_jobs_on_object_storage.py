@@ -94,3 +94,26 @@ def test_dpo_iterate_reads_hf_and_s3_and_publishes_to_s3(
     assert json.loads((published / "report.json").read_text())["selected"] in (0, 1)
     loaded, _ = tinylm.load(published)
     assert loaded.config.vocab_size == model.config.vocab_size
+
+
+def test_cor_build_publishes_to_s3_and_the_cor_service_follows_current(
+    env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cor-build writes two versions to s3:// and moves CURRENT; the gateway's COR service
+    reading the same root serves the first, then switches on refresh."""
+    from testsupport.artifacts import cor_build_tsv, sessions_tsv
+
+    from gqr_serving.cor import CORService, list_versions, read_current, side_info
+
+    monkeypatch.setenv("GQR_MODEL_CACHE", str(tmp_path / "cache"))
+    root = f"s3://{env.bucket()}/artifacts"
+    one = sessions_tsv(tmp_path / "one.tsv", [("s1", ["a", "b"]), ("s2", ["a", "b"])])
+    assert cor_build_tsv(one, root, "--version", "v1") == 0  # type: ignore[arg-type]
+    service = CORService(root)
+    assert service.refresh() and service.version == "v1"
+    assert side_info(service.retrieve_from_memory("a")) == ["b"]  # type: ignore[arg-type]
+    two = sessions_tsv(tmp_path / "two.tsv", [("s1", ["a", "c"]), ("s2", ["a", "c"])])
+    assert cor_build_tsv(two, root, "--version", "v2") == 0  # type: ignore[arg-type]
+    assert read_current(root) == "v2" and list_versions(root) == ["v1", "v2"]
+    assert service.refresh() and service.version == "v2"
+    assert side_info(service.retrieve_from_memory("a")) == ["c"]  # type: ignore[arg-type]
