@@ -397,7 +397,7 @@ def test_retrain_canary_and_promotion(
     candidate = dpo["version"]
     # The round raised the reward model's estimate by the gate's margin (else no candidate).
     assert dpo["metrics"]["aec"] >= dpo["metrics"]["aec_stable"] + MIN_AEC_GAIN, dpo["metrics"]
-    assert dpo["artifactUri"] == f"pvc://store/artifacts/llm/{pipe['runId']}/final"
+    assert dpo["artifactUri"] == f"pvc://store/artifacts/llm/{pipe['runId']}"  # published whole
 
     # The canary: its server, the routing file with both arms, traffic through the gateway.
     _until_phase(api, namespace, "rollout", ("Progressing",), "canary progressing", 300)

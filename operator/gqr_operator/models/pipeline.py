@@ -32,7 +32,13 @@ class Logs(Model):
     """Days of logs kept."""
     secret_ref: SecretRef | None = None
     """Secret whose keys are exposed as environment variables to the gateway and the pipeline
-    Jobs to reach the log store."""
+    Jobs to reach the log store (e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://,
+    GOOGLE_APPLICATION_CREDENTIALS for gs://)."""
+    endpoint: str | None = Field(default=None, max_length=512, pattern=r"^https?://\S+$")
+    """Endpoint URL of an S3-compatible store (e.g. MinIO) for an s3:// URI, given to every
+    pod that reads or writes the logs as AWS_ENDPOINT_URL. Left out: AWS's own."""
+    region: str | None = Field(default=None, max_length=63)
+    """Region of the object store (AWS_DEFAULT_REGION)."""
 
 
 class Artifacts(Model):
@@ -41,8 +47,13 @@ class Artifacts(Model):
     uri: str = Field(max_length=512, pattern=OBJECT_URI_PATTERN)
     """Root URI of the artifact store: s3://, gs://, pvc://<claimName>/<path> or file://."""
     secret_ref: SecretRef | None = None
-    """Secret whose keys are exposed as environment variables to the pipeline Jobs and artifact
-    fetchers."""
+    """Secret whose keys are exposed as environment variables to the pipeline Jobs, the gateway
+    (which reads the COR versions) and artifact fetchers."""
+    endpoint: str | None = Field(default=None, max_length=512, pattern=r"^https?://\S+$")
+    """Endpoint URL of an S3-compatible store (e.g. MinIO) for an s3:// URI, given to every
+    pod that reads or writes artifacts as AWS_ENDPOINT_URL. Left out: AWS's own."""
+    region: str | None = Field(default=None, max_length=63)
+    """Region of the object store (AWS_DEFAULT_REGION)."""
 
 
 class CorTraining(Model):

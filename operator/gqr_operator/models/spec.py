@@ -4,12 +4,12 @@ point used by handlers."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from gqr_operator.models.common import Model
-from gqr_operator.models.markers import CustomResource, PrinterColumn
+from gqr_operator.models.markers import CustomResource, PrinterColumn, Rule, validations
 from gqr_operator.models.pipeline import Artifacts, Logs, Training
 from gqr_operator.models.rollout import Rollout
 from gqr_operator.models.serving import Cooccurrence, CtrPredictor, Gateway, Llm, Task
@@ -21,8 +21,26 @@ KIND = "GQRDeployment"
 PLURAL = "gqrdeployments"
 
 
+STORE_SETTINGS = ("endpoint", "region")
+"""Object-store settings of spec.logs and spec.artifacts that one pod can hold only once."""
+
+
 class GQRDeploymentSpec(Model):
     """Desired state of the GQR service, its retraining pipeline and its canary rollout."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(
+                Rule(
+                    f"!has(self.logs.{key}) || !has(self.artifacts.{key}) "
+                    f"|| self.logs.{key} == self.artifacts.{key}",
+                    f"spec.logs.{key} and spec.artifacts.{key} must be equal when both are set "
+                    "(a pod reaching both stores has one S3 endpoint and region)",
+                )
+                for key in STORE_SETTINGS
+            )
+        )
+    )
 
     task: Task
     """Which recommendation component is served; fixes the prompt template and the list
@@ -46,6 +64,18 @@ class GQRDeploymentSpec(Model):
     """The periodic update pipeline: cor-build, ctr-train, dpo-iterate Jobs."""
     rollout: Rollout = Field(default_factory=Rollout)
     """Canary rollout of a newly trained LLM version, judged on measured CTR."""
+
+    @model_validator(mode="after")
+    def _one_store_endpoint(self) -> Self:
+        for key in STORE_SETTINGS:
+            logs, artifacts = getattr(self.logs, key), getattr(self.artifacts, key)
+            if logs and artifacts and logs != artifacts:
+                raise ValueError(
+                    f"spec.logs.{key}={logs!r} and spec.artifacts.{key}={artifacts!r} must be "
+                    "equal when both are set (a pod reaching both stores has one S3 endpoint "
+                    "and region)"
+                )
+        return self
 
 
 # Read by gqr_operator.crdgen, which writes crds/gqr.dev_gqrdeployments.yaml (`make crd`).

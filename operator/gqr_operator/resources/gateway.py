@@ -10,7 +10,7 @@ from gqr_operator.resources.ctr import ctr_base_url
 from gqr_operator.resources.milvus import cor_prefix, milvus_uri
 from gqr_operator.resources.naming import child_name, labels, metadata, selector_labels
 from gqr_operator.resources.routing import ROUTING_FILE, routing_name
-from gqr_operator.resources.storage import Mounts, storage_uri
+from gqr_operator.resources.storage import Mounts, storage_uri, store_env, store_secrets
 
 PORT = 8080
 SECRET_DIR = "/var/run/secrets/gqr"
@@ -28,6 +28,7 @@ def _env(spec: GQRDeploymentSpec, name: str) -> list[dict[str, Any]]:
         {"name": "GQR_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "GQR_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         *defaults.scratch_env(),
+        *store_env(spec),
     ]
     ref = spec.cooccurrence.milvus.secret_ref
     if ref is not None:
@@ -71,7 +72,8 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         mounts=[*scratch, {"name": "routing", "mountPath": CONFIG_DIR, "readOnly": True}],
     )
     log_root = storage_uri(spec.logs.uri, mounts)  # mounts a pvc:// log store read-write
-    cor_root = storage_uri(spec.artifacts.uri.rstrip("/") + "/cor", mounts, read_only=True)
+    # The artifact root: the gateway reads <root>/cor/CURRENT and its versions.
+    cor_root = storage_uri(spec.artifacts.uri, mounts, read_only=True)
     ref = spec.cooccurrence.milvus.secret_ref
     if ref is not None:  # the token reaches the gateway as a file, never as a literal
         items = [{"key": ref.key, "path": "milvus-token"}]
@@ -91,8 +93,8 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         "livenessProbe": defaults.http_probe("/healthz", "http", period=20, failures=3),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    if spec.logs.secret_ref is not None:
-        container["envFrom"] = [{"secretRef": {"name": spec.logs.secret_ref.name}}]
+    if secrets := store_secrets(spec):  # logs (written) and artifacts (COR versions read)
+        container["envFrom"] = secrets
     selector = selector_labels(name, "gateway")
     return {
         "apiVersion": "apps/v1",

@@ -18,7 +18,14 @@ from gqr_operator.resources.naming import (
     metadata,
     selector_labels,
 )
-from gqr_operator.resources.storage import Mounts, storage_uri
+from gqr_operator.resources.storage import (
+    WORK_DIR,
+    Mounts,
+    is_remote,
+    storage_uri,
+    store_env,
+    store_secrets,
+)
 
 Step = Literal["cor-build", "ctr-train", "dpo-iterate"]
 STEPS: tuple[Step, ...] = ("cor-build", "ctr-train", "dpo-iterate")
@@ -109,7 +116,15 @@ def _dpo_args(
             "--eval-top-p": spec.llm.decoding.top_p,
         }
     )
-    return [*args, *(["--lora"] if d.lora else []), "--out", f"{out}/llm/{run_id}"]
+    # Built in a work folder (next to the versions on a claim: a retried pod resumes, and the
+    # model moves in by rename), published whole as <artifacts>/llm/<run>.
+    remote = is_remote(spec.artifacts.uri)
+    work = f"{WORK_DIR}/llm-{run_id}" if remote else f"{out}/llm/.work/{run_id}"
+    return [
+        *args,
+        *(["--lora"] if d.lora else []),
+        *_flags({"--out": work, "--publish": f"{out}/llm"}),
+    ]
 
 
 def _args(
@@ -158,16 +173,24 @@ def build_pipeline_job(
         "image": t.image or defaults.IMAGES["trainer"],
         "command": ["gqr", step],  # the same as the step's own console script
         "args": args,
-        "env": [*defaults.scratch_env(), {"name": "GQR_RUN_ID", "value": run_id}],
+        "env": [
+            *defaults.scratch_env(),
+            *store_env(spec),
+            {"name": "GQR_RUN_ID", "value": run_id},
+        ],
         "resources": resources,
         "securityContext": defaults.container_security_context(),
         "volumeMounts": mounts.mounts,
         "terminationMessagePath": RESULT_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    secrets = [r.name for r in (spec.logs.secret_ref, spec.artifacts.secret_ref) if r is not None]
-    if secrets:
-        container["envFrom"] = [{"secretRef": {"name": s}} for s in dict.fromkeys(secrets)]
+    if secrets := store_secrets(spec):
+        container["envFrom"] = secrets
+    hf = spec.llm.hf_token_secret_ref
+    if hf is not None and step == "dpo-iterate":  # the base model may be a gated hf:// one
+        container["env"].append(
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf.name, "key": hf.key}}}
+        )
     milvus_ref = spec.cooccurrence.milvus.secret_ref
     if milvus_ref is not None and step == "cor-build":
         container["env"].append(

@@ -1,18 +1,39 @@
-"""How a pod reaches a URI: hub ids pass through, pvc:// becomes a read-only mount, s3:// and
-gs:// are fetched into an emptyDir by an init container whose credentials come only from a
-Secret reference (envFrom)."""
+"""How a pod reaches a URI. Components that read URIs themselves (the gqr images, through
+gqr_serving.storage) get pvc:// as a mounted folder and everything else as is, with the object
+store's settings and Secrets in their environment; third-party servers get s3:// and gs://
+fetched into an emptyDir by an init container whose credentials come only from a Secret
+reference (envFrom)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from gqr_contracts.storage import PVC_DIR, scheme
+from gqr_contracts.storage import pvc_path as claim_path
+from gqr_contracts.storage import uri_of_path as uri_for_path
 from gqr_operator.models.common import SecretRef
+from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources import defaults
 from gqr_operator.resources.naming import dns_label
 
 MODELS_DIR = "/mnt/models"
-PVC_DIR = "/mnt/pvc"
+WORK_DIR = "/cache/work"
+"""Where a Job builds what it publishes to a remote store (the scratch cache volume)."""
+MODEL_CACHE = "/cache/gqr/models"
+"""Where a Job keeps the models and artifacts it downloads."""
+
+__all__ = [
+    "PVC_DIR",
+    "Mounts",
+    "fetched_path",
+    "is_remote",
+    "pvc_path",
+    "storage_uri",
+    "store_env",
+    "store_secrets",
+    "uri_for_path",
+]
 
 
 @dataclass
@@ -42,31 +63,46 @@ class Mounts:
 
 def pvc_path(uri: str, mounts: Mounts, *, read_only: bool = True) -> str:
     """Mount the claim of a pvc://<claim>/<path> URI and return the local path."""
-    claim, _, path = uri.removeprefix("pvc://").partition("/")
+    claim = uri.removeprefix("pvc://").partition("/")[0]
     vol = dns_label(f"pvc-{claim}")
     mounts.add_volume(
         {"name": vol, "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}},
         {"name": vol, "mountPath": f"{PVC_DIR}/{claim}", "readOnly": read_only},
     )
-    return f"{PVC_DIR}/{claim}/{path}".rstrip("/")
-
-
-def uri_for_path(path: str) -> str:
-    """The inverse of `pvc_path` for what a Job reports: a path under a mounted claim becomes
-    its pvc://<claim>/<path> URI, so other pods (LLM servers, the predictor) can mount it;
-    anything else (s3://, hf://, ...) passes through."""
-    prefix = PVC_DIR + "/"
-    if path.startswith(prefix) and "://" not in path:
-        claim, _, rest = path[len(prefix) :].partition("/")
-        if claim:
-            return f"pvc://{claim}/{rest}".rstrip("/")
-    return path
+    return claim_path(uri)
 
 
 def storage_uri(uri: str, mounts: Mounts, *, read_only: bool = False) -> str:
     """For code that reads URIs itself (gqr images): pvc:// becomes a mounted local path,
     everything else passes through."""
     return pvc_path(uri, mounts, read_only=read_only) if uri.startswith("pvc://") else uri
+
+
+def is_remote(uri: str) -> bool:
+    """An object store (s3://, gs://), not a folder in the pod."""
+    return scheme(uri) in ("s3", "gs")
+
+
+def store_env(spec: GQRDeploymentSpec) -> list[dict[str, Any]]:
+    """For the gqr images: the object store's endpoint and region (the spec keeps the logs' and
+    the artifacts' equal), and where downloads are cached and publications built."""
+    env = [
+        {"name": "GQR_MODEL_CACHE", "value": MODEL_CACHE},
+        {"name": "GQR_WORK_DIR", "value": WORK_DIR},
+    ]
+    endpoint = spec.artifacts.endpoint or spec.logs.endpoint
+    region = spec.artifacts.region or spec.logs.region
+    if endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
+    if region:
+        env.append({"name": "AWS_DEFAULT_REGION", "value": region})
+    return env
+
+
+def store_secrets(spec: GQRDeploymentSpec) -> list[dict[str, Any]]:
+    """envFrom of the Secrets the logs and artifacts stores name (each once)."""
+    refs = [r.name for r in (spec.logs.secret_ref, spec.artifacts.secret_ref) if r is not None]
+    return [{"secretRef": {"name": name}} for name in dict.fromkeys(refs)]
 
 
 def fetched_path(

@@ -46,8 +46,10 @@ class GatewaySettings(BaseModel):
     llm_url: str = Field("", description="LLM server URL for the single arm.")
     llm_model: str = Field("", description="openai: model name; local: model folder.")
     model_version: str = Field("default", description="Model version of the single arm.")
-    cor_root: Path | None = Field(
-        None, description="COR artifact root (cor/CURRENT); off if unset."
+    cor_root: str | None = Field(
+        None,
+        description="Artifact root holding cor/CURRENT and the COR versions (a folder, pvc://, "
+        "s3://, gs://); off if unset.",
     )
     milvus_uri: str = Field(
         "", description="Milvus URI (http://host:19530 or a milvus-lite .db path); off if unset."

@@ -13,12 +13,16 @@ from gqr_serving.storage.fs import is_local, resolve
 from gqr_serving.storage.store import StorageError
 
 CACHE_ENV = "GQR_MODEL_CACHE"
-"""Where downloaded models are kept (a volume in a pod); default ~/.cache/gqr/models."""
+"""Where downloaded models are kept (a volume in a pod)."""
 _DONE = ".gqr-complete"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gqr" / "models")
+    """$GQR_MODEL_CACHE, else $XDG_CACHE_HOME/gqr/models, else ~/.cache/gqr/models."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gqr" / "models"
 
 
 def model_dir(uri: str, *, cache: Path | None = None, require: tuple[str, ...] = ()) -> Path:

@@ -78,7 +78,13 @@ def test_job_args_parse_with_the_real_entrypoint(
         assert local(args.logs) and args.model and args.ctr and args.cor
         assert args.max_iterations == spec.training.dpo.max_iterations
         assert args.lora == spec.training.dpo.lora
-        assert str(args.out).endswith("/llm/7") and out(args.out)
+        # The model lands whole as <artifacts>/llm/<run>: built in a work folder (on the claim,
+        # where a retried pod resumes; the scratch volume for an object store) and published.
+        uri = spec.artifacts.uri.rstrip("/")
+        assert args.publish == (pvc_path(uri, Mounts()) if mounted_artifacts else uri) + "/llm"
+        work = str(args.out)
+        assert work == (f"{args.publish}/.work/7" if mounted_artifacts else "/cache/work/llm-7")
+        assert any(work.startswith(m) for m in mounts)  # a volume of the pod, never its root fs
 
 
 def test_gqr_dispatches_to_the_entrypoint(capsys: pytest.CaptureFixture[str]) -> None:
