@@ -284,6 +284,10 @@ class CtrPredictor(Model):
     )
     """URI of the initial CTR model. After each retraining the operator serves the newly
     trained version (see status.ctr)."""
+    pretrained: str | None = Field(default=None, max_length=512, pattern=r"^(s3|gs|pvc|hf)://\S+$")
+    """Pretrained encoder (weights and tokenizer, e.g. hf://google-bert/bert-base-uncased) that
+    ctr-train starts from instead of training one from scratch; its architecture must be the
+    backbone's. Read like spec.llm.model (a gated hf:// one with spec.llm.hfTokenSecretRef)."""
     min_replicas: int = Field(default=1, ge=0, le=32)
     """Fewest predictor pods; 0 (scale to zero) only with deploymentMode Serverless."""
     max_replicas: int = Field(default=3, ge=1, le=64)

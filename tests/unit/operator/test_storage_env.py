@@ -23,6 +23,7 @@ S3 = {
         "region": "eu-1",
     },
     "llm": {"model": "hf://org/base", "hfTokenSecretRef": {"name": "hf", "key": "token"}},
+    "ctrPredictor": {"backbone": "bert", "pretrained": "hf://google-bert/bert-base-uncased"},
 }
 INPUTS = {"base_model": "hf://org/base", "ctr_uri": "s3://gqr/artifacts/ctr/1", "cor_uri": "x"}
 
@@ -43,11 +44,14 @@ def test_jobs_reach_the_object_store_and_the_hub(step: str) -> None:
     )
     assert container["envFrom"] == [{"secretRef": {"name": "s3"}}]  # once, by reference
     token = {"secretKeyRef": {"name": "hf", "key": "token"}}
-    assert (env.get("HF_TOKEN") == token) == (step == "dpo-iterate")
+    assert (env.get("HF_TOKEN") == token) == (step != "cor-build")  # hf:// model or encoder
     if step == "dpo-iterate":
         args = container["args"]
         assert args[args.index("--model") + 1] == "hf://org/base"
         assert args[args.index("--publish") + 1] == "s3://gqr/artifacts/llm"
+    if step == "ctr-train":
+        args = container["args"]
+        assert args[args.index("--pretrained") + 1] == "hf://google-bert/bert-base-uncased"
 
 
 def test_the_gateway_reads_cor_versions_from_the_artifact_root() -> None:

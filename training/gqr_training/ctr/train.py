@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gqr_serving.storage import ArtifactStore
 from gqr_training.cliconfig import ConfigParser, as_flags
 from gqr_training.ctr.train_config import CTRTrainConfig
-from gqr_training.output import published_path, work_folder
+from gqr_training.output import input_dir, published_path, work_folder
 from gqr_training.window import resolve_window
 
 if TYPE_CHECKING:
@@ -87,13 +87,15 @@ def build_model(cfg: CTRTrainConfig, data: WindowData, ckpt: Path, resuming: boo
     if resuming:
         config = CTRConfig.load(ckpt)
         return load_tokenizer(ckpt / checkpoint.TOKENIZER_DIR), config, CTRModel(config)
-    if cfg.pretrained:
-        tokenizer = load_tokenizer(cfg.pretrained)
+    # A pretrained encoder from any URI form (a folder, pvc://, s3://, gs://, hf://).
+    pretrained = input_dir(cfg.pretrained, require=("config.json",)) if cfg.pretrained else None
+    if pretrained:
+        tokenizer = load_tokenizer(pretrained)
     else:
         tokenizer = train_wordpiece(all_texts(data.train), cfg.vocab_size)
     config = cfg.model_config()
-    if cfg.pretrained:
-        model = CTRModel.from_pretrained(config, cfg.pretrained)
+    if pretrained:
+        model = CTRModel.from_pretrained(config, pretrained)
     else:
         config.backbone_config = cfg.backbone_config(len(tokenizer), int(tokenizer.pad_token_id))
         model = CTRModel(config)

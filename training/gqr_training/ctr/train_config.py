@@ -52,7 +52,11 @@ class CTRTrainConfig:
         },
     )
     pretrained: str | None = field(
-        default=None, metadata={"help": "Local pretrained encoder dir (weights+tokenizer)."}
+        default=None,
+        metadata={
+            "help": "Pretrained encoder (weights + tokenizer): a folder, pvc://, s3://, gs:// "
+            "or hf://org/name[@revision]."
+        },
     )
     # Defaults: the best CPU configuration measured (README "Defaults"): on 61k training
     # impressions of the simulated world, AUC 0.748 in 64 s, against 0.742 in 365 s for the
