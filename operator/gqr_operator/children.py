@@ -209,6 +209,25 @@ def sync(kube: Kube, owner: dict[str, Any], children: list[dict[str, Any]]) -> S
     return result
 
 
+def create_once(
+    kube: Kube, owner: dict[str, Any], children: list[dict[str, Any]], result: SyncResult
+) -> None:
+    """Children made once and never read back or rewritten (a Secret with a generated key:
+    the operator may create Secrets, not read them). An existing one is left as it is; it
+    goes with the owner (GC)."""
+    ref = owner_reference(owner)
+    for child in children:
+        key = _key(child)
+        try:
+            made = kube.create(
+                {**child, "metadata": {**child["metadata"], "ownerReferences": [ref]}}
+            )
+        except ApiError as exc:
+            result.errors[key] = str(exc)
+            continue
+        (result.created if made is not None else result.unchanged).append(key)
+
+
 def _owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
     uid = owner["metadata"]["uid"]
     return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])

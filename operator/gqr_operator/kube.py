@@ -44,6 +44,7 @@ KINDS: dict[tuple[str, str], Kind] = {
         Kind("v1", "Pod", "pods"),
         Kind("v1", "Event", "events"),
         Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        Kind("v1", "Secret", "secrets"),
         Kind("apps/v1", "Deployment", "deployments"),
         Kind("apps/v1", "StatefulSet", "statefulsets"),
         Kind("batch/v1", "Job", "jobs"),

@@ -23,6 +23,9 @@ RULES: list[tuple[list[str], list[str], list[str]]] = [
     (["policy"], ["poddisruptionbudgets"], ["list", "patch", "delete"]),
     (["networking.k8s.io"], ["networkpolicies"], ["list", "patch", "delete"]),
     (["serving.kserve.io"], ["inferenceservices"], ["list", "patch", "delete"]),
+    # The gateway's signing key: created once with a random key, never read back (no get or
+    # list: the operator sees no Secret's data); deleted with the GQRDeployment by the GC.
+    ([""], ["secrets"], ["create"]),
     # Pipeline Jobs: created once by name, observed; their pods give the termination message.
     (["batch"], ["jobs"], ["get", "create"]),
     ([""], ["pods"], ["list"]),

@@ -18,7 +18,7 @@ from gqr_operator.actions import SetCondition
 from gqr_operator.kube import ApiError, Kube
 from gqr_operator.models.spec import GQRDeploymentSpec, parse_spec
 from gqr_operator.observe import is_available
-from gqr_operator.resources.gateway import gateway_name
+from gqr_operator.resources.gateway import build_signing_key_secret, gateway_name
 from gqr_operator.resources.llm import llm_name
 from gqr_operator.rollout.status import ACTIVE
 
@@ -140,6 +140,9 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
         )
     versions = children.versions_from_status(spec, status)
     result = children.sync(kube, body, children.desired(name, namespace, spec, versions))
+    if spec.gateway.signing_key_secret_ref is None:
+        key = build_signing_key_secret(name, namespace)
+        children.create_once(kube, body, [key], result)
     out.sync = result
     ready, phase = _ready(result, name, versions.stable.version, generation)
     degraded = _degraded(result, moved, conds, generation, out)

@@ -385,3 +385,8 @@ class Gateway(Model):
     (500m CPU, 1Gi memory); requests and limits are always both set."""
     rerank: bool = False
     """Rerank generated queries by predicted CTR before answering."""
+    signing_key_secret_ref: SecretKeyRef | None = None
+    """Secret key holding the key every gateway replica signs impression ids and hashes user
+    keys with (at least 16 bytes of text). Left out: the operator creates <name>-gateway-key
+    once with a random key and keeps it. Mounted into the gateway pods only, never into a
+    Job."""

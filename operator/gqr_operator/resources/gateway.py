@@ -1,7 +1,9 @@
-"""Gateway Deployment, Service and PodDisruptionBudget (the recommendation API)."""
+"""Gateway Deployment, Service, PodDisruptionBudget and signing key (the recommendation API)."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 from typing import Any
 
 from gqr_operator.models.spec import GQRDeploymentSpec
@@ -14,12 +16,44 @@ from gqr_operator.resources.storage import Mounts, storage_uri, store_env, store
 
 PORT = 8080
 SECRET_DIR = "/var/run/secrets/gqr"
+SIGNING_DIR = "/var/run/secrets/gqr-signing"
+SIGNING_KEY = "key"
 CONFIG_DIR = "/etc/gqr"
 
 
 def gateway_name(cr_name: str) -> str:
     """Name of the gateway Deployment, Service and PodDisruptionBudget."""
     return child_name(cr_name, "gateway")
+
+
+def signing_key_name(cr_name: str) -> str:
+    """Name of the Secret holding the gateway's signing key, when the operator makes it."""
+    return child_name(cr_name, "gateway-key")
+
+
+def build_signing_key_secret(name: str, namespace: str) -> dict[str, Any]:
+    """The gateway's signing key: 32 random bytes as text. Created once and never rewritten
+    (children.create_once), so every replica, and every restart, signs with the same key."""
+    key = secrets.token_urlsafe(32).encode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(signing_key_name(name), namespace, labels(name, "gateway")),
+        "data": {SIGNING_KEY: base64.b64encode(key).decode()},
+    }
+
+
+def _signing_key(name: str, spec: GQRDeploymentSpec, mounts: Mounts) -> str:
+    """Mount the signing key (the CR's own Secret, or the one the operator made); its path."""
+    ref = spec.gateway.signing_key_secret_ref
+    secret, key = (ref.name, ref.key) if ref else (signing_key_name(name), SIGNING_KEY)
+    items = [{"key": key, "path": SIGNING_KEY}]
+    mounts.add_volume(
+        {"name": "signing-key", "secret": {"secretName": secret, "items": items}},
+        {"name": "signing-key", "mountPath": SIGNING_DIR, "readOnly": True},
+    )
+    return f"{SIGNING_DIR}/{SIGNING_KEY}"
 
 
 def _env(spec: GQRDeploymentSpec, name: str) -> list[dict[str, Any]]:
@@ -42,11 +76,13 @@ def _env(spec: GQRDeploymentSpec, name: str) -> list[dict[str, Any]]:
 
 
 def _args(
-    name: str, namespace: str, spec: GQRDeploymentSpec, log_root: str, cor_root: str
+    name: str, namespace: str, spec: GQRDeploymentSpec, roots: tuple[str, str], key_file: str
 ) -> list[str]:
     """gqr-gateway flags (gqr_serving.gateway.settings)."""
+    log_root, cor_root = roots
     args = [
         "--routing-file", f"{CONFIG_DIR}/{ROUTING_FILE}",
+        "--secret-key-file", key_file,
         "--log-root", log_root,
         "--deployment", name,
         "--cor-root", cor_root,
@@ -79,11 +115,12 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         items = [{"key": ref.key, "path": "milvus-token"}]
         volumes.append({"name": "milvus-token", "secret": {"secretName": ref.name, "items": items}})
         mounts.mounts.append({"name": "milvus-token", "mountPath": SECRET_DIR, "readOnly": True})
+    key_file = _signing_key(name, spec, mounts)
     container: dict[str, Any] = {
         "name": "gateway",
         "image": spec.gateway.image or defaults.IMAGES["gateway"],
         "command": ["gqr-gateway"],
-        "args": _args(name, namespace, spec, log_root, cor_root),
+        "args": _args(name, namespace, spec, (log_root, cor_root), key_file),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": _env(spec, name),
         "resources": defaults.resources("gateway", spec.gateway.resources),

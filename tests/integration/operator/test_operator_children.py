@@ -226,3 +226,28 @@ def test_invalid_specs_are_rejected_naming_the_field(
     assert err.value.status in (400, 422), err.value.body  # 400: strict decoding (unknown field)
     message = json.loads(err.value.body)["message"].replace("[0]", "").replace("[1]", "")
     assert field in message, f"{case}: {message}"
+
+
+def test_the_gateway_signing_key_is_made_once_and_mounted(
+    operator: KopfRunner, kube_client: Any, namespace: str
+) -> None:
+    """Every gateway replica signs with one key from a Secret the operator creates once (a
+    click landing on another replica is accepted); passes never rewrite it; only the gateway
+    pods mount it."""
+    name, _ = _one(kube_client, namespace)
+    core, apps = client.CoreV1Api(kube_client), client.AppsV1Api(kube_client)
+    secret = wait_for(
+        lambda: core.read_namespaced_secret(f"{name}-gateway-key", namespace),
+        "the signing key Secret",
+        timeout=30,
+    )
+    key = secret.data["key"]
+    assert len(key) >= 40 and secret.metadata.owner_references[0].name == name
+    time.sleep(5)  # a few passes later: the same key
+    assert core.read_namespaced_secret(f"{name}-gateway-key", namespace).data["key"] == key
+    pod = apps.read_namespaced_deployment(f"{name}-gateway", namespace).spec.template.spec
+    volume = next(v for v in pod.volumes if v.name == "signing-key")
+    assert volume.secret.secret_name == f"{name}-gateway-key"
+    args = pod.containers[0].args
+    mount = next(m for m in pod.containers[0].volume_mounts if m.name == "signing-key")
+    assert args[args.index("--secret-key-file") + 1] == f"{mount.mount_path}/key"

@@ -70,3 +70,30 @@ def test_one_pod_one_endpoint() -> None:
     bad = {**S3, "logs": {**S3["logs"], "endpoint": "http://other:9000"}}
     with pytest.raises(ValidationError, match=r"spec\.logs\.endpoint='http://other:9000' and "):
         parse_spec(patched(**bad))
+
+
+@pytest.mark.parametrize(
+    ("ref", "secret", "key"),
+    [(None, "x-gateway-key", "key"), ({"name": "mine", "key": "signing"}, "mine", "signing")],
+)
+def test_only_the_gateway_mounts_the_signing_key(
+    ref: dict[str, str] | None, secret: str, key: str
+) -> None:
+    spec = parse_spec(patched(**S3, gateway={"signingKeySecretRef": ref} if ref else {}))
+    pod = build_gateway_deployment("x", "ns", spec)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "signing-key"]
+    assert volume["secret"] == {"secretName": secret, "items": [{"key": key, "path": "key"}]}
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--secret-key-file") + 1].endswith("/key")
+    for step in STEPS:
+        job = build_pipeline_job("x", "ns", spec, step=step, run_id="1", inputs=INPUTS)  # type: ignore[arg-type]
+        assert not [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+
+
+def test_the_made_key_is_random_text_of_32_bytes() -> None:
+    import base64
+
+    from gqr_operator.resources.gateway import build_signing_key_secret
+
+    one, two = (build_signing_key_secret("x", "ns")["data"]["key"] for _ in range(2))
+    assert one != two and len(base64.b64decode(one)) >= 43  # urlsafe text, strips cleanly
