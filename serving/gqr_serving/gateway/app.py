@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from gqr_contracts.base import utcnow
 from gqr_contracts.stats import ArmStats, StatsAnswer
+from gqr_serving.gateway.limits import BodyLimit, excerpt
 from gqr_serving.gateway.pipeline import InputError, Unavailable, check_side_info
 from gqr_serving.gateway.schemas import (
     ErrorBody,
@@ -95,6 +96,7 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
     _add_health_routes(app, gw)
     _add_admin_routes(app, gw)
     gw.known_paths = {r.path for r in app.routes if hasattr(r, "path")}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_Observe, gw=gw)
     return app
 
@@ -116,7 +118,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _AsciiJSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        errors = [{**e, "input": excerpt(e.get("input"))} for e in exc.errors()]
+        return _AsciiJSON({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -117,6 +117,12 @@ class GatewaySettings(BaseModel):
         "default <log_root>/.gateway-secret (created once).",
     )
     request_budget_s: float = Field(3.0, gt=0, le=120, description="Most time one request takes.")
+    max_body_bytes: int = Field(
+        65536,
+        ge=1024,
+        le=16 << 20,
+        description="Largest request body accepted; a larger one is answered 413 unparsed.",
+    )
     click_timeout_s: float = Field(2.0, gt=0, le=60, description="Click durability budget.")
     spool_dir: Path | None = Field(
         None, description="Local disk buffer for impressions when the log store lags."
