@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import urllib3
 from kubernetes import client, config
 
 FIELD_MANAGER = "gqr-operator"
@@ -77,11 +78,16 @@ class ApiError(Exception):
         super().__init__(f"{status} {reason}: {message}")
 
 
+REQUEST_TIMEOUT_S = float(os.environ.get("GQR_KUBE_TIMEOUT_SECONDS", "30"))
+"""Connect and read timeout of every Kubernetes call the operator makes itself."""
+
+
 class Kube:
     """Thread-safe: kopf runs sync handlers in a thread pool."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.api = api_client
+        self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._local = threading.local()
         self.requests = 0
@@ -125,7 +131,16 @@ class Kube:
         with self._lock:
             self.requests += 1
         self._local.requests = self.thread_requests + 1
-        resp = self.api.call_api(method, url, header_params=headers, body=body)
+        try:  # (connect, read): a hung apiserver costs one tick, never a stuck worker
+            resp = self.api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                _request_timeout=(self.timeout_s, self.timeout_s),
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, "Unreachable", f"{method} {path}: {type(exc).__name__}") from exc
         data = resp.read()  # type: ignore[no-untyped-call]
         text = data.decode() if isinstance(data, bytes) else str(data or "")
         if not 200 <= resp.status < 300:
