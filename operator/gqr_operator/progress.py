@@ -71,6 +71,7 @@ def rollout_config(spec: GQRDeploymentSpec) -> RolloutConfig:
         auto_promote=r.auto_promote,
         on_inconclusive=r.analysis.on_inconclusive,
         drain_seconds=float(r.drain_seconds),
+        max_stats_outage_seconds=float(r.analysis.max_stats_outage_seconds),
     )
 
 

@@ -75,6 +75,10 @@ class Analysis(Model):
     (roll back: the canary did not show it is not worse), pause (hold the weight for a human: a
     new gqr.dev/resume value goes on, promoteNow promotes, abort rolls back) or pass (go on as
     if it passed)."""
+    max_stats_outage_seconds: int = Field(default=1800, ge=0, le=604800)
+    """Seconds a canary step may go without /v1/stats (the gateway unreachable, or answering
+    what the operator cannot use) before it rolls back; meanwhile the weight is held. 0 holds
+    it for as long as the outage lasts."""
     stats_url: str | None = Field(default=None, max_length=512, pattern=r"^https?://\S+$")
     """URL of the gateway's GET /v1/stats; default: the gateway Service of this GQRDeployment
     (window=14d). The operator adds since=<step start> to its query and analyses only answers

@@ -56,6 +56,9 @@ class RolloutConfig:
     drain_seconds: float = 30.0
     """Between switching routing away from a model and deleting its server, so the gateway
     reloads its routing before in-flight requests lose their backend."""
+    max_stats_outage_seconds: float = 1800.0
+    """A step whose /v1/stats stays unavailable this long rolls back (the canary keeps its
+    share of traffic unmeasured meanwhile); 0 holds the weight for as long as it takes."""
 
     def __post_init__(self) -> None:
         weights = [s.weight for s in self.steps]

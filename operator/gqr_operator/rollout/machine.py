@@ -152,12 +152,7 @@ class _Tick(Tick):
     def _progress(self) -> None:
         stats = self.obs.stats
         if stats is None:
-            if not self.st.get("statsUnavailableSince"):
-                self.st["statsUnavailableSince"] = iso(self.now)
-                why = f" ({self.obs.stats_error})" if self.obs.stats_error else ""
-                msg = f"gateway /v1/stats unavailable{why}; holding the current weight"
-                self._event("StatsUnavailable", msg, warning=True)
-            return
+            return self._stats_outage()
         self.st["statsUnavailableSince"] = None
         if self.st.get("canaryReady", True) != self.obs.canary_ready:
             self.st["canaryReady"] = self.obs.canary_ready
@@ -174,6 +169,25 @@ class _Tick(Tick):
             # when old impressions left the window, such a step counted the whole window.
             return
         self._analyse(stats.stable, stats.canary)
+
+    def _stats_outage(self) -> None:
+        """Hold the weight while /v1/stats is unavailable; roll back once the outage outlasts
+        max_stats_outage_seconds (a canary serving unmeasured traffic for good is worse)."""
+        why = f" ({self.obs.stats_error})" if self.obs.stats_error else ""
+        since = parse_iso(self.st.get("statsUnavailableSince"))
+        if since is None:
+            self.st["statsUnavailableSince"] = iso(self.now)
+            msg = f"gateway /v1/stats unavailable{why}; holding the current weight"
+            self._event("StatsUnavailable", msg, warning=True)
+            return
+        limit = self.cfg.max_stats_outage_seconds
+        if limit and (self.now - since).total_seconds() >= limit:
+            self.st["statsUnavailableSince"] = None
+            self._roll_back(
+                "RolledBack",
+                f"gateway /v1/stats unavailable for {limit:g}s "
+                f"(spec.rollout.analysis.maxStatsOutageSeconds){why}",
+            )
 
     def _analyse(self, stable: ArmCounts, canary: ArmCounts) -> None:
         # min(): the spec may have lost steps since this one began.

@@ -7,6 +7,7 @@ with the same inputs: the repeat must ask for nothing (idempotency, restart safe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,6 +195,21 @@ def test_stats_unavailable_holds_and_warns_once() -> None:
     assert c.phase == "Progressing" and c.routing == Routing("v1", "v2", 10)
     c.tick(stats(1500, 75, 100, 5))
     assert c.condition("Degraded")["status"] == "False"
+
+
+def test_a_stats_outage_longer_than_allowed_rolls_back() -> None:
+    cfg = dataclasses.replace(CFG, max_stats_outage_seconds=600)
+    c = at_step_one(cfg)
+    c.tick(None)  # the outage begins: hold
+    c.tick(None, advance=500)
+    assert c.phase == "Progressing" and c.routing == Routing("v1", "v2", 10)
+    c.tick(None, advance=100)  # 600 s without stats
+    assert c.phase == "RollingBack" and c.routing == Routing("v1", None, 0)
+    assert "unavailable for 600s" in c.status["message"]
+    held = at_step_one(dataclasses.replace(CFG, max_stats_outage_seconds=0))
+    held.tick(None)
+    held.tick(None, advance=86400)
+    assert held.phase == "Progressing"  # 0: hold for as long as it takes
 
 
 def test_canary_not_ready_during_a_step_holds() -> None:

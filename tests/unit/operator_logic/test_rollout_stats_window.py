@@ -149,8 +149,8 @@ def test_counts_that_cannot_be_limited_to_the_step_hold_the_rollout(gateway: Gat
     gateway.show("stable", "v1", 3000, t0 - 3600, t0)
     op = Operator(gateway)
     op.tick()
-    gateway.show("canary", "v2", 175, t0, t0 + 1800)
-    gateway.now = t0 + 1800
+    gateway.show("canary", "v2", 175, t0, t0 + 900)
+    gateway.now = t0 + 900  # within spec.rollout.analysis.maxStatsOutageSeconds (1800)
     ro = op.tick()
     assert ro["lastAnalysis"] is None and ro["statsUnavailableSince"]
     (warning,) = [e for e in op.events if e.startswith("StatsUnavailable")]
