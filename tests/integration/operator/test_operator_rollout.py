@@ -34,11 +34,14 @@ class StatsServer:
         zero = {"stable": (0, 0), "canary": (0, 0)}
         self.totals: list[tuple[float, dict[str, tuple[int, int]]]] = [(0.0, zero)]
         self.hits = 0
+        self.down = False
         self.http = FunctionServer(self._answer)
         self.url = f"{self.http.url}/v1/stats"
 
     def _answer(self, method: str, path: str, body: bytes) -> Reply:
         self.hits += 1
+        if self.down:
+            return json_reply({"error": "unavailable"}, status=503)
         since = parse_qs(urlsplit(path).query).get("since", [None])[0]
         start = datetime.fromisoformat(since).timestamp() if since else 0.0
         return json_reply({"arms": self.rows(start), "start": start})
@@ -100,7 +103,12 @@ def _doc(stats_url: str) -> dict[str, Any]:
                     {"weight": 20, "minImpressions": 5000},
                     {"weight": 50, "minImpressions": 5000},
                 ],
-                "analysis": {"statsUrl": stats_url, "confidence": 0.95, "maxRelativeDrop": 0.05},
+                "analysis": {
+                    "statsUrl": stats_url,
+                    "confidence": 0.95,
+                    "maxRelativeDrop": 0.05,
+                    "maxStatsOutageSeconds": 8,
+                },
                 "drainSeconds": 0,
             },
         },
@@ -317,4 +325,24 @@ def test_worse_canary_is_rolled_back_and_stable_keeps_serving(
         conds["Degraded"]["status"] == "True" and conds["Degraded"]["reason"] == "CanaryRolledBack"
     )
     assert "3.0" in conds["Degraded"]["message"] or "0.03" in conds["Degraded"]["message"]
+    _only_server(cluster, "initial", "the canary server to be removed")
+
+
+def test_a_stats_outage_past_its_limit_rolls_back(
+    operator_process: OperatorProcess, kube_client: Any, namespace: str, stats: StatsServer
+) -> None:
+    """The gateway's /v1/stats goes away during a step: the weight is held, then, past
+    maxStatsOutageSeconds (8 s here), the canary is rolled back and stable serves alone."""
+    cluster = _pipeline_to_canary(operator_process, kube_client, namespace, stats)
+    stats.down = True
+    noticed = _until(
+        cluster,
+        "the outage noticed",
+        lambda s: bool((s.get("rollout") or {}).get("statsUnavailableSince")),
+    )
+    assert noticed["rollout"]["phase"] == "Progressing" and noticed["rollout"]["weight"] == 20
+    final = _until(
+        cluster, "rollback", lambda s: (s.get("rollout") or {}).get("phase") == "RolledBack"
+    )
+    assert "maxStatsOutageSeconds" in final["rollout"]["message"]
     _only_server(cluster, "initial", "the canary server to be removed")
