@@ -251,3 +251,39 @@ def test_the_gateway_signing_key_is_made_once_and_mounted(
     args = pod.containers[0].args
     mount = next(m for m in pod.containers[0].volume_mounts if m.name == "signing-key")
     assert args[args.index("--secret-key-file") + 1] == f"{mount.mount_path}/key"
+
+
+def test_every_child_is_admitted_under_the_restricted_pod_security_standard(
+    operator: KopfRunner, kube_client: Any, namespace: str
+) -> None:
+    """In a namespace that enforces the `restricted` Pod Security Standard (the apiserver's
+    built-in PodSecurity admission), every sample's pods are admitted: the Deployments and the
+    StatefulSet become Available, nothing is refused."""
+    core = client.CoreV1Api(kube_client)
+    labels = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    core.patch_namespace(namespace, {"metadata": {"labels": labels}})
+    root = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="root"),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]),
+    )
+    with pytest.raises(ApiException) as refused_pod:  # the standard is enforced here
+        core.create_namespaced_pod(namespace, root)
+    assert refused_pod.value.status == 403 and "violates PodSecurity" in refused_pod.value.body
+    api = client.CustomObjectsApi(kube_client)
+    _claims(kube_client, namespace)
+    names = []
+    for path in SAMPLES:
+        doc = load_yaml(path)[0]
+        _create(api, namespace, doc)
+        names.append(doc["metadata"]["name"])
+    for name in names:
+        wait_for(lambda n=name: _ready(api, namespace, n), f"{name} Ready", timeout=90)
+    refused = [
+        f"{e.involved_object.name}: {e.message}"
+        for e in core.list_namespaced_event(namespace).items
+        if e.reason == "FailedCreate" or "violates PodSecurity" in (e.message or "")
+    ]
+    assert refused == []
