@@ -176,7 +176,12 @@ async def fixed_rate(
         ok += 1
         if rng.random() < 0.3:
             pos = [rng.randrange(len(body["queries"]))]
-            fb = {"impression_id": body["impression_id"], "positions": pos}
+            fb = {
+                "impression_id": body["impression_id"],
+                "user_key": body_in.get("user_key"),
+                "session_id": body_in.get("session_id"),
+                "positions": pos,
+            }
             try:
                 status, _ = await c.call("POST", "/v1/feedback", fb)
             except (OSError, asyncio.IncompleteReadError, ValueError):

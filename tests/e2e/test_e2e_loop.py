@@ -227,7 +227,12 @@ class Users:
         self.served.append((got["arm"], got["model_version"], truth))
         clicked = self.world.show(req, got["queries"], self.rng)
         if clicked:
-            fb = {"impression_id": got["impression_id"], "positions": clicked}
+            fb = {
+                "impression_id": got["impression_id"],
+                "user_key": req.user_key,
+                "session_id": req.session_id,
+                "positions": clicked,
+            }
             assert http.post(f"{self.url}/v1/feedback", json=fb).status_code == 200
             self.clicks += 1
 
@@ -303,6 +308,9 @@ def loop(
                 "--deployment", NAME, "--cor-root", str(store / "artifacts"),
                 "--milvus-uri", milvus_url, "--milvus-prefix", cor_prefix(NAME, namespace),
                 "--routing-poll-s", "0.5", "--stats-refresh-s", "0.5",
+                # The test's users score each arm's lists against the world's truth, so they
+                # need to know the arm; a deployment keeps it from clients.
+                "--expose-arm", "true",
                 "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
         with open(gw_log, "ab") as fh:
             gateway = subprocess.Popen(argv, env=hosts.env(dict(os.environ)), stdout=fh, stderr=fh)

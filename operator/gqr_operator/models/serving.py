@@ -375,6 +375,17 @@ class Cooccurrence(Model):
 class Gateway(Model):
     """The recommendation API: canary split, CTR rerank, impression/click logging."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "!has(self.signingKeySecretRef) || !has(self.signingKeySecretRef.key) || "
+                "!(self.signingKeySecretRef.key in ['previous', 'next'])",
+                "spec.gateway.signingKeySecretRef.key may not be previous or next (the "
+                "rotation's verify-only keys)",
+            ),
+        )
+    )
+
     image: Image | None = None
     """Container image of the gateway. Defaults to the gqr-gateway image of the operator's
     version."""
@@ -389,4 +400,22 @@ class Gateway(Model):
     """Secret key holding the key every gateway replica signs impression ids and hashes user
     keys with (at least 16 bytes of text). Left out: the operator creates <name>-gateway-key
     once with a random key and keeps it. Mounted into the gateway pods only, never into a
-    Job."""
+    Job. The same Secret's keys `previous` and `next`, when present, still open impression ids
+    without signing: a rotation publishes the new key as `next`, then swaps it into the
+    signing key with the old one as `previous`, and deletes `previous` after
+    impressionTtlSeconds (replicas re-read the Secret within about a minute and a half)."""
+    impression_ttl_seconds: int = Field(default=86400, ge=60, le=7776000)
+    """How long after an impression its clicks are accepted; later ones are refused (410)."""
+    expose_arm: bool = False
+    """Tell clients which arm and model version served them. Off, a client cannot tell canary
+    from stable traffic (nor aim a click farm at the canary)."""
+
+    @model_validator(mode="after")
+    def _signing_key(self) -> Self:
+        ref = self.signing_key_secret_ref
+        if ref is not None and ref.key in ("previous", "next"):
+            raise ValueError(
+                f"spec.gateway.signingKeySecretRef.key={ref.key} may not be previous or next "
+                "(the rotation's verify-only keys)"
+            )
+        return self

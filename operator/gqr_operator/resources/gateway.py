@@ -18,6 +18,7 @@ PORT = 8080
 SECRET_DIR = "/var/run/secrets/gqr"
 SIGNING_DIR = "/var/run/secrets/gqr-signing"
 SIGNING_KEY = "key"
+ROTATION_KEYS = ("previous", "next")  # verify-only keys of the signing Secret
 CONFIG_DIR = "/etc/gqr"
 
 
@@ -48,12 +49,13 @@ def _signing_key(name: str, spec: GQRDeploymentSpec, mounts: Mounts) -> str:
     """Mount the signing key (the CR's own Secret, or the one the operator made); its path."""
     ref = spec.gateway.signing_key_secret_ref
     secret, key = (ref.name, ref.key) if ref else (signing_key_name(name), SIGNING_KEY)
-    items = [{"key": key, "path": SIGNING_KEY}]
+    # The whole Secret, not items: keys added later (previous, next: a rotation) appear in the
+    # running pods, which re-read them (--key-reload-s).
     mounts.add_volume(
-        {"name": "signing-key", "secret": {"secretName": secret, "items": items}},
+        {"name": "signing-key", "secret": {"secretName": secret}},
         {"name": "signing-key", "mountPath": SIGNING_DIR, "readOnly": True},
     )
-    return f"{SIGNING_DIR}/{SIGNING_KEY}"
+    return f"{SIGNING_DIR}/{key}"
 
 
 def _env(spec: GQRDeploymentSpec, name: str) -> list[dict[str, Any]]:
@@ -83,6 +85,9 @@ def _args(
     args = [
         "--routing-file", f"{CONFIG_DIR}/{ROUTING_FILE}",
         "--secret-key-file", key_file,
+        "--verify-key-files", ":".join(f"{SIGNING_DIR}/{k}" for k in ROTATION_KEYS),
+        "--impression-ttl-s", str(spec.gateway.impression_ttl_seconds),
+        "--expose-arm", "true" if spec.gateway.expose_arm else "false",
         "--log-root", log_root,
         "--deployment", name,
         "--cor-root", cor_root,

@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from gqr_contracts.base import utcnow
 from gqr_contracts.stats import ArmStats, StatsAnswer
+from gqr_serving.gateway.ids import Refused
 from gqr_serving.gateway.limits import BodyLimit, excerpt
 from gqr_serving.gateway.pipeline import InputError, Unavailable, check_side_info
 from gqr_serving.gateway.schemas import (
@@ -35,6 +36,12 @@ from gqr_serving.gateway.stats import parse_since, parse_window
 from gqr_serving.records import ClickRecord
 
 Scope = MutableMapping[str, Any]
+_REFUSED_STATUS = {
+    "unknown_impression": 404,
+    "wrong_user": 403,
+    "user_required": 403,
+    "impression_expired": 410,
+}
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
@@ -168,15 +175,23 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
         "/v1/feedback",
         response_model=FeedbackResponse,
         responses={
+            403: {
+                "model": ErrorBody,
+                "description": "The impression was served to another user_key/session_id, "
+                "or to one this request does not send",
+            },
             404: {"model": ErrorBody, "description": "Not an impression this deployment made"},
+            410: {"model": ErrorBody, "description": "The impression is older than its TTL"},
             503: {"model": ErrorBody, "description": "Clicks not durable in time; retry"},
         },
     )
     async def feedback(body: FeedbackRequest) -> Any:
         """Record clicks (2xx only once durable; a repeated click counts once)."""
-        ref = gw.keys.open_impression_id(body.impression_id)
-        if ref is None:
-            return _error(404, "unknown_impression", "impression_id was not issued here")
+        try:
+            ref = gw.keys.open_impression_id(body.impression_id, body.user_key or body.session_id)
+        except Refused as exc:
+            gw.metrics.clicks_refused.labels(exc.code).inc()
+            return _error(_REFUSED_STATUS[exc.code], exc.code, exc.detail)
         for i, p in enumerate(body.positions):
             if p >= ref.n:
                 raise _invalid(("body", "positions", i), f"position {p} >= {ref.n} shown", p)

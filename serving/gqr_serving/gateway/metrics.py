@@ -37,6 +37,19 @@ class GatewayMetrics:
         self._traffic_metrics(self.registry)
         self._request_path_metrics(self.registry)
         self._log_store_metrics(self.registry)
+        self.key_reloads = Counter(
+            "gqr_gateway_key_reloads",
+            "Signing key changes picked up (ok) or refused (error)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.clicks_refused = Counter(
+            "gqr_gateway_clicks_refused",
+            "Feedback refused by impression id check: unknown_impression, wrong_user, "
+            "user_required, impression_expired",
+            ["reason"],
+            registry=self.registry,
+        )
         self.routing_reloads = Counter(
             "gqr_gateway_routing_reloads", "Routing reloads", ["result"], registry=self.registry
         )

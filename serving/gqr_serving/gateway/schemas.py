@@ -84,8 +84,12 @@ class RecommendResponse(BaseModel):
     task: str
     queries: list[str] = Field(description="In display order; positions are 0-based.")
     aux_texts: dict[str, str] = Field(description="E.g. guide/prefix/suffix (clarification).")
-    arm: str = Field(description="Routing arm that served it.")
-    model_version: str
+    arm: str | None = Field(
+        None, description="Routing arm that served it (only with --expose-arm)."
+    )
+    model_version: str | None = Field(
+        None, description="Model version that served it (only with --expose-arm)."
+    )
     fallback: bool = Field(description="True when the LLM failed and COR alone answered.")
     fallback_reason: str | None = None
     reranked: bool = Field(False, description="True when the CTR predictor ordered the list.")
@@ -97,6 +101,16 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     impression_id: Text = Field(min_length=1, max_length=128)
+    user_key: Text | None = Field(
+        None,
+        max_length=MAX_KEY_CHARS,
+        description="The user_key of the recommend request (required when it had one).",
+    )
+    session_id: Text | None = Field(
+        None,
+        max_length=MAX_KEY_CHARS,
+        description="The session_id of the recommend request, when it had no user_key.",
+    )
     positions: list[Annotated[int, Field(ge=0, lt=MAX_POSITIONS)]] = Field(
         min_length=1, max_length=MAX_POSITIONS, description="Clicked 0-based positions."
     )

@@ -15,7 +15,7 @@ from gqr_contracts.routing import ArmConfig, BackendSpec, RoutingConfig
 from gqr_serving.cor import CORService
 from gqr_serving.gateway.cor_budget import BudgetedCOR, CORSource
 from gqr_serving.gateway.ctr import CTRClient
-from gqr_serving.gateway.ids import Keys, load_secret
+from gqr_serving.gateway.ids import KeyFiles, Keys, load_secret
 from gqr_serving.gateway.metrics import GatewayMetrics
 from gqr_serving.gateway.pipeline import Pipeline
 from gqr_serving.gateway.router import BackendFactory, Router
@@ -45,7 +45,13 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, parts: GatewayParts) -> None:
         self.settings = s = settings
         self.metrics = GatewayMetrics()
-        self.keys = Keys(load_secret(s.secret_key_file, s.log_root))
+        self.key_files = (
+            KeyFiles(s.secret_key_file, s.verify_key_files) if s.secret_key_file else None
+        )
+        self._key_material = (
+            self.key_files.load() if self.key_files else (load_secret(None, s.log_root), [])
+        )
+        self.keys = Keys(*self._key_material, ttl_s=s.impression_ttl_s)
         self.admin_token = _read_token(s.admin_token_file)
         self.presets: dict[str, TaskPreset] = {
             name: load_preset(name, extra_dirs=s.preset_dirs)
@@ -109,6 +115,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self._cor_loop()))
         if self.router.path is not None:
             self._tasks.append(asyncio.create_task(self.router.watch(self._reload_failed)))
+        if self.key_files is not None:
+            self._tasks.append(asyncio.create_task(self._key_loop()))
         self._started = True
 
     async def stop(self) -> None:
@@ -159,6 +167,28 @@ class Gateway:
         except Exception as exc:  # keep serving the previous version (or none)
             log.error("COR refresh failed: %s: %s", type(exc).__name__, exc)
 
+    def reload_keys(self) -> bool:
+        """Re-read the key files; True when the keys changed. Bad files keep the keys."""
+        assert self.key_files is not None
+        try:
+            material = self.key_files.load()
+            if material == self._key_material:
+                return False
+            keys = Keys(*material, ttl_s=self.settings.impression_ttl_s)
+        except (OSError, ValueError) as exc:
+            self.metrics.key_reloads.labels("error").inc()
+            log.error("signing keys not reloaded (the current ones stay): %s", exc)
+            return False
+        self.keys, self._key_material = keys, material
+        self.metrics.key_reloads.labels("ok").inc()
+        log.info("signing keys reloaded: 1 signing, %d verify-only", keys.verify_count)
+        return True
+
+    async def _key_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.key_reload_s)
+            await asyncio.to_thread(self.reload_keys)
+
     async def _cor_loop(self) -> None:
         while True:
             await asyncio.sleep(COR_REFRESH_S)
@@ -179,7 +209,7 @@ class Gateway:
         now = utcnow()
         version = arm.config.model_version
         iid = self.keys.new_impression_id(
-            int(now.timestamp() * 1000), len(out.queries), arm.name, version
+            int(now.timestamp() * 1000), len(out.queries), arm.name, version, bound_to=key
         )
         self.sink.submit(
             ImpressionRecord(
@@ -205,8 +235,8 @@ class Gateway:
             task=preset.name,
             queries=out.queries,
             aux_texts=out.aux_texts,
-            arm=arm.name,
-            model_version=version,
+            arm=arm.name if self.settings.expose_arm else None,
+            model_version=version if self.settings.expose_arm else None,
             fallback=out.fallback,
             fallback_reason=out.fallback_reason if out.fallback else None,
             reranked=out.reranked,

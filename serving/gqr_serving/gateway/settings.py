@@ -116,6 +116,26 @@ class GatewaySettings(BaseModel):
         description="Key for user-key hashing and impression-id tags, shared by replicas; "
         "default <log_root>/.gateway-secret (created once).",
     )
+    verify_key_files: tuple[Path, ...] = Field(
+        (),
+        description="Keys (files, separated by the path separator) that still open impression "
+        "ids but never sign: the previous key after a rotation, the next one before it. A "
+        "missing file is skipped; every key file is re-read every --key-reload-s.",
+    )
+    key_reload_s: float = Field(
+        30.0, gt=0, le=3600, description="How often the key files are re-read (rotation)."
+    )
+    impression_ttl_s: float = Field(
+        86400.0,
+        ge=60,
+        le=90 * 86400,
+        description="Clicks are accepted for this long after an impression was shown.",
+    )
+    expose_arm: bool = Field(
+        False,
+        description="Tell clients the arm and model version that served them (off: a client "
+        "cannot tell canary from stable traffic).",
+    )
     request_budget_s: float = Field(3.0, gt=0, le=120, description="Most time one request takes.")
     max_body_bytes: int = Field(
         65536,
@@ -153,6 +173,8 @@ class GatewaySettings(BaseModel):
                 "no LLM configured: pass --routing-file, or --llm-url (tgi/openai), "
                 "or --llm-kind local --llm-model DIR"
             )
+        if self.verify_key_files and self.secret_key_file is None:
+            raise ValueError("--verify-key-files needs --secret-key-file (the signing key)")
         if self.milvus_uri and self.cor_root is None:
             raise ValueError("--milvus-uri needs --cor-root (the COR artifact root)")
         return self
@@ -180,7 +202,7 @@ class GatewaySettings(BaseModel):
 
 
 def _split(name: str, raw: str) -> Any:
-    if name == "preset_dirs":
+    if name in ("preset_dirs", "verify_key_files"):
         return tuple(p for p in raw.split(os.pathsep) if p)
     return raw
 

@@ -116,6 +116,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         str(tmp / "token"),
         "--spool-dir",
         str(tmp / "spool"),
+        "--expose-arm",  # test 1 checks which arm served each user
+        "true",
         "--stats-refresh-s",
         "0",
         "--request-budget-s",
@@ -176,7 +178,11 @@ async def test_2_load_with_clicks_counts_exactly(live: Live) -> None:
                     if clicks:
                         f = await c.post(
                             "/v1/feedback",
-                            json={"impression_id": body["impression_id"], "positions": clicks},
+                            json={
+                                "impression_id": body["impression_id"],
+                                "user_key": f"load-{i}",
+                                "positions": clicks,
+                            },
                         )
                         assert f.status_code == 200
 

@@ -30,7 +30,8 @@ async def test_recommend_answers_and_logs_the_impression(tmp_path: Path) -> None
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["queries"] == GOOD.split(" <SEP> ")
-        assert body["arm"] == "stable" and body["fallback"] is False
+        assert body["fallback"] is False
+        assert body["arm"] is None and body["model_version"] is None  # not without expose_arm
         assert "green tea benefits" in backend.prompts[0].text  # COR went into the prompt
         c.app.state.gateway.sink.flush()  # type: ignore[attr-defined]
     (imp,) = LogReader(tmp_path / "logs").read("impression")
@@ -116,8 +117,14 @@ async def test_llm_and_cor_down_is_503_with_a_json_body(tmp_path: Path) -> None:
 async def test_feedback_is_idempotent_and_stats_count_once(tmp_path: Path) -> None:
     async with client(tmp_path, ScriptedBackend(GOOD)) as c:
         iid = (await c.post("/v1/recommend", json=REQ)).json()["impression_id"]
-        first = await c.post("/v1/feedback", json={"impression_id": iid, "positions": [0, 2]})
-        again = await c.post("/v1/feedback", json={"impression_id": iid, "positions": [2, 2]})
+        first = await c.post(
+            "/v1/feedback",
+            json={"impression_id": iid, "user_key": REQ["user_key"], "positions": [0, 2]},
+        )
+        again = await c.post(
+            "/v1/feedback",
+            json={"impression_id": iid, "user_key": REQ["user_key"], "positions": [2, 2]},
+        )
         assert first.json()["recorded"] == [0, 2]
         assert again.status_code == 200 and again.json()["duplicates"] == [2]
         c.app.state.gateway.sink.flush()  # type: ignore[attr-defined]
@@ -130,9 +137,16 @@ async def test_feedback_rejects_forged_ids_and_unshown_positions(tmp_path: Path)
     async with client(tmp_path, ScriptedBackend(GOOD)) as c:
         iid = (await c.post("/v1/recommend", json=REQ)).json()["impression_id"]
         forged = iid[:-2] + ("AA" if not iid.endswith("AA") else "BB")
-        r1 = await c.post("/v1/feedback", json={"impression_id": forged, "positions": [0]})
-        r2 = await c.post("/v1/feedback", json={"impression_id": iid, "positions": [3]})
-    assert r1.status_code == 404 and r1.json()["error"] == "unknown_impression"
+        r1 = await c.post(
+            "/v1/feedback",
+            json={"impression_id": forged, "user_key": REQ["user_key"], "positions": [0]},
+        )
+        r2 = await c.post(
+            "/v1/feedback",
+            json={"impression_id": iid, "user_key": REQ["user_key"], "positions": [3]},
+        )
+    # A bound id whose tag does not match: forged, or served to someone else (403 either way).
+    assert r1.status_code == 403 and r1.json()["error"] == "wrong_user"
     assert r2.status_code == 422 and r2.json()["detail"][0]["loc"] == ["body", "positions", 0]
 
 
@@ -153,7 +167,10 @@ async def test_click_is_not_acknowledged_when_the_store_fails(tmp_path: Path) ->
     parts = GatewayParts(writer_factory=factory)  # type: ignore[arg-type]
     async with client(tmp_path, ScriptedBackend(GOOD), parts=parts) as c:
         iid = (await c.post("/v1/recommend", json=REQ)).json()["impression_id"]
-        r = await c.post("/v1/feedback", json={"impression_id": iid, "positions": [0]})
+        r = await c.post(
+            "/v1/feedback",
+            json={"impression_id": iid, "user_key": REQ["user_key"], "positions": [0]},
+        )
     assert r.status_code == 503 and r.json()["error"] == "log_store_unavailable"
 
 

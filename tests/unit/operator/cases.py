@@ -192,6 +192,16 @@ INVALID: list[tuple[str, Spec, str]] = [
         "spec.llm.resources.limits",
     ),
     ("log-uri-scheme", patched(logs={"uri": "ftp://logs"}), "spec.logs.uri"),
+    (
+        "signing-key-named-previous",
+        patched(gateway={"signingKeySecretRef": {"name": "k", "key": "previous"}}),
+        "spec.gateway.signingKeySecretRef.key",
+    ),
+    (
+        "impression-ttl-short",
+        patched(gateway={"impressionTtlSeconds": 5}),
+        "spec.gateway.impressionTtlSeconds",
+    ),
     ("missing-llm", _without("llm"), "spec.llm"),
     (
         "dpo-one-candidate",

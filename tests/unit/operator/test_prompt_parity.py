@@ -41,6 +41,8 @@ def test_dpo_iterate_prompts_carry_as_many_cooccurring_queries_as_served(
     trained: argparse.Namespace = make_parser().parse_args(_args(job))
     served = GatewaySettings.from_sources(_args(build_gateway_deployment("x", "ns", spec)), env={})
     assert trained.cor_k == served.cor_k == (neighbours or 10)
+    assert (served.impression_ttl_s, served.expose_arm) == (86400, False)
+    assert [p.name for p in served.verify_key_files] == ["previous", "next"]
     assert trained.cor is not None  # the prompts are refreshed from the run's COR artifact
 
 

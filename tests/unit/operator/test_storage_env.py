@@ -82,9 +82,14 @@ def test_only_the_gateway_mounts_the_signing_key(
     spec = parse_spec(patched(**S3, gateway={"signingKeySecretRef": ref} if ref else {}))
     pod = build_gateway_deployment("x", "ns", spec)["spec"]["template"]["spec"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == "signing-key"]
-    assert volume["secret"] == {"secretName": secret, "items": [{"key": key, "path": "key"}]}
+    # The whole Secret: a rotation's previous/next keys reach running pods.
+    assert volume["secret"] == {"secretName": secret}
     args = pod["containers"][0]["args"]
-    assert args[args.index("--secret-key-file") + 1].endswith("/key")
+    assert args[args.index("--secret-key-file") + 1].endswith(f"/{key}")
+    verify = args[args.index("--verify-key-files") + 1].split(":")
+    assert [v.rsplit("/", 1)[1] for v in verify] == ["previous", "next"]
+    assert args[args.index("--expose-arm") + 1] == "false"
+    assert args[args.index("--impression-ttl-s") + 1] == "86400"
     for step in STEPS:
         job = build_pipeline_job("x", "ns", spec, step=step, run_id="1", inputs=INPUTS)  # type: ignore[arg-type]
         assert not [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
