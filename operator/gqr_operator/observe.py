@@ -66,7 +66,7 @@ def stats_url(name: str, namespace: str, spec: GQRDeploymentSpec) -> str:
     # The gateway's longest window (14 days): with `since` = the step's start, the counts are
     # the step's own until a step outlasts it.
     host = f"{gateway.gateway_name(name)}.{namespace}.svc.cluster.local"
-    return f"http://{host}/v1/stats?window=14d"
+    return f"http://{host}:{gateway.INTERNAL_PORT}/v1/stats?window=14d"
 
 
 class StatsUnavailable(Exception):

@@ -15,6 +15,7 @@ from gqr_operator.resources.routing import ROUTING_FILE, routing_name
 from gqr_operator.resources.storage import Mounts, storage_uri, store_env, store_secrets
 
 PORT = 8080
+INTERNAL_PORT = 9090  # /v1/stats, /metrics, /admin: opened to the operator and monitoring only
 SECRET_DIR = "/var/run/secrets/gqr"
 SIGNING_DIR = "/var/run/secrets/gqr-signing"
 SIGNING_KEY = "key"
@@ -98,6 +99,7 @@ def _args(
         "--rerank", "true" if spec.gateway.rerank else "false",
         "--host", "0.0.0.0",
         "--port", str(PORT),
+        "--internal-port", str(INTERNAL_PORT),
     ]  # fmt: skip
     if spec.cooccurrence.milvus.secret_ref is not None:
         args += ["--milvus-token-file", f"{SECRET_DIR}/milvus-token"]
@@ -126,7 +128,10 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         "image": spec.gateway.image or defaults.IMAGES["gateway"],
         "command": ["gqr-gateway"],
         "args": _args(name, namespace, spec, (log_root, cor_root), key_file),
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+            {"name": "internal", "containerPort": INTERNAL_PORT, "protocol": "TCP"},
+        ],
         "env": _env(spec, name),
         "resources": defaults.resources("gateway", spec.gateway.resources),
         "securityContext": defaults.container_security_context(),
@@ -156,11 +161,12 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
 
 
 def build_gateway_service(name: str, namespace: str) -> dict[str, Any]:
-    """ClusterIP Service of the recommendation API (port 80)."""
+    """ClusterIP Service of the recommendation API (port 80) and of the internal port (9090:
+    /v1/stats for the operator, /metrics for Prometheus)."""
     return defaults.cluster_ip_service(
         metadata(gateway_name(name), namespace, labels(name, "gateway")),
         selector_labels(name, "gateway"),
-        {"http": 80},
+        {"http": 80, "internal": INTERNAL_PORT},
     )
 
 

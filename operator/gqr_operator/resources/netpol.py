@@ -1,13 +1,30 @@
 """NetworkPolicies: LLM, CTR predictor and managed Milvus pods are reachable only from this
-deployment's gateway and pipeline Job pods."""
+deployment's gateway and pipeline Job pods; the gateway's traffic port from anywhere, its
+internal port (/v1/stats, /metrics, /admin) only from the operator and the monitoring
+namespaces.
+
+Where the operator runs and which namespaces monitor come from its environment (the chart
+sets them): ``GQR_OPERATOR_NAMESPACE``, ``GQR_OPERATOR_NAME`` (its pods' app.kubernetes.io/name,
+default gqr-operator) and ``GQR_MONITORING_NAMESPACES`` (comma-separated, default monitoring).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources.ctr import ISVC_LABEL, ctr_name
-from gqr_operator.resources.naming import Component, child_name, label_value, labels, metadata
+from gqr_operator.resources.gateway import INTERNAL_PORT
+from gqr_operator.resources.gateway import PORT as GATEWAY_PORT
+from gqr_operator.resources.naming import (
+    Component,
+    child_name,
+    label_value,
+    labels,
+    metadata,
+    selector_labels,
+)
 
 KNATIVE_NAMESPACE = "knative-serving"
 
@@ -51,10 +68,59 @@ def _policy(
     }
 
 
+def _namespaces(names: list[str]) -> dict[str, Any]:
+    return {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": names}
+        ]
+    }
+
+
+def internal_peers() -> list[dict[str, Any]]:
+    """Who may reach the gateway's internal port: the operator's pods (in its namespace when
+    known, else in any) and every pod of the monitoring namespaces."""
+    operator_ns = os.environ.get("GQR_OPERATOR_NAMESPACE", "")
+    operator = {
+        "podSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": os.environ.get("GQR_OPERATOR_NAME", "gqr-operator")
+            }
+        },
+        "namespaceSelector": _namespaces([operator_ns]) if operator_ns else {},
+    }
+    raw = os.environ.get("GQR_MONITORING_NAMESPACES", "monitoring")
+    monitoring = [n.strip() for n in raw.split(",") if n.strip()]
+    peers = [operator]
+    if monitoring:
+        peers.append({"namespaceSelector": _namespaces(monitoring)})
+    return peers
+
+
+def _gateway_policy(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(
+            child_name(name, "gateway", "ingress"), namespace, labels(name, "gateway")
+        ),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(name, "gateway")},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"ports": [{"protocol": "TCP", "port": GATEWAY_PORT}]},  # from anywhere
+                {
+                    "from": internal_peers(),
+                    "ports": [{"protocol": "TCP", "port": INTERNAL_PORT}],
+                },
+            ],
+        },
+    }
+
+
 def build_network_policies(
     name: str, namespace: str, spec: GQRDeploymentSpec
 ) -> list[dict[str, Any]]:
-    """One policy each for LLM pods, CTR predictor pods and (if managed) Milvus pods."""
+    """One policy each for gateway, LLM, CTR predictor and (if managed) Milvus pods."""
     instance = {"app.kubernetes.io/name": "gqr", "app.kubernetes.io/instance": label_value(name)}
     ctr_peers = [_clients(name)]
     if spec.ctr_predictor.deployment_mode == "Serverless":
@@ -67,6 +133,7 @@ def build_network_policies(
             }
         )
     policies = [
+        _gateway_policy(name, namespace),
         _policy(
             name,
             namespace,

@@ -88,23 +88,38 @@ class _Observe:
 
 
 def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> FastAPI:
-    """The gateway app; ``parts`` replaces components (tests, benchmarks)."""
+    """The gateway app; ``parts`` replaces components (tests, benchmarks).
+
+    With ``settings.internal_port``, ``/v1/stats``, ``/metrics`` and ``/admin`` are not on this
+    app but on ``app.state.internal``, served on that port (one the NetworkPolicy opens to the
+    operator and monitoring only); the two share one :class:`Gateway`, started by this app.
+    """
     gw = Gateway(settings, parts or GatewayParts())
+    app = _new_app(settings, gw, lifespan=_lifespan(gw))
+    _add_traffic_routes(app, gw)
+    internal = _new_app(settings, gw) if settings.internal_port else app
+    _add_stats_route(internal, gw)
+    _add_health_routes(app, gw, metrics=internal is app)
+    if internal is not app:
+        _add_health_routes(internal, gw, metrics=True)
+    _add_admin_routes(internal, gw)
+    app.state.internal = internal if internal is not app else None
+    gw.known_paths = {r.path for a in (app, internal) for r in a.routes if hasattr(r, "path")}
+    for a in {id(app): app, id(internal): internal}.values():
+        a.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+        a.add_middleware(_Observe, gw=gw)
+    return app
+
+
+def _new_app(settings: GatewaySettings, gw: Gateway, **kw: Any) -> FastAPI:
     app = FastAPI(
         title="GQR gateway",
         version="1",
         summary="Generative query recommendation: one LLM, one prompt, N queries.",
-        lifespan=_lifespan(gw),
+        **kw,
     )
     app.state.gateway = gw
     _add_error_handlers(app)
-    _add_traffic_routes(app, gw)
-    _add_stats_route(app, gw)
-    _add_health_routes(app, gw)
-    _add_admin_routes(app, gw)
-    gw.known_paths = {r.path for r in app.routes if hasattr(r, "path")}
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(_Observe, gw=gw)
     return app
 
 
@@ -267,8 +282,8 @@ def _stats_window(gw: Gateway, window: str | None, since: str | None) -> tuple[f
     return seconds, start_at
 
 
-def _add_health_routes(app: FastAPI, gw: Gateway) -> None:
-    """Probes and Prometheus metrics."""
+def _add_health_routes(app: FastAPI, gw: Gateway, *, metrics: bool) -> None:
+    """Probes, and with ``metrics`` Prometheus metrics."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -283,8 +298,11 @@ def _add_health_routes(app: FastAPI, gw: Gateway) -> None:
             return _error(503, "not_ready", problem)
         return {"status": "ready", "arms": sorted(gw.router.arms)}
 
+    if not metrics:
+        return
+
     @app.get("/metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def prometheus() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -9,10 +9,12 @@ Every flag also reads ``GQR_GATEWAY_<NAME>`` (``--help`` lists them).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -35,7 +37,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"gqr-gateway: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     tune_for_latency()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                app, host=settings.host, port=settings.port, log_level=settings.log_level
+            )
+        )
+    ]
+    if app.state.internal is not None:  # its routes share the app's Gateway (started by it)
+        config = uvicorn.Config(
+            app.state.internal,
+            host=settings.host,
+            port=settings.internal_port,
+            log_level=settings.log_level,
+            lifespan="off",
+        )
+        servers.append(uvicorn.Server(config))
+    asyncio.run(_serve(servers))
+
+
+async def _serve(servers: list[Any]) -> None:
+    """Serve until the first server stops (a signal stops all: uvicorn's handlers are set per
+    server, so every one sees it), then stop the others."""
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*tasks)
 
 
 def tune_for_latency() -> None:

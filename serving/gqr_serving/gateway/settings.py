@@ -157,6 +157,13 @@ class GatewaySettings(BaseModel):
     preset_dirs: tuple[Path, ...] = Field((), description="Extra task preset folders.")
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8000, ge=0, le=65535, description="Listen port.")
+    internal_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of /v1/stats, /metrics and /admin (0: they share --port). Set, the "
+        "traffic port serves only /v1/recommend, /v1/feedback and the probes.",
+    )
     log_level: str = Field("info", description="Python log level.")
 
     @field_validator("milvus_prefix")
@@ -175,6 +182,8 @@ class GatewaySettings(BaseModel):
             )
         if self.verify_key_files and self.secret_key_file is None:
             raise ValueError("--verify-key-files needs --secret-key-file (the signing key)")
+        if self.internal_port and self.internal_port == self.port:
+            raise ValueError(f"--internal-port {self.internal_port} is also --port")
         if self.milvus_uri and self.cor_root is None:
             raise ValueError("--milvus-uri needs --cor-root (the COR artifact root)")
         return self

@@ -136,3 +136,18 @@ def test_crd_keep_policy(keep: bool, annotated: bool) -> None:
 
 def test_crds_install_false_leaves_the_crd_out() -> None:
     assert not by_kind(render(None, "crds.install=false"), "CustomResourceDefinition")
+
+
+def test_the_operator_knows_who_may_reach_the_gateways_internal_port() -> None:
+    docs = render(None, "gatewayPolicy.monitoringNamespaces={monitoring,obs}")
+    (deployment,) = by_kind(docs, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["GQR_OPERATOR_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.namespace"
+    )
+    assert (
+        env["GQR_OPERATOR_NAME"]["value"]
+        == (deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"])
+    )
+    assert env["GQR_MONITORING_NAMESPACES"]["value"] == "monitoring,obs"

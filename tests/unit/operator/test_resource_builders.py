@@ -153,7 +153,23 @@ def test_network_policies_admit_only_gateway_and_pipeline(
     policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
     protected = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies}
     managed = spec.cooccurrence.milvus.mode == "managed"
-    assert protected == {"llm", "ctr-predictor", *(["milvus"] if managed else [])}
+    assert protected == {"gateway", "llm", "ctr-predictor", *(["milvus"] if managed else [])}
+    gateway_pods = [
+        lab
+        for m in manifests
+        if m["kind"] == "Deployment"
+        for _, lab in pod_specs(m)
+        if lab["app.kubernetes.io/component"] == "gateway"
+    ]
+    gw_policy = next(p for p in policies if _component(p) == "gateway")
+    selects = gw_policy["spec"]["podSelector"]["matchLabels"].items()
+    assert gateway_pods and all(selects <= p.items() for p in gateway_pods)
+    traffic, internal = gw_policy["spec"]["ingress"]
+    assert "from" not in traffic and traffic["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert internal["ports"] == [{"protocol": "TCP", "port": 9090}]
+    operator, monitoring = internal["from"]
+    assert operator["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gqr-operator"}
+    assert monitoring["namespaceSelector"]["matchExpressions"][0]["values"] == ["monitoring"]
     llm_pods = [
         lab
         for m in manifests
@@ -299,3 +315,28 @@ def test_resource_defaults_fill_both_sides() -> None:
     assert res["requests"]["cpu"] == res["limits"]["cpu"] == "2"
     assert "nvidia.com/gpu" not in res["limits"] and "tolerations" not in server
     assert res["requests"]["memory"] == "16Gi"
+
+
+def test_the_gateway_internal_port_admits_the_operator_namespace_and_monitoring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gqr_operator.resources.netpol import internal_peers
+
+    monkeypatch.setenv("GQR_OPERATOR_NAMESPACE", "gqr-system")
+    monkeypatch.setenv("GQR_OPERATOR_NAME", "ops")
+    monkeypatch.setenv("GQR_MONITORING_NAMESPACES", "monitoring, prometheus")
+    operator, monitoring = internal_peers()
+    assert operator == {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ops"}},
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["gqr-system"]}
+            ]
+        },
+    }
+    assert monitoring["namespaceSelector"]["matchExpressions"][0]["values"] == [
+        "monitoring",
+        "prometheus",
+    ]
+    monkeypatch.setenv("GQR_MONITORING_NAMESPACES", "")
+    assert len(internal_peers()) == 1  # the operator only
