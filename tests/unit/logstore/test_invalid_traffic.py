@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from testsupport.records import impression
 
 from gqr_serving.gateway.ids import Keys
 from gqr_serving.gateway.stats import LogStats, SeenIds, id_hash
@@ -19,7 +20,6 @@ from gqr_serving.invalid import (
 )
 from gqr_serving.logstore import LogReader, LogWriter
 from gqr_serving.records import ClickRecord
-from testsupport.records import impression
 
 POLICY = InvalidTrafficPolicy()
 KEYS = Keys(b"k" * 32)
