@@ -141,7 +141,11 @@ class GatewaySettings(BaseModel):
         20, ge=0, description="Recommend requests one user may send at once."
     )
     rate_recommend_addr_per_s: float = Field(
-        50.0, ge=0, description="Recommend requests per second per client address; 0 = no limit."
+        0.0,
+        ge=0,
+        description="Recommend requests per second per client address; 0 = no limit "
+        "(the default: behind a front end or proxy one address carries every user; with "
+        "--trusted-proxies or direct clients, e.g. 50).",
     )
     rate_recommend_addr_burst: int = Field(
         200, ge=0, description="Recommend requests one address may send at once."
@@ -156,7 +160,11 @@ class GatewaySettings(BaseModel):
         20, ge=0, description="Feedback requests one user may send at once."
     )
     rate_feedback_addr_per_s: float = Field(
-        50.0, ge=0, description="Feedback requests per second per client address; 0 = no limit."
+        0.0,
+        ge=0,
+        description="Feedback requests per second per client address; 0 = no limit "
+        "(the default: behind a front end or proxy one address carries every user; with "
+        "--trusted-proxies or direct clients, e.g. 50).",
     )
     rate_feedback_addr_burst: int = Field(
         200, ge=0, description="Feedback requests one address may send at once."

@@ -122,7 +122,10 @@ async def test_farm_aimed_at_the_canary_leaves_the_rollout_decision_alone(
     clock = Clock()
     parts = GatewayParts(clock=clock)
     routing = _routing(tmp_path)
-    async with client(tmp_path, ScriptedBackend(GOOD), parts=parts, routing_file=routing) as c:
+    # Address limits on (off by default), as where the gateway sees its clients' addresses.
+    addr = {f"rate_{e}_addr_per_s": 50.0 for e in ("recommend", "feedback")}
+    backend = ScriptedBackend(GOOD)
+    async with client(tmp_path, backend, parts=parts, routing_file=routing, **addr) as c:
         async with from_address(c, "198.51.100.20") as people:
             await honest(people, clock, 900, {"stable": 0.3, "canary": 0.1})
         honest_only = await stats(c)

@@ -130,7 +130,12 @@ async def test_recommend_past_the_user_limit_is_429_with_retry_after(tmp_path: P
 async def test_address_limit_covers_feedback_and_keyless_requests(tmp_path: Path) -> None:
     clock = Clock()
     parts = GatewayParts(clock=clock)
-    kw = {"rate_recommend_addr_burst": 5, "rate_feedback_addr_burst": 2}
+    kw = {
+        "rate_recommend_addr_per_s": 50.0,
+        "rate_recommend_addr_burst": 5,
+        "rate_feedback_addr_per_s": 50.0,
+        "rate_feedback_addr_burst": 2,
+    }
     async with client(tmp_path, ScriptedBackend(GOOD), parts=parts, **kw) as c:
         keyless = {k: v for k, v in REQ.items() if k != "user_key"}
         codes = [(await c.post("/v1/recommend", json=keyless)).status_code for _ in range(6)]
