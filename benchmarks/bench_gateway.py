@@ -451,7 +451,12 @@ def main() -> None:
     if not args.no_milvus:
         gw_args += ["--milvus-uri", f"http://127.0.0.1:{ports['milvus']}"]
     gw_args += args.gateway_arg
-    env = {}
+    # The load generator replays a day's users within seconds: no per-user limit (env, which
+    # a gateway from --gateway-src that predates the setting ignores).
+    env = {
+        "GQR_GATEWAY_RATE_RECOMMEND_USER_PER_S": "0",
+        "GQR_GATEWAY_RATE_FEEDBACK_USER_PER_S": "0",
+    }
     if args.gateway_src is not None:
         env["PYTHONPATH"] = f"{args.gateway_src.resolve()}:{os.environ.get('PYTHONPATH', '')}"
     try:

@@ -24,6 +24,16 @@ class ArmStats(BaseModel):
         "that leaves it out is read by its clicks.",
     )
     fallbacks: int = Field(0, ge=0, description="Impressions served without the LLM.")
+    invalid_clicks: int = Field(
+        0,
+        ge=0,
+        description="Clicks judged invalid traffic (click farms, bots): logged, not in clicks.",
+    )
+    invalid_impressions: int = Field(
+        0,
+        ge=0,
+        description="Impressions with invalid clicks: not in impressions (nor their clicks).",
+    )
     ctr: float = Field(0.0, ge=0, description="clicks / impressions (0 without impressions).")
 
     @property

@@ -12,7 +12,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 from gqr_contracts.base import SCHEMA_VERSION, Record, Timestamp
 from gqr_contracts.job import JobResult
@@ -61,6 +69,23 @@ class ClickRecord(Record):
     impression_id: str = Field(min_length=1, max_length=128)
     position: int = Field(ge=0, le=63)
     ts: Timestamp
+    invalid: str | None = Field(
+        None,
+        max_length=32,
+        description="Why the gateway judged it invalid traffic (gqr_serving.invalid), e.g. "
+        "'too_fast'; absent for a valid click. Logged, never counted.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_valid(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A valid click is written exactly as before the field existed, so readers that
+        # predate it still read every valid click.
+        out: dict[str, Any] = handler(self)
+        if out.get("invalid", 0) is None:
+            del out["invalid"]
+        return out
 
 
 class QueryLogRecord(Record):

@@ -20,9 +20,10 @@ from starlette.requests import Request
 
 from gqr_contracts.base import utcnow
 from gqr_contracts.stats import ArmStats, StatsAnswer
-from gqr_serving.gateway.ids import Refused
+from gqr_serving.gateway.ids import ImpressionRef, Refused
 from gqr_serving.gateway.limits import BodyLimit, excerpt
 from gqr_serving.gateway.pipeline import InputError, Unavailable, check_side_info
+from gqr_serving.gateway.ratelimit import client_address, feedback_user
 from gqr_serving.gateway.schemas import (
     ErrorBody,
     FeedbackRequest,
@@ -33,6 +34,7 @@ from gqr_serving.gateway.schemas import (
 from gqr_serving.gateway.service import Gateway, GatewayParts
 from gqr_serving.gateway.settings import GatewaySettings
 from gqr_serving.gateway.stats import parse_since, parse_window
+from gqr_serving.invalid import click_verdict, clicks_all_positions
 from gqr_serving.records import ClickRecord
 
 Scope = MutableMapping[str, Any]
@@ -123,6 +125,42 @@ def _new_app(settings: GatewaySettings, gw: Gateway, **kw: Any) -> FastAPI:
     return app
 
 
+def _rate_limited(gw: Gateway, endpoint: str, raw_user: str | None, request: Request) -> Any:
+    """A 429 answer when a bucket of ``endpoint`` is empty for this user or address, else None
+    (and a token is taken from each)."""
+    user = gw.keys.hash_user(raw_user) if raw_user else None
+    forwarded = request.headers.get("x-forwarded-for") if gw.proxies else None
+    addr = client_address(request.client.host if request.client else None, forwarded, gw.proxies)
+    limited = gw.limits.check(endpoint, user, addr)
+    if limited is None:
+        return None
+    gw.metrics.rate_limited.labels(endpoint, limited.key).inc()
+    answer = _error(429, "rate_limited", limited.detail(f"/v1/{endpoint}"))
+    answer.headers["Retry-After"] = str(limited.retry_after_s)
+    return answer
+
+
+def _click_verdict(
+    gw: Gateway, ref: ImpressionRef, iid: str, positions: list[int], user: str | None
+) -> str | None:
+    """The invalid-traffic verdict recorded on this request's new clicks (gqr_serving.invalid):
+    too fast after the impression, every position clicked (as far as this replica knows), or
+    past the user's hourly clicks."""
+    policy = gw.invalid_policy
+    reason = click_verdict(utcnow().timestamp() * 1000 - ref.ts_ms, policy)
+    known = [p for p in range(ref.n) if p in positions or gw.clicks.is_known(iid, p)]
+    if reason is None and clicks_all_positions(known, ref.n, policy):
+        reason = "all_positions"
+    if user is not None and gw.user_clicks.enabled:
+        key, now = gw.keys.hash_user(user), gw.limits.clock()
+        for _ in positions:  # one token a click; a click past the budget is flagged
+            if gw.user_clicks.wait(key, now) > 0:
+                reason = reason or "user_click_rate"
+                break
+            gw.user_clicks.take(key, now)
+    return reason
+
+
 def _lifespan(gw: Gateway) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -166,10 +204,15 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
     @app.post(
         "/v1/recommend",
         response_model=RecommendResponse,
-        responses={503: {"model": ErrorBody, "description": "Neither the LLM nor COR answered"}},
+        responses={
+            429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+            503: {"model": ErrorBody, "description": "Neither the LLM nor COR answered"},
+        },
     )
-    async def recommend(body: RecommendRequest) -> Any:
+    async def recommend(body: RecommendRequest, request: Request) -> Any:
         """N recommended queries for a user query; the impression is logged."""
+        if limited := _rate_limited(gw, "recommend", body.user_key or body.session_id, request):
+            return limited
         preset = gw.presets.get(body.task)
         if preset is None:
             raise _invalid(
@@ -197,16 +240,20 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
             },
             404: {"model": ErrorBody, "description": "Not an impression this deployment made"},
             410: {"model": ErrorBody, "description": "The impression is older than its TTL"},
+            429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
             503: {"model": ErrorBody, "description": "Clicks not durable in time; retry"},
         },
     )
-    async def feedback(body: FeedbackRequest) -> Any:
+    async def feedback(body: FeedbackRequest, request: Request) -> Any:
         """Record clicks (2xx only once durable; a repeated click counts once)."""
         try:
             ref = gw.keys.open_impression_id(body.impression_id, body.user_key or body.session_id)
         except Refused as exc:
             gw.metrics.clicks_refused.labels(exc.code).inc()
             return _error(_REFUSED_STATUS[exc.code], exc.code, exc.detail)
+        user = feedback_user(body, ref)
+        if (limited := _rate_limited(gw, "feedback", user, request)) is not None:
+            return limited
         for i, p in enumerate(body.positions):
             if p >= ref.n:
                 raise _invalid(("body", "positions", i), f"position {p} >= {ref.n} shown", p)
@@ -214,8 +261,10 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
         new = [p for p in positions if not gw.clicks.is_known(body.impression_id, p)]
         if new:
             now = utcnow()
+            invalid = _click_verdict(gw, ref, body.impression_id, new, user)
             records = [
-                ClickRecord(impression_id=body.impression_id, position=p, ts=now) for p in new
+                ClickRecord(impression_id=body.impression_id, position=p, ts=now, invalid=invalid)
+                for p in new
             ]
             try:
                 await gw.clicks.write(records)
@@ -226,7 +275,10 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
                     "log_store_unavailable",
                     f"clicks not recorded ({type(exc).__name__}); retry",
                 )
-            gw.metrics.count_click(ref.arm, ref.model_version, len(new))
+            if invalid is None:
+                gw.metrics.count_click(ref.arm, ref.model_version, len(new))
+            else:  # acknowledged and logged like any click; never counted
+                gw.metrics.invalid_clicks.labels(invalid).inc(len(new))
         dups = [p for p in positions if p not in new]
         return FeedbackResponse(impression_id=body.impression_id, recorded=new, duplicates=dups)
 

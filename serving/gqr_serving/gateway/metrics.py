@@ -82,6 +82,18 @@ class GatewayMetrics:
         self.clicks = Counter(
             "gqr_gateway_clicks", "Clicks recorded (first time)", ["arm", "model"], registry=r
         )
+        self.rate_limited = Counter(
+            "gqr_gateway_rate_limited",
+            "Requests refused 429 by a rate limit (key: the user or the address bucket)",
+            ["endpoint", "key"],
+            registry=r,
+        )
+        self.invalid_clicks = Counter(
+            "gqr_gateway_invalid_clicks",
+            "Clicks recorded as invalid traffic at feedback (logged, never counted in stats)",
+            ["reason"],
+            registry=r,
+        )
 
     def _request_path_metrics(self, r: CollectorRegistry) -> None:
         """How each part of the request path answered: LLM, COR, CTR predictor, filters."""

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gqr_serving.gateway.ctr import CTRClient
 from gqr_serving.gateway.ids import KeyFiles, Keys, load_secret
 from gqr_serving.gateway.metrics import GatewayMetrics
 from gqr_serving.gateway.pipeline import Pipeline
+from gqr_serving.gateway.ratelimit import AbuseLimits, TokenBuckets, parse_networks
 from gqr_serving.gateway.router import BackendFactory, Router
 from gqr_serving.gateway.schemas import RecommendRequest, RecommendResponse
 from gqr_serving.gateway.settings import GatewaySettings
@@ -37,6 +39,8 @@ class GatewayParts:
     backend_factory: BackendFactory | None = None
     cor_source: CORSource | None = None
     writer_factory: WriterFactory | None = None
+    clock: Callable[[], float] | None = None
+    """Monotonic seconds for the rate limits (tests move time by hand)."""
 
 
 class Gateway:
@@ -97,8 +101,18 @@ class Gateway:
         )
         m.sink_gauges(lambda: self.sink.pending, lambda: self.sink.spooled_bytes, self.sink.lag_s)
         self.clicks = ClickWriter(factory, timeout_s=s.click_timeout_s)
+        self.invalid_policy = policy = s.invalid_traffic_policy()
         self.stats = LogStats(
-            s.log_root, refresh_s=s.stats_refresh_s, max_window_s=s.stats_max_window_s
+            s.log_root,
+            refresh_s=s.stats_refresh_s,
+            max_window_s=s.stats_max_window_s,
+            policy=policy,
+        )
+        self.limits = AbuseLimits(s, clock=parts.clock or time.monotonic)
+        self.proxies = parse_networks(s.trusted_proxies)
+        # The user_click_rate rule: a bucket of clicks per user (per replica).
+        self.user_clicks = TokenBuckets(
+            policy.user_clicks_per_h / 3600.0, policy.user_clicks_per_h, max_keys=s.rate_max_keys
         )
         self.known_paths: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from gqr_serving.invalid import InvalidTrafficPolicy
+
 ENV_PREFIX = "GQR_GATEWAY_"
 
 
@@ -149,6 +151,70 @@ class GatewaySettings(BaseModel):
     )
     max_pending: int = Field(20000, ge=1, description="Impressions buffered in memory.")
     spool_max_bytes: int = Field(256 << 20, ge=0, description="Disk buffer cap, in bytes.")
+    rate_recommend_user_per_s: float = Field(
+        2.0,
+        ge=0,
+        description="Recommend requests per second per user key (else session id), per "
+        "replica; 0 = no limit. Past it: 429 with Retry-After.",
+    )
+    rate_recommend_user_burst: int = Field(
+        20, ge=0, description="Recommend requests one user may send at once."
+    )
+    rate_recommend_addr_per_s: float = Field(
+        0.0,
+        ge=0,
+        description="Recommend requests per second per client address; 0 = no limit "
+        "(the default: behind a front end or proxy one address carries every user; with "
+        "--trusted-proxies or direct clients, e.g. 50).",
+    )
+    rate_recommend_addr_burst: int = Field(
+        200, ge=0, description="Recommend requests one address may send at once."
+    )
+    rate_feedback_user_per_s: float = Field(
+        2.0,
+        ge=0,
+        description="Feedback requests per second per user, where a feedback request names "
+        "its user; 0 = no limit.",
+    )
+    rate_feedback_user_burst: int = Field(
+        20, ge=0, description="Feedback requests one user may send at once."
+    )
+    rate_feedback_addr_per_s: float = Field(
+        0.0,
+        ge=0,
+        description="Feedback requests per second per client address; 0 = no limit "
+        "(the default: behind a front end or proxy one address carries every user; with "
+        "--trusted-proxies or direct clients, e.g. 50).",
+    )
+    rate_feedback_addr_burst: int = Field(
+        200, ge=0, description="Feedback requests one address may send at once."
+    )
+    rate_max_keys: int = Field(
+        100_000, ge=1, description="Most rate-limit buckets kept per endpoint and key kind."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="CIDRs of proxies whose X-Forwarded-For is believed (comma-separated): "
+        "a request from one is limited by the nearest hop not in them.",
+    )
+    invalid_min_click_ms: int = Field(
+        0,
+        ge=0,
+        description="A click sooner than this after its impression is invalid traffic "
+        "(logged, not counted); 0 = off.",
+    )
+    invalid_all_positions_n: int = Field(
+        3,
+        ge=0,
+        description="An impression of at least this many queries with every one clicked is "
+        "invalid traffic; 0 = off.",
+    )
+    invalid_user_clicks_per_h: int = Field(
+        300,
+        ge=0,
+        description="Clicks past this many in an hour by one user (where feedback names its "
+        "user) are invalid traffic; 0 = off.",
+    )
     stats_refresh_s: float = Field(1.0, ge=0, le=300, description="Stats cache lifetime.")
     stats_max_window_s: float = Field(
         14 * 86400, gt=0, description="Longest /v1/stats window (and what stays indexed)."
@@ -172,6 +238,22 @@ class GatewaySettings(BaseModel):
         from gqr_serving.cor.index import check_prefix
 
         return check_prefix(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from gqr_serving.gateway.ratelimit import parse_networks
+
+        parse_networks(value)
+        return value
+
+    def invalid_traffic_policy(self) -> InvalidTrafficPolicy:
+        """The invalid-traffic thresholds these settings give (the rest at their defaults)."""
+        return InvalidTrafficPolicy(
+            min_click_ms=self.invalid_min_click_ms,
+            all_positions_n=self.invalid_all_positions_n,
+            user_clicks_per_h=self.invalid_user_clicks_per_h,
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:
@@ -213,6 +295,8 @@ class GatewaySettings(BaseModel):
 def _split(name: str, raw: str) -> Any:
     if name in ("preset_dirs", "verify_key_files"):
         return tuple(p for p in raw.split(os.pathsep) if p)
+    if name == "trusted_proxies":
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
     return raw
 
 

@@ -3,8 +3,11 @@
 The log store is the source of truth, so every replica sharing a root gives the same counts,
 and a restart loses nothing. Reading is incremental: each segment file is read from where the
 last refresh stopped, up to its last complete line (a torn or still-growing tail waits).
-Impressions are bucketed by minute; a click counts for the impression it is on (attributed
-from the impression id), once per (impression, position) however often it was sent.
+Impressions are bucketed by minute and counted once per impression id (a record written
+twice, e.g. a spool replayed after a crash, counts once); a click counts for the impression it
+is on (attributed from the impression id), once per (impression, position) however often it was
+sent. Invalid traffic (``gqr_serving.invalid``: clicks flagged at feedback, every position of
+an impression clicked) is left out of ``impressions`` and ``clicks`` and counted apart.
 A query covers whole minutes: the last ``window`` seconds (its first, partial minute
 included), or from ``since`` on, rounded up to the next whole minute so that no impression
 shown before ``since`` is counted (a canary step asks from its start: traffic at the
@@ -15,21 +18,60 @@ Local roots only; for an object-store root this re-reads the window (cached) via
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import threading
 import time
+from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gqr_serving.gateway.ids import peek_impression_id
+from gqr_serving.invalid import InvalidTrafficPolicy, impression_verdict
 
 log = logging.getLogger("gqr_serving.gateway")
 Key = tuple[str, str]  # (arm, model_version)
+PACK_AFTER_S = 600  # a minute's impression ids are packed once it is this old
+
+
+def id_hash(iid: str) -> int:
+    """64 bits of an impression id: what dedup keeps (collisions are ~n^2/2^65)."""
+    return int.from_bytes(hashlib.blake2b(iid.encode(), digest_size=8).digest(), "big")
+
+
+class SeenIds:
+    """The impression ids of one minute, as 64-bit hashes: a set while the minute is recent,
+    then a sorted array (8 bytes an id) once :meth:`pack` is called."""
+
+    __slots__ = ("packed", "recent")
+
+    def __init__(self) -> None:
+        self.recent: set[int] = set()
+        self.packed = array("Q")
+
+    def __contains__(self, h: int) -> bool:
+        if h in self.recent:
+            return True
+        i = bisect_left(self.packed, h)
+        return i < len(self.packed) and self.packed[i] == h
+
+    def add(self, h: int) -> bool:
+        """Adds ``h``; False when it was there already."""
+        if h in self:
+            return False
+        self.recent.add(h)
+        return True
+
+    def pack(self) -> None:
+        if self.recent:
+            self.packed = array("Q", sorted([*self.packed, *self.recent]))
+            self.recent = set()
 
 
 @dataclass
@@ -42,20 +84,32 @@ class ArmCounter:
     clicks: int = 0
     clicked_impressions: int = 0
     fallbacks: int = 0
+    invalid_clicks: int = 0
+    invalid_impressions: int = 0
 
 
 class LogStats:
     """Incremental, cached aggregation of the impression and click logs under ``root``."""
 
-    def __init__(self, root: str, *, refresh_s: float = 1.0, max_window_s: float = 14 * 86400):
+    def __init__(
+        self,
+        root: str,
+        *,
+        refresh_s: float = 1.0,
+        max_window_s: float = 14 * 86400,
+        policy: InvalidTrafficPolicy | None = None,
+    ):
         self.root, self.refresh_s, self.max_window_s = root, refresh_s, max_window_s
+        self.policy = policy or InvalidTrafficPolicy()
         self._offsets: dict[Path, int] = {}
         self._imps: dict[int, dict[Key, list[int]]] = defaultdict(dict)  # minute -> [imps, fb]
-        self._clicks: dict[int, dict[Key, int]] = defaultdict(dict)
-        self._clicked: dict[int, dict[str, set[int]]] = defaultdict(dict)  # minute -> iid -> pos
+        self._seen: dict[int, SeenIds] = defaultdict(SeenIds)  # minute -> impression ids
+        # minute -> iid -> position -> the invalid-traffic verdict on the click (None: valid)
+        self._clicked: dict[int, dict[str, dict[int, str | None]]] = defaultdict(dict)
         self._lock = threading.Lock()
         self._last = 0.0
         self.bad_lines = 0
+        self.duplicate_impressions = 0
         self.refreshed_at: float | None = None
 
     def query(
@@ -78,14 +132,27 @@ class LogStats:
                     s = out.setdefault(key, ArmCounter(*key))
                     s.impressions += n
                     s.fallbacks += fb
-                for key, n in self._clicks.get(minute, {}).items():
-                    out.setdefault(key, ArmCounter(*key)).clicks += n
-                for iid in self._clicked.get(minute, {}):
-                    ref = peek_impression_id(iid)
-                    if ref is not None:
-                        key = (ref.arm, ref.model_version)
-                        out.setdefault(key, ArmCounter(*key)).clicked_impressions += 1
+                self._count_clicks(minute, out)
             return first * 60.0, sorted(out.values(), key=lambda s: (s.arm, s.model_version))
+
+    def _count_clicks(self, minute: int, out: dict[Key, ArmCounter]) -> None:
+        """Adds the clicks on the impressions of ``minute``; an impression with invalid
+        traffic moves, clicks and all, to the invalid counts."""
+        seen = self._seen.get(minute)
+        for iid, clicks in self._clicked.get(minute, {}).items():
+            ref = peek_impression_id(iid)
+            if ref is None:
+                continue
+            key = (ref.arm, ref.model_version)
+            s = out.setdefault(key, ArmCounter(*key))
+            if impression_verdict(clicks, ref.n, self.policy) is None:
+                s.clicks += len(clicks)
+                s.clicked_impressions += 1
+                continue
+            s.invalid_clicks += len(clicks)
+            if seen is not None and id_hash(iid) in seen:
+                s.invalid_impressions += 1
+                s.impressions -= 1
 
     # -- reading -----------------------------------------------------------------------
 
@@ -142,7 +209,12 @@ class LogStats:
 
     def _on_impression(self, rec: dict[str, object]) -> None:
         ts = datetime.fromisoformat(str(rec["ts"]).replace("Z", "+00:00")).timestamp()
-        bucket = self._imps[int(ts // 60)]
+        minute = int(ts // 60)
+        iid = rec.get("impression_id")
+        if iid is not None and not self._seen[minute].add(id_hash(str(iid))):
+            self.duplicate_impressions += 1
+            return
+        bucket = self._imps[minute]
         entry = bucket.setdefault((str(rec["arm"]), str(rec["model_version"])), [0, 0])
         entry[0] += 1
         entry[1] += 1 if rec.get("fallback") else 0
@@ -154,31 +226,41 @@ class LogStats:
             self.bad_lines += 1
             return
         minute = ref.ts_ms // 60000
-        positions = self._clicked[minute].setdefault(iid, set())
+        positions = self._clicked[minute].setdefault(iid, {})
         if pos in positions:
             return  # a retried click: counted once
-        positions.add(pos)
-        key = (ref.arm, ref.model_version)
-        self._clicks[minute][key] = self._clicks[minute].get(key, 0) + 1
+        invalid = rec.get("invalid")
+        positions[pos] = str(invalid) if invalid else None
 
     def _prune(self) -> None:
-        oldest = int((time.time() - self.max_window_s) // 60) - 1
-        for table in (self._imps, self._clicks, self._clicked):
+        now = time.time()
+        oldest = int((now - self.max_window_s) // 60) - 1
+        for table in (self._imps, self._seen, self._clicked):
             for minute in [m for m in table if m < oldest]:
                 del table[minute]
+        settled = int((now - PACK_AFTER_S) // 60)
+        for minute, ids in self._seen.items():
+            if minute < settled:
+                ids.pack()
 
     def _refresh_url(self) -> None:
         from gqr_serving.logstore import LogReader
 
         self._imps.clear()
-        self._clicks.clear()
+        self._seen.clear()
         self._clicked.clear()
         reader = LogReader(self.root)
         start = datetime.now(UTC) - timedelta(seconds=self.max_window_s)
         for imp in reader.read("impression", start, None):
             self._on_impression(json.loads(imp.model_dump_json()))
         for click in reader.read("click", start, None):
-            self._on_click({"impression_id": click.impression_id, "position": click.position})
+            self._on_click(
+                {
+                    "impression_id": click.impression_id,
+                    "position": click.position,
+                    "invalid": click.invalid,
+                }
+            )
 
 
 def parse_window(text: str) -> float:

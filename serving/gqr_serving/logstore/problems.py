@@ -48,6 +48,17 @@ class ReaderStats:
     """Repeated clicks on the same position of an impression (counted once)."""
     invalid_click_positions: int = 0
     """Clicks on a position the impression did not show (ignored by the join)."""
+    duplicate_impressions: int = 0
+    """Impression records whose id was read before (a replayed spool): joined once."""
+    invalid_clicks: int = 0
+    """Clicks on invalid-traffic impressions (``gqr_serving.invalid``), left out with them."""
+    invalid_impressions: int = 0
+    """Impressions with invalid clicks, or of a user over the click ceiling: left out."""
+    invalid_by_reason: dict[str, int] = field(default_factory=dict)
+    """Impressions left out as invalid traffic, per reason (``all_positions``, ``user_ctr``,
+    ...)."""
+    invalid_users: int = 0
+    """Users whose every impression was left out (the ``user_ctr`` rule)."""
 
     @property
     def skipped_lines(self) -> int:

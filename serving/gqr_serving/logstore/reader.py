@@ -15,6 +15,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from gqr_contracts.job import JobResult
+from gqr_serving.invalid import InvalidTrafficPolicy
 from gqr_serving.logstore import joins
 from gqr_serving.logstore.layout import (
     SEGMENT_SUFFIX,
@@ -26,7 +27,7 @@ from gqr_serving.logstore.layout import (
     parse_day,
 )
 from gqr_serving.logstore.parse import LineError, parse_line
-from gqr_serving.logstore.problems import Problem, ProblemLog, ReaderStats
+from gqr_serving.logstore.problems import MAX_PROBLEMS_LOGGED, Problem, ProblemLog, ReaderStats
 from gqr_serving.logstore.staging import is_url
 from gqr_serving.logstore.window import check_window
 from gqr_serving.records import ClickRecord, ImpressionRecord, QueryLogRecord
@@ -92,12 +93,30 @@ class LogReader:
         return self._read(kind, start, end)
 
     def impressions_with_clicks(
-        self, start: datetime | None = None, end: datetime | None = None
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        policy: InvalidTrafficPolicy | None = None,
     ) -> Iterator[tuple[ImpressionRecord, frozenset[int]]]:
-        """Each impression in the window with the set of its clicked 0-based positions."""
+        """Each impression in the window with the set of its clicked 0-based positions, each
+        id once, invalid traffic left out (``gqr_serving.invalid``; counted in ``stats``).
+        With the ``user_ctr`` rule on (the default policy), impressions are read twice: once
+        to find the users over the click ceiling, once to join."""
         # A generator, so a bad window raises on the first next(), not at the call.
+        policy = policy or InvalidTrafficPolicy()
+        clicks = joins.collect_clicks(self.read("click", start, end), self._log.stats)
+        drop: set[str] = set()
+        if policy.user_max_ctr < 1.0:
+            quiet = ProblemLog(_logged=MAX_PROBLEMS_LOGGED + 1)  # the join pass reports
+            first = self._read("impression", *check_window(start, end), quiet)
+            drop = joins.flag_users(clicks, first, policy)  # type: ignore[arg-type]
         yield from joins.impressions_with_clicks(
-            self.read("click", start, end), self.read("impression", start, end), self._log.stats
+            clicks,
+            self.read("impression", start, end),
+            self._log.stats,
+            policy=policy,
+            drop_users=drop,
         )
 
     def sessions(
@@ -136,9 +155,15 @@ class LogReader:
             return []
         return [str(e).rstrip("/") for e in entries]
 
-    def _read(self, kind: Kind, start: datetime | None, end: datetime | None) -> Iterator[Record]:
+    def _read(
+        self,
+        kind: Kind,
+        start: datetime | None,
+        end: datetime | None,
+        log: ProblemLog | None = None,
+    ) -> Iterator[Record]:
         for path in self.segment_files(kind, start, end):
-            records = self._read_file(kind, path)
+            records = self._read_file(kind, path, log or self._log)
             if start is None and end is None:
                 yield from records
                 continue
@@ -147,8 +172,8 @@ class LogReader:
                 if ts is None or ((start is None or ts >= start) and (end is None or ts < end)):
                     yield record
 
-    def _read_file(self, kind: Kind, path: str) -> Iterator[Record]:
-        stats = self._log.stats
+    def _read_file(self, kind: Kind, path: str, log: ProblemLog) -> Iterator[Record]:
+        stats = log.stats
         stats.files += 1
         # One read per segment (a single GET on object storage; segments are bounded by
         # max_segment_bytes). Split on b"\n" only: str.splitlines would also split inside a
@@ -161,12 +186,12 @@ class LogReader:
             try:
                 record = parse_line(kind, raw)
             except LineError as e:
-                self._log.report(e.counter, path, lineno, str(e))
+                log.report(e.counter, path, lineno, str(e))
                 continue
             stats.records += 1
             yield record  # type: ignore[misc]
         if tail:
-            self._log.report(
+            log.report(
                 "torn_lines",
                 path,
                 len(lines) + 1,

@@ -78,6 +78,10 @@ def read_window(
             counters.get(k, 0)
             for k in ("torn_lines", "bad_json", "non_utf8", "bad_schema", "unknown_schema_version")
         ),
+        # Left out of training (gqr_serving.invalid), the same traffic /v1/stats leaves out.
+        "invalid_impressions": counters.get("invalid_impressions", 0),
+        "invalid_users": counters.get("invalid_users", 0),
+        "duplicate_impressions": counters.get("duplicate_impressions", 0),
     }
     return out, stats
 
