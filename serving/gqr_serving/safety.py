@@ -296,6 +296,14 @@ class OutputFilter:
                 return r
         return None
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OutputFilter):
+            return NotImplemented
+        return (self.pii, self.blocklist) == (other.pii, other.blocklist)
+
+    def __hash__(self) -> int:
+        return hash((self.pii, self.blocklist))
+
     def __repr__(self) -> str:
         source = self.blocklist.source if self.blocklist is not None else None
         return f"OutputFilter(pii={sorted(self.pii)}, blocklist={source!r})"
