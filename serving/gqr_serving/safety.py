@@ -174,10 +174,16 @@ _ORDER = ("email", "url", "card", "iban", "phone")  # an e-mail's domain is no U
 # -- blocklist ----------------------------------------------------------------------------
 
 # Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, CJK): a term
-# ending in one matches without a word boundary on that side.
+# holding one matches anywhere in the text.
 _NO_SPACES = re.compile(
     r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
     r"\uf900-\ufaff]"
+)
+# A word: letters, digits and the combining marks inside words (Latin diacritics, Hebrew and
+# Arabic points, the Indic scripts' vowel signs), so a word is never cut at a mark.
+_TOKEN = re.compile(
+    r"(?:\w|[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f"
+    r"\u0900-\u0dff])+|[^\w\s]"
 )
 
 
@@ -186,28 +192,35 @@ def fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _term_pattern(term: str) -> str:
-    words = fold(term).split(" ")
-    body = r"\s+".join(re.escape(w) for w in words)
-    left = "" if _NO_SPACES.match(words[0][0]) else r"(?<!\w)"
-    right = "" if _NO_SPACES.match(words[-1][-1]) else r"(?!\w)"
-    return left + body + right
+def tokens(text: str) -> tuple[str, ...]:
+    """The folded words and punctuation marks of ``text``: a term matches a run of them."""
+    return tuple(_TOKEN.findall(fold(text)))
 
 
 @dataclass(frozen=True)
 class Blocklist:
-    """A user blocklist: ``terms`` (whole words/phrases) and ``regexes``, compiled."""
+    """A user blocklist: ``terms`` (whole words/phrases) and ``regexes``, compiled.
+
+    A term is looked up as a run of words (a set lookup per word position and term length),
+    so a long list of terms costs about as little as a short one."""
 
     terms: tuple[str, ...] = ()
     regexes: tuple[str, ...] = ()
     source: str = "<blocklist>"
-    _terms: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+    _phrases: frozenset[tuple[str, ...]] = field(
+        init=False, repr=False, compare=False, default=frozenset()
+    )
+    _lengths: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    _substrings: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
     _regexes: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
-        longest_first = sorted({fold(t) for t in self.terms}, key=len, reverse=True)
-        alternation = "|".join(_term_pattern(t) for t in longest_first)
-        object.__setattr__(self, "_terms", re.compile(alternation) if alternation else None)
+        spaced = [t for t in self.terms if not _NO_SPACES.search(t)]
+        phrases = frozenset(tokens(t) for t in spaced) - {()}
+        object.__setattr__(self, "_phrases", phrases)
+        object.__setattr__(self, "_lengths", tuple(sorted({len(p) for p in phrases})))
+        unspaced = tuple(fold(t) for t in self.terms if _NO_SPACES.search(t))
+        object.__setattr__(self, "_substrings", unspaced)
         compiled = []
         for i, rx in enumerate(self.regexes):
             try:
@@ -218,9 +231,23 @@ class Blocklist:
                 ) from None
         object.__setattr__(self, "_regexes", tuple(compiled))
 
+    def _has_term(self, text: str) -> bool:
+        if self._substrings:
+            folded = fold(text)
+            if any(t in folded for t in self._substrings):
+                return True
+        if not self._phrases:
+            return False
+        words = tokens(text)
+        phrases = self._phrases
+        for n in self._lengths:
+            if any(words[i : i + n] in phrases for i in range(len(words) - n + 1)):
+                return True
+        return False
+
     def match(self, text: str) -> str | None:
         """``blocklist_term``, ``blocklist_regex`` or None."""
-        if self._terms is not None and self._terms.search(fold(text)):
+        if self._has_term(text):
             return "blocklist_term"
         if any(rx.search(text) for rx in self._regexes):
             return "blocklist_regex"
