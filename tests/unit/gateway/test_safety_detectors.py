@@ -165,3 +165,12 @@ def test_bad_regex_names_the_file_the_entry_and_the_error(tmp_path: Path) -> Non
 def test_unreadable_blocklist_file(tmp_path: Path) -> None:
     with pytest.raises(SafetyError, match="cannot read the blocklist file"):
         load_blocklist(tmp_path / "missing.yaml")
+
+
+def test_terms_keep_combining_marks_inside_words_and_scale_to_long_lists() -> None:
+    terms = [f"word{i}" for i in range(2000)] + ["नमस्ते", "idiot!"]
+    f = OutputFilter("none", parse_blocklist(f"terms: {terms!r}", "bl.yaml"))
+    assert f.reason("नमस्ते दोस्त") == "blocklist_term"
+    assert f.reason("नमस दोस्त") is None  # a part of the word, cut at its vowel sign
+    assert f.reason("you idiot!") == "blocklist_term" and f.reason("you idiot") is None
+    assert f.reason("word1999 here") == "blocklist_term" and f.reason("word2000") is None
