@@ -75,6 +75,17 @@ class SecretKeyRef(Model):
     """Key in the Secret."""
 
 
+class ConfigMapKeyRef(Model):
+    """One key of a ConfigMap in the same namespace, mounted as a file."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN)
+    """Name of a ConfigMap in this namespace."""
+    key: str = Field(
+        default="blocklist.yaml", min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN
+    )
+    """Key in the ConfigMap."""
+
+
 class Toleration(Model):
     """One toleration, as in core/v1 Toleration."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gqr_contracts.reward import DEFAULT_COMPONENT, Component
 from gqr_contracts.routing import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 from gqr_operator.models.common import (
+    ConfigMapKeyRef,
     Model,
     ResourceRequirements,
     SecretKeyRef,
@@ -372,6 +373,45 @@ class Cooccurrence(Model):
     """Co-occurring successor queries put into the prompt."""
 
 
+# The gateway's built-in output filters (gqr_serving.safety.PII_KINDS; a parity test holds
+# the two equal: the operator imports nothing of serving).
+PiiFilter = Literal["url", "email", "phone", "card", "iban"]
+PII_FILTERS: tuple[PiiFilter, ...] = ("url", "email", "phone", "card", "iban")
+
+
+class OutputFilter(Model):
+    """What no served query may carry, and no DPO chosen response either."""
+
+    pii: list[
+        Annotated[
+            PiiFilter, Field(description="One built-in filter: url, email, phone, card, iban.")
+        ]
+    ] = Field(
+        default_factory=lambda: list(PII_FILTERS),
+        max_length=len(PII_FILTERS),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """Built-in filters: url (http(s)://, www. and bare domains such as example.com), email,
+    phone (international and grouped national numbers), card (Luhn-valid card numbers), iban
+    (mod-97-valid IBANs). Default: all of them; [] turns them off."""
+    blocklist_config_map_ref: ConfigMapKeyRef | None = None
+    """ConfigMap key holding a blocklist (YAML or JSON: terms, whole words or phrases matched
+    case-insensitively; regexes, Python regular expressions searched case-insensitively).
+    Mounted read-only into the gateway pods, which refuse to start on an invalid one and
+    reload it when it changes (an invalid edit keeps the previous one), and into the
+    dpo-iterate Jobs."""
+
+    @field_validator("pii")
+    @classmethod
+    def _unique(cls, value: list[PiiFilter]) -> list[PiiFilter]:
+        if dup := sorted({p for p in value if value.count(p) > 1}):
+            raise ValueError(
+                f"spec.gateway.outputFilter.pii lists {dup[0]} twice "
+                f"(accepted: each of {', '.join(PII_FILTERS)} at most once)"
+            )
+        return value
+
+
 class Gateway(Model):
     """The recommendation API: canary split, CTR rerank, impression/click logging."""
 
@@ -409,6 +449,11 @@ class Gateway(Model):
     expose_arm: bool = False
     """Tell clients which arm and model version served them. Off, a client cannot tell canary
     from stable traffic (nor aim a click farm at the canary)."""
+    output_filter: OutputFilter = Field(default_factory=OutputFilter)
+    """Output safety: queries holding a URL, an e-mail address, a phone number, a card
+    number, an IBAN or a blocklisted term are never served (LLM and COR queries and aux texts
+    alike; counted in gqr_gateway_output_problems_total by reason) and never chosen in a DPO
+    pair."""
 
     @model_validator(mode="after")
     def _signing_key(self) -> Self:

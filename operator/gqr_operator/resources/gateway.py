@@ -11,6 +11,7 @@ from gqr_operator.resources import defaults
 from gqr_operator.resources.ctr import ctr_base_url
 from gqr_operator.resources.milvus import cor_prefix, milvus_uri
 from gqr_operator.resources.naming import child_name, labels, metadata, selector_labels
+from gqr_operator.resources.output_filter import output_filter_args
 from gqr_operator.resources.routing import ROUTING_FILE, routing_name
 from gqr_operator.resources.storage import Mounts, storage_uri, store_env, store_secrets
 
@@ -123,11 +124,13 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         volumes.append({"name": "milvus-token", "secret": {"secretName": ref.name, "items": items}})
         mounts.mounts.append({"name": "milvus-token", "mountPath": SECRET_DIR, "readOnly": True})
     key_file = _signing_key(name, spec, mounts)
+    args = _args(name, namespace, spec, (log_root, cor_root), key_file)
+    args += output_filter_args(spec, mounts)  # mounts a blocklist ConfigMap read-only
     container: dict[str, Any] = {
         "name": "gateway",
         "image": spec.gateway.image or defaults.IMAGES["gateway"],
         "command": ["gqr-gateway"],
-        "args": _args(name, namespace, spec, (log_root, cor_root), key_file),
+        "args": args,
         "ports": [
             {"name": "http", "containerPort": PORT, "protocol": "TCP"},
             {"name": "internal", "containerPort": INTERNAL_PORT, "protocol": "TCP"},

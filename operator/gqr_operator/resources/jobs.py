@@ -18,6 +18,7 @@ from gqr_operator.resources.naming import (
     metadata,
     selector_labels,
 )
+from gqr_operator.resources.output_filter import output_filter_args
 from gqr_operator.resources.storage import (
     WORK_DIR,
     Mounts,
@@ -126,6 +127,8 @@ def _dpo_args(
     return [
         *args,
         *(["--lora"] if d.lora else []),
+        # the gateway's output filter: what it would not serve is never a chosen response
+        *output_filter_args(spec, mounts),
         *_flags({"--out": work, "--publish": f"{out}/llm"}),
     ]
 

@@ -3,7 +3,10 @@
 ``enforce`` drops duplicates, near copies of the user query, over-long items and items that
 break the task (prefix, history). On top, this drops items with control or private-use
 characters, tag-like markup, and text copied from the prompt's instructions — a model talked
-into revealing its instructions shows nothing of them to users.
+into revealing its instructions shows nothing of them to users. Last, the output filter
+(:mod:`gqr_serving.safety`: URLs, e-mail addresses, phone numbers, card numbers, IBANs and the
+user blocklist) drops what it refuses, its reason code (``url``, ``email``, ...) among the
+problem codes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from gqr_serving.prompt import ParseResult, PromptRequest, TaskPreset, enforce, split_sections
+from gqr_serving.safety import OutputFilter
 
 MAX_QUERY_CHARS = 200
 _TAG = re.compile(r"</?\s*[A-Za-z_][\w-]*\s*>|<SEP>|&lt;|&gt;", re.IGNORECASE)
@@ -52,11 +56,17 @@ def secret_of_sections(sections: Iterable[tuple[str, str]]) -> str:
 
 
 def post_filter(
-    preset: TaskPreset, request: PromptRequest, result: ParseResult, secret: str = ""
+    preset: TaskPreset,
+    request: PromptRequest,
+    result: ParseResult,
+    secret: str = "",
+    safety: OutputFilter | None = None,
 ) -> tuple[list[str], dict[str, str], list[str]]:
     """Kept queries, kept aux texts, and the problem codes (for metrics).
 
-    ``secret`` is :func:`secret_text` of the prompt (default: the preset's instructions).
+    ``secret`` is :func:`secret_text` of the prompt (default: the preset's instructions);
+    ``safety`` the output filter (None: none). A query it refuses adds its reason code; an aux
+    text it refuses adds its reason code and ``aux_dropped``.
     """
     checked = enforce(preset, request, result)
     codes = list(checked.codes)
@@ -69,12 +79,16 @@ def post_filter(
             codes.append("markup")
         elif _leaks(q, instructions):
             codes.append("instruction_leak")
+        elif safety is not None and (reason := safety.reason(q)) is not None:
+            codes.append(reason)
         else:
             queries.append(q)
     aux = {}
     for name, text in checked.aux_texts.items():
-        if _clean_text(text) and not _TAG.search(text) and not _leaks(text, instructions):
-            aux[name] = text
-        else:
+        if not _clean_text(text) or _TAG.search(text) or _leaks(text, instructions):
             codes.append("aux_dropped")
+        elif safety is not None and (reason := safety.reason(text)) is not None:
+            codes += [reason, "aux_dropped"]
+        else:
+            aux[name] = text
     return queries, aux, codes

@@ -53,6 +53,12 @@ class GatewayMetrics:
         self.routing_reloads = Counter(
             "gqr_gateway_routing_reloads", "Routing reloads", ["result"], registry=self.registry
         )
+        self.blocklist_reloads = Counter(
+            "gqr_gateway_blocklist_reloads",
+            "Blocklist file reloads",
+            ["result"],
+            registry=self.registry,
+        )
         self.shown: dict[tuple[str, str], int] = {}
         self.clicked: dict[tuple[str, str], int] = {}
         self.registry.register(_CTRCollector(self))
@@ -121,7 +127,11 @@ class GatewayMetrics:
             "gqr_gateway_ctr_errors", "Reranks skipped (CTR predictor failed)", registry=r
         )
         self.problems = Counter(
-            "gqr_gateway_output_problems", "Parser/filter problems", ["code"], registry=r
+            "gqr_gateway_output_problems",
+            "Parser/filter problems; the output filter's reason codes (url, email, phone, card, "
+            "iban, blocklist_term, blocklist_regex) count the queries and aux texts it dropped",
+            ["code"],
+            registry=r,
         )
         self.unavailable = Counter(
             "gqr_gateway_unavailable", "503s: no LLM and no COR answer", registry=r

@@ -2,6 +2,9 @@
 
 Degrades instead of failing: no LLM answer -> COR queries alone (``fallback``); COR down ->
 the LLM without co-occurring queries; both -> :class:`Unavailable` (the API's 503).
+
+The output filter (``OutputGuard``) runs in the post-filter on everything served: the LLM's
+queries and aux texts, the COR queries that top up a short list, and the COR fallback.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from gqr_serving.gateway.cor_budget import BudgetedCOR, CORAnswer
 from gqr_serving.gateway.ctr import CTRClient, CTRError, RerankMode
 from gqr_serving.gateway.filters import post_filter, secret_of_sections
 from gqr_serving.gateway.metrics import GatewayMetrics
+from gqr_serving.gateway.output_guard import OutputGuard
 from gqr_serving.gateway.router import Arm
 from gqr_serving.gateway.schemas import RecommendRequest
 from gqr_serving.prompt import (
@@ -29,6 +33,7 @@ from gqr_serving.prompt import (
     parse,
     render_prompt,
 )
+from gqr_serving.safety import REASONS, OutputFilter
 
 _FIELDS = {"history": "history", "ai_response": "ai_answer", "prefix": "prefix"}
 
@@ -86,10 +91,17 @@ class Pipeline:
         rerank: bool = True,
         ctr_timeout_s: float = 0.5,
         rerank_mode: RerankMode = "pointwise",
+        guard: OutputGuard | None = None,
     ) -> None:
         self.cor, self.metrics, self.ctr = cor, metrics, ctr
         self.rerank_default, self.ctr_timeout_s = rerank, ctr_timeout_s
         self.rerank_mode = rerank_mode
+        self.guard = guard
+
+    @property
+    def safety(self) -> OutputFilter | None:
+        """The output filter in force now (the guard swaps it on a blocklist reload)."""
+        return self.guard.filter if self.guard is not None else None
 
     async def run(
         self,
@@ -129,14 +141,15 @@ class Pipeline:
         completion = await self._generate(arm, prompt, user_hash, llm_budget, out)
         clock.lap("llm")
 
+        safety = self.safety
         if completion is not None:
-            self._take_completion(out, preset, gen_request, prompt, completion, n_gen)
+            self._take_completion(out, preset, gen_request, prompt, completion, n_gen, safety)
         for code in out.problems:
             self.metrics.problems.labels(code).inc()
         parsed_at = clock.lap("parse")
 
         if not out.queries:  # COR alone, still over-generated for the rerank
-            self._fallback(out, preset, req, side, n_gen, arm, cor.status)
+            self._fallback(out, preset, req, side, n_gen, arm, cor.status, safety)
         if rerank and self.ctr is not None and len(out.queries) > n:
             ctr_deadline = min(deadline, parsed_at + self.ctr_timeout_s)
             await self._rerank(self.ctr, out, req.query, preset, n, ctr_deadline)
@@ -186,11 +199,14 @@ class Pipeline:
         prompt: RenderedPrompt,
         completion: str,
         n_gen: int,
+        safety: OutputFilter | None = None,
     ) -> None:
         """Parse and post-filter the completion into ``out``; short lists are topped up from
-        COR (the LLM's queries first)."""
+        COR (the LLM's queries first). Problem codes: the completion's, and the output
+        filter's reasons for the COR queries it kept out of the top-up."""
         secret = secret_of_sections(prompt.sections)
-        queries, aux, codes = post_filter(preset, gen_request, parse(preset, completion), secret)
+        parsed = parse(preset, completion)
+        queries, aux, codes = post_filter(preset, gen_request, parsed, secret, safety)
         out.problems = codes
         out.aux_texts = aux
         if not queries:
@@ -200,7 +216,10 @@ class Pipeline:
         cooccurring = gen_request.side_info.cooccurring
         if len(queries) < n_gen and cooccurring:
             extra = [*queries, *cooccurring]
-            out.queries, _, _ = post_filter(preset, gen_request, ParseResult(queries=extra), secret)
+            out.queries, _, more = post_filter(
+                preset, gen_request, ParseResult(queries=extra), secret, safety
+            )
+            out.problems += [c for c in more if c in REASONS]
 
     async def _rerank(
         self,
@@ -229,13 +248,21 @@ class Pipeline:
         n: int,
         arm: Arm,
         cor_status: str,
+        safety: OutputFilter | None = None,
     ) -> None:
+        """COR's queries alone (the output filter's refusals counted by reason), or
+        :class:`Unavailable`."""
         reason = out.fallback_reason or "llm_empty"
         request = PromptRequest(task=preset.name, query=req.query, side_info=side, num_queries=n)
         candidates = list(side.cooccurring)
         if preset.constraints.must_come_from_history:  # hint: the session is the only source
             candidates += list(reversed(side.history))
-        queries, _, _ = post_filter(preset, request, ParseResult(queries=candidates))
+        queries, _, codes = post_filter(
+            preset, request, ParseResult(queries=candidates), safety=safety
+        )
+        for code in codes:
+            if code in REASONS:
+                self.metrics.problems.labels(code).inc()
         if not queries:
             self.metrics.unavailable.inc()
             raise Unavailable(

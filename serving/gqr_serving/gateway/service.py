@@ -18,6 +18,7 @@ from gqr_serving.gateway.cor_budget import BudgetedCOR, CORSource
 from gqr_serving.gateway.ctr import CTRClient
 from gqr_serving.gateway.ids import KeyFiles, Keys, load_secret
 from gqr_serving.gateway.metrics import GatewayMetrics
+from gqr_serving.gateway.output_guard import OutputGuard
 from gqr_serving.gateway.pipeline import Pipeline
 from gqr_serving.gateway.ratelimit import AbuseLimits, TokenBuckets, parse_networks
 from gqr_serving.gateway.router import BackendFactory, Router
@@ -57,6 +58,7 @@ class Gateway:
         )
         self.keys = Keys(*self._key_material, ttl_s=s.impression_ttl_s)
         self.admin_token = _read_token(s.admin_token_file)
+        self.guard = OutputGuard(s.pii_filters, s.blocklist_file, poll_s=s.routing_poll_s)
         self.presets: dict[str, TaskPreset] = {
             name: load_preset(name, extra_dirs=s.preset_dirs)
             for name in list_presets(extra_dirs=s.preset_dirs)
@@ -86,6 +88,7 @@ class Gateway:
             rerank=s.rerank,
             ctr_timeout_s=s.ctr_timeout_s,
             rerank_mode=s.rerank_mode,
+            guard=self.guard,
         )
         factory = parts.writer_factory or log_writer_factory(s.log_root)
         spool = s.spool_dir or Path(tempfile.gettempdir()) / "gqr-gateway-spool"
@@ -131,6 +134,11 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.router.watch(self._reload_failed)))
         if self.key_files is not None:
             self._tasks.append(asyncio.create_task(self._key_loop()))
+        if self.guard.path is not None:
+            reloads = self.metrics.blocklist_reloads
+            self._tasks.append(
+                asyncio.create_task(self.guard.watch(lambda r: reloads.labels(r).inc()))
+            )
         self._started = True
 
     async def stop(self) -> None:

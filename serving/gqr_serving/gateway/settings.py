@@ -219,7 +219,19 @@ class GatewaySettings(BaseModel):
     stats_max_window_s: float = Field(
         14 * 86400, gt=0, description="Longest /v1/stats window (and what stays indexed)."
     )
-    routing_poll_s: float = Field(1.0, gt=0, le=300, description="Routing file check interval.")
+    pii_filters: str = Field(
+        "all",
+        description="Built-in output filters applied to every served query and aux text: all, "
+        "none, or a comma list of url, email, phone, card, iban.",
+    )
+    blocklist_file: Path | None = Field(
+        None,
+        description="Blocklist (YAML/JSON: terms, regexes) applied to every served query and "
+        "aux text; read at start (an invalid one stops the gateway), then hot-reloaded.",
+    )
+    routing_poll_s: float = Field(
+        1.0, gt=0, le=300, description="Routing and blocklist file check interval."
+    )
     preset_dirs: tuple[Path, ...] = Field((), description="Extra task preset folders.")
     host: str = Field("127.0.0.1", description="Listen address.")
     port: int = Field(8000, ge=0, le=65535, description="Listen port.")
@@ -254,6 +266,14 @@ class GatewaySettings(BaseModel):
             all_positions_n=self.invalid_all_positions_n,
             user_clicks_per_h=self.invalid_user_clicks_per_h,
         )
+
+    @field_validator("pii_filters")
+    @classmethod
+    def _pii(cls, value: str) -> str:
+        from gqr_serving.safety import parse_pii
+
+        parse_pii(value)  # SafetyError (a ValueError) names the value and what is accepted
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gqr_serving.safety import OutputFilter
 from gqr_training.align.beam import BeamConfig
 from gqr_training.align.dpo import PrefOptions
 from gqr_training.align.iterate import IterConfig
@@ -60,6 +61,7 @@ def test_the_dpo_step_runs_dpo_iterate_with_the_demo_s_knobs() -> None:
             temperature=1.2,  # the demo's own flag; dpo-iterate samples at 1.0
             pairs_per_prompt=2,
             max_length_gap=None,
+            safety=OutputFilter(),  # dpo-iterate's default: every built-in output filter
         ),
         pref=PrefOptions(lr=1e-4, epochs=1.0, sft_weight=0.0, lora=True, progress=False),
         overlap="none",

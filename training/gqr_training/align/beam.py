@@ -7,7 +7,7 @@ sampled from the policy; every extended list is scored by the list reward of the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gqr_serving.prompt import TaskPreset
@@ -44,8 +44,12 @@ def beam_search(
     tasks: Sequence[Task],
     scorer: ListScorer,
     config: BeamConfig | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> list[list[Scored]]:
-    """The B best lists found for each task, best first (fewer when candidates ran out)."""
+    """The B best lists found for each task, best first (fewer when candidates ran out).
+
+    ``keep`` (the output filter): a candidate next query it refuses is not extended, so a
+    reward model fond of, say, URLs cannot fill the beam with lists that may never be chosen."""
     cfg = config or BeamConfig()
     beams: list[list[Scored]] = [[Scored((), 0.0)] for _ in tasks]
     for k in range(max(t.n_queries for t in tasks)):
@@ -59,7 +63,7 @@ def beam_search(
         grown: dict[int, dict[tuple[str, ...], None]] = {i: {} for i, _ in jobs}
         for (i, b), cands in zip(jobs, conts, strict=True):
             for q in cands:
-                if valid_next(preset, tasks[i], b.queries, q):
+                if valid_next(preset, tasks[i], b.queries, q) and (keep is None or keep(q)):
                     grown[i][(*b.queries, q)] = None
         flat: list[tuple[int, tuple[str, ...]]] = [(i, ql) for i, g in grown.items() for ql in g]
         jobs_: list[ListJob] = [(tasks[i].query, list(ql), tasks[i].component) for i, ql in flat]

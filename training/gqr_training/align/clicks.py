@@ -8,6 +8,9 @@ first logged request of that query with its side information (history, AI answer
 co-occurring queries refreshed from ``cor`` when given, so the pairs are trained on the prompts
 the policy is evaluated with.
 
+With an output filter (``safety``), a clicked list holding a query the gateway would refuse to
+serve is never chosen: it counts as unclicked (a rejected candidate) instead.
+
 What raw clicks carry and the CTR predictor smooths away: position bias (a click on the first
 slot says less), each user's own propensity to click, and chance (one impression per list).
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gqr_serving.prompt import PromptRequest, TaskPreset
+from gqr_serving.safety import OutputFilter
 from gqr_training.align.data import Task, clean_list, completion_text, make_task
 from gqr_training.align.logprompts import with_cooccurring
 from gqr_training.align.pairs import Pair, select_pair
@@ -45,6 +49,8 @@ class ClickPairStats:
     """Mean length of the rejected responses."""
     lists_dropped: int = 0
     """Logged lists with no query left after the task's constraints."""
+    unsafe_clicked: int = 0
+    """Clicked lists the output filter refused: never chosen, counted as unclicked."""
 
 
 @dataclass
@@ -66,9 +72,11 @@ def click_pairs(
     max_length_gap: float | None = 0.1,
     cor: Callable[[str], Sequence[str]] | None = None,
     seed: int = 0,
+    safety: OutputFilter | None = None,
 ) -> tuple[list[Pair], ClickPairStats]:
     """One (clicked, unclicked) pair per user query of ``task`` in the logs' ``[start, end)``;
-    with ``max_pairs``, a random sample (by ``seed``) of them."""
+    with ``max_pairs``, a random sample (by ``seed``) of them. A clicked list ``safety``
+    refuses is never chosen."""
     from gqr_serving.cor.normalize import normalize_query
     from gqr_serving.logstore import LogReader
 
@@ -96,6 +104,9 @@ def click_pairs(
         text = completion_text(queries)
         # Positions past the cleaned list were clicked on a query the task would not serve.
         hits = sum(1 for p in clicked if p < len(queries))
+        if hits and safety is not None and safety.first_reason(queries) is not None:
+            stats.unsafe_clicked += 1
+            hits = 0
         if hits:
             group.clicked[text] = max(group.clicked.get(text, 0.0), float(hits))
         else:

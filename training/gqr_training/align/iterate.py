@@ -188,6 +188,8 @@ def selected_iteration(iters: Sequence[dict[str, float]], delta: float) -> int:
 def _line(m: dict[str, float]) -> str:
     true = f"  true CTR {m['true_ctr']:.4f}" if "true_ctr" in m else ""
     pairs = f"  pairs {m['pairs_pairs']:.0f}" if "pairs_pairs" in m else ""
+    if m.get("pairs_unsafe_chosen"):
+        pairs += f" ({m['pairs_unsafe_chosen']:.0f} unsafe candidates never chosen)"
     return (
         f"iteration {m['iteration']:.0f}: AEC {m['aec']:.4f}{true}{pairs}"
         f"  len {m['mean_response_chars']:.1f}  distinct-2 {m['distinct_2']:.3f}"
@@ -253,6 +255,7 @@ def run(cfg: DPOIterateConfig) -> dict[str, Any]:
     from gqr_training.align.data import make_task
     from gqr_training.align.report import reward_hacking_warnings
 
+    iter_cfg = cfg.iter_config()  # first: a bad blocklist file fails before any loading
     preset = load_preset(cfg.task)
     train_reqs, test_reqs = read_prompts(cfg)
     train = [make_task(preset, r) for r in train_reqs]
@@ -261,7 +264,7 @@ def run(cfg: DPOIterateConfig) -> dict[str, Any]:
     scorer = load_scorer(ctr, cfg.device)
     base = input_dir(cfg.model, require=("config.json",))
     model, tok = tinylm.load(base, cfg.device)
-    res = iterate(model, tok, preset, train, test, scorer, cfg.out, cfg.iter_config())
+    res = iterate(model, tok, preset, train, test, scorer, cfg.out, iter_cfg)
     final = cfg.out / "final"
     if res.selected == 0:
         model, tok = tinylm.load(base, cfg.device)

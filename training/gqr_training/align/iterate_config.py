@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gqr_serving.safety import OutputFilter, SafetyError, output_filter, parse_pii
 from gqr_training.align.beam import BeamConfig
 from gqr_training.align.dpo import PrefOptions
 from gqr_training.align.metrics import SERVING_TEMPERATURE, SERVING_TOP_P
@@ -70,6 +71,19 @@ TEMPERATURES = {
 TEMPERATURE = {
     "parse": parse_temperature,
     "rule": Rule(lambda v: v >= 0, "expected one temperature >= 0 (0 = greedy), e.g. 0.7"),
+}
+
+
+def _pii_ok(value: str) -> bool:
+    try:
+        parse_pii(value)
+    except SafetyError:
+        return False
+    return True
+
+
+PII = {
+    "rule": Rule(_pii_ok, "expected all, none, or a comma list of url, email, phone, card, iban")
 }
 GAP = {
     "parse": parse_gap,
@@ -205,6 +219,22 @@ class DPOIterateConfig:
         default="token",
         metadata={"help": "Overlap filter: token, embedding or none (-RF) (token)."},
     )
+    pii_filters: str = field(
+        default="all",
+        metadata={
+            "help": "Built-in output filters (the gateway's --pii-filters): a candidate list "
+            "holding a query they refuse is never the chosen response (all; none; or a comma "
+            "list of url, email, phone, card, iban).",
+            **PII,
+        },
+    )
+    blocklist_file: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Blocklist file (YAML/JSON: terms, regexes; the gateway's --blocklist-file): "
+            "a candidate list it refuses is never the chosen response."
+        },
+    )
     no_beam: bool = field(
         default=False, metadata={"help": "-BS ablation: best random sample is chosen."}
     )
@@ -237,6 +267,12 @@ class DPOIterateConfig:
     def __post_init__(self) -> None:
         validate(self)
 
+    def output_filter(self) -> OutputFilter | None:
+        """The output filter of --pii-filters and --blocklist-file (reads the file; a bad one
+        is a SafetyError naming it); None when both are off."""
+        f = output_filter(self.pii_filters, self.blocklist_file)
+        return f if f.active else None
+
     def iter_config(self) -> IterConfig:
         """The algorithm's knobs these flags set."""
         return IterConfig(
@@ -253,6 +289,7 @@ class DPOIterateConfig:
                 pairs_per_prompt=self.pairs_per_prompt,
                 max_length_gap=self.max_length_gap,
                 use_beam=not self.no_beam,
+                safety=self.output_filter(),
             ),
             pref=PrefOptions(
                 beta=self.beta,

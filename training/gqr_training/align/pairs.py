@@ -4,15 +4,21 @@ on both, and eq. 6: among the surviving (chosen, rejected) candidates, keep the 
 lengths are closest (guards against the reward model's length bias). Eq. 6 only picks the
 closest of what is there: when every chosen list is shorter than every rejected one, the
 closest pair still teaches "shorter wins", so a pair whose lengths differ by more than
-``max_length_gap`` (relative) is not made at all."""
+``max_length_gap`` (relative) is not made at all.
+
+With an output filter (``PairConfig.safety``, :mod:`gqr_serving.safety`), a list holding a
+query the gateway would refuse to serve (a URL, an e-mail address, a phone number, a
+blocklisted term, ...) is never the chosen response; it may still be the rejected one, which
+teaches the policy to avoid it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gqr_serving.prompt import SEP, TaskPreset
+from gqr_serving.safety import OutputFilter
 from gqr_training.align.beam import BeamConfig, Scored, beam_search
 from gqr_training.align.data import Task, completion_text, read_response
 from gqr_training.align.generate import Engine
@@ -56,6 +62,8 @@ class PairConfig:
     pairs_per_prompt: int = 1
     """Pairs kept per prompt: eq. 6 is applied again to the candidates not yet used (the
     paper keeps 1; more pairs reuse the same generation for more DPO signal)."""
+    safety: OutputFilter | None = None
+    """The output filter: a list it refuses is never chosen (None: no filter)."""
 
 
 @dataclass
@@ -64,6 +72,9 @@ class PairStats:
     pairs: int = 0
     filtered_chosen: int = 0
     filtered_rejected: int = 0
+    unsafe_chosen: int = 0
+    """Chosen candidates the output filter refused: next queries beam search did not extend
+    and full lists not chosen (they may still be rejected)."""
     no_pair: int = 0
     length_gap_refused: int = 0
     """Prompts where pairs with enough reward margin existed but none within the length gap."""
@@ -155,6 +166,27 @@ def written_items(text: str) -> int:
     return sum(1 for part in text.split(SEP) if part.strip())
 
 
+def safe_lists(lists: Sequence[Scored], safety: OutputFilter | None) -> list[Scored]:
+    """The lists none of whose queries ``safety`` refuses (all of them without a filter)."""
+    if safety is None:
+        return list(lists)
+    return [s for s in lists if safety.first_reason(s.queries) is None]
+
+
+def _counted(safety: OutputFilter | None, stats: PairStats) -> Callable[[str], bool] | None:
+    """Beam search's ``keep``: the filter's verdict on one query, refusals counted."""
+    if safety is None:
+        return None
+
+    def keep(query: str) -> bool:
+        if safety.reason(query) is None:
+            return True
+        stats.unsafe_chosen += 1
+        return False
+
+    return keep
+
+
 def build_pairs(
     engine: Engine,
     preset: TaskPreset,
@@ -176,16 +208,18 @@ def build_pairs(
     for (i, text, s), r in zip(flat, rewards, strict=True):
         sampled[i].append(Scored(tuple(s), r))
         written[i].setdefault(tuple(s), text)
+    stats = PairStats(prompts=len(tasks))
     if cfg.use_beam:
-        beams = beam_search(engine, preset, tasks, scorer, cfg.beam)
+        beams = beam_search(engine, preset, tasks, scorer, cfg.beam, _counted(cfg.safety, stats))
     else:
         beams = [sorted(ss, key=lambda s: -s.reward)[: cfg.beam.beam_size] for ss in sampled]
-    stats = PairStats(prompts=len(tasks))
     pairs: list[Pair] = []
     for i, task in enumerate(tasks):
         full = [b for b in beams[i] if len(b.queries) == task.n_queries]
-        chosen = [b for b in full if flt.keep(task.query, b.queries)]
-        stats.filtered_chosen += len(full) - len(chosen)
+        safe = safe_lists(full, cfg.safety)
+        stats.unsafe_chosen += len(full) - len(safe)
+        chosen = [b for b in safe if flt.keep(task.query, b.queries)]
+        stats.filtered_chosen += len(safe) - len(chosen)
         # The rejected response is what the policy wrote (a repeated or invalid query
         # included), scored as serving would show it: the policy must learn that writing the
         # same query twice loses a slot. Complete texts first: a short rejected text would
