@@ -108,6 +108,8 @@ def _advance_pipeline(
         schedule=spec.training.schedule,
         suspend=spec.training.suspend,
         min_aec_gain=spec.training.gate.min_aec_gain,
+        failure_backoff_s=spec.training.failure_backoff_minutes * 60.0,
+        max_consecutive_failures=spec.training.max_consecutive_failures,
     )
     decision = pipeline_machine.tick(
         pipe_status,

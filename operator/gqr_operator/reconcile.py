@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from gqr_contracts.base import describe
 from gqr_operator import children, conditions, progress
 from gqr_operator.actions import SetCondition
+from gqr_operator.allowlist import Allowlist
 from gqr_operator.kube import ApiError, Kube
 from gqr_operator.models.spec import GQRDeploymentSpec, parse_spec
 from gqr_operator.observe import is_available
@@ -45,6 +46,22 @@ def _invalid(exc: ValidationError, conds: Any, generation: int) -> Outcome:
         ),
     }
     out.events.append(("Warning", "InvalidSpec", message))
+    return out
+
+
+def _refused(violations: list[str], conds: Any, generation: int) -> Outcome:
+    """The pass of a spec naming a Secret or ServiceAccount the operator's allowlist refuses:
+    nothing is written for it."""
+    message = "; ".join(violations)[:1000]
+    out = Outcome()
+    out.status = {
+        "phase": "Invalid",
+        "observedGeneration": generation,
+        "conditions": conditions.merge(
+            conds, conditions.condition("Ready", "False", "NotAllowed", message, generation)
+        ),
+    }
+    out.events.append(("Warning", "NotAllowed", message))
     return out
 
 
@@ -129,6 +146,8 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
         spec = parse_spec(body.get("spec") or {})
     except ValidationError as exc:
         return _invalid(exc, conds, generation)
+    if violations := Allowlist.from_env().violations(spec):
+        return _refused(violations, conds, generation)
     out = Outcome(spec=spec)
     # Pipeline and rollout first: their new status decides which children should exist.
     moved = _advance(kube, body, spec)

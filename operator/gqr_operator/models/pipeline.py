@@ -143,6 +143,13 @@ class Training(Model):
     """Longest time one Job may run."""
     ttl_seconds_after_finished: int = Field(default=86400, ge=0, le=2592000)
     """Seconds a finished Job is kept (its result is copied into status first)."""
+    failure_backoff_minutes: int = Field(default=60, ge=0, le=10080)
+    """After a failed run, scheduled fires are skipped for this long, doubled after each
+    further failure in a row (60: 1 h, then 2 h, ...). A manual trigger is never held back."""
+    max_consecutive_failures: int = Field(default=3, ge=0, le=100)
+    """Failed runs in a row after which scheduled runs stop (status.pipeline.suspended, the
+    TrainingScheduled condition False with reason SuspendedAfterFailures) until a run succeeds;
+    start one with the gqr.dev/retrain annotation once the cause is fixed. 0: never stop."""
     cor: CorTraining = Field(default_factory=CorTraining)
     """The co-occurrence index rebuild (cor-build)."""
     ctr: CtrTraining = Field(default_factory=CtrTraining)

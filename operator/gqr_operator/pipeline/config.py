@@ -35,6 +35,11 @@ class PipelineConfig:
     """Gate: absolute AEC gain (candidate - stable, same test set and CTR predictor) the
     candidate must exceed, strictly, to become a canary. AEC is a click probability, so
     0.002 means +0.2 CTR points."""
+    failure_backoff_s: float = 3600.0
+    """Scheduled fires within this long of a failed run are skipped; doubled per further
+    failure in a row."""
+    max_consecutive_failures: int = 3
+    """Failed runs in a row that suspend scheduled runs (0: never)."""
     steps: tuple[str, ...] = STEPS
     """Step order; each step's Job gets the artifacts of the ones before."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gqr_contracts.job import AEC, AEC_STABLE, InvalidResult
@@ -82,10 +82,29 @@ class _Tick(Tick):
             # Missed fire times (operator down) coalesce into one run: record the latest.
             fire = latest_fire(self.cfg.schedule, self.now) or self.now
             self.st["lastScheduleTime"] = iso(fire)
-            self._trigger("schedule", iso(fire))
+            held = self._held_back(fire)
+            if held:
+                self.actions.append(Event("ScheduledRunSkipped", f"{iso(fire)}: {held}"))
+            else:
+                self._trigger("schedule", iso(fire))
         if annotation and annotation != self.st.get("lastTriggerValue"):
             self.st["lastTriggerValue"] = annotation
             self._trigger("manual", annotation)
+
+    def _held_back(self, fire: datetime) -> str | None:
+        """Why the scheduled fire at ``fire`` starts no run after failed runs (backoff,
+        suspension)."""
+        failures = int(self.st.get("consecutiveFailures") or 0)
+        if failures == 0:
+            return None
+        if self.st.get("suspended"):
+            return str(self.st["suspended"]["message"])
+        finished = parse_iso(self.st.get("finished"))
+        backoff_s = self.cfg.failure_backoff_s * 2 ** (failures - 1)
+        if finished is not None and (fire - finished).total_seconds() < backoff_s:
+            until = iso(finished + timedelta(seconds=backoff_s))
+            return f"{failures} failed run(s) in a row; scheduled runs back off until {until}"
+        return None
 
     def _trigger(self, kind: str, value: str) -> None:
         self.st["pending"] = {"trigger": kind, "value": value}
@@ -167,8 +186,26 @@ class _Tick(Tick):
         msg = f"run {self.st['runId']}: {step['name']} failed ({reason}): {why}"
         self.st.update(phase="Failed", finished=iso(self.now), message=msg + "; stable serves")
         self.actions.append(Event("PipelineStepFailed", msg, "Warning"))
+        failures = int(self.st.get("consecutiveFailures") or 0) + 1
+        self.st["consecutiveFailures"] = failures
+        limit = self.cfg.max_consecutive_failures
+        if limit and failures >= limit and not self.st.get("suspended"):
+            note = (
+                f"{failures} runs failed in a row (last: run {self.st['runId']}, {step['name']}); "
+                "scheduled runs are suspended until a run succeeds: fix the cause, then set the "
+                "gqr.dev/retrain annotation to run again"
+            )
+            self.st["suspended"] = {"since": iso(self.now), "message": note}
+            self.actions.append(Event("PipelineSuspended", note, "Warning"))
+
+    def _succeeded_run(self) -> None:
+        """A run got through every step (whatever its gate said): failures are behind us."""
+        if self.st.get("suspended"):
+            self.actions.append(Event("PipelineResumed", "a run succeeded; the schedule applies"))
+        self.st.update(consecutiveFailures=0, suspended=None)
 
     def _gate(self, version: str, uri: str, metrics: Mapping[str, float]) -> None:
+        self._succeeded_run()
         aec, stable = metrics[AEC], metrics[AEC_STABLE]
         gain = aec - stable
         passed = gain > self.cfg.min_aec_gain

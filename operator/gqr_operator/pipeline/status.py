@@ -28,8 +28,13 @@ def desired_conditions(status: Mapping[str, Any]) -> list[SetCondition]:
         message = f"run {status.get('runId')}: {status.get('currentStep')}"
     training = SetCondition("TrainingSucceeded", cond_status, reason, message)
     err = status.get("scheduleError")
+    suspended = status.get("suspended")
     if err:
         scheduled = SetCondition("TrainingScheduled", "False", "InvalidSchedule", str(err))
+    elif suspended:
+        scheduled = SetCondition(
+            "TrainingScheduled", "False", "SuspendedAfterFailures", str(suspended["message"])
+        )
     else:
         last = status.get("lastScheduleTime", "")
         scheduled = SetCondition("TrainingScheduled", "True", "Scheduled", f"last fire {last}")

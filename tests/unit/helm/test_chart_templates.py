@@ -151,3 +151,11 @@ def test_the_operator_knows_who_may_reach_the_gateways_internal_port() -> None:
         == (deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"])
     )
     assert env["GQR_MONITORING_NAMESPACES"]["value"] == "monitoring,obs"
+
+
+def test_the_allowlist_reaches_the_operator_only_when_set() -> None:
+    default = {e["name"] for e in _container(render(None))["env"]}
+    assert "GQR_ALLOWED_SECRETS" not in default  # null: everything allowed
+    narrowed = {e["name"]: e.get("value") for e in _container(render("allowlist"))["env"]}
+    assert narrowed["GQR_ALLOWED_SECRETS"] == "gqr-*,shared-s3"
+    assert narrowed["GQR_ALLOWED_SERVICE_ACCOUNTS"] == ""  # []: nothing allowed

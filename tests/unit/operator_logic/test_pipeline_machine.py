@@ -296,3 +296,59 @@ def test_parse_result_keeps_the_last_json_line_of_a_log_tail() -> None:
         parse_result(result("ctr-train", metrics={"auc": float("nan")}), "ctr-train")
     with pytest.raises(InvalidResult, match="cor-build step"):
         parse_result(result("ctr-train"), "cor-build")
+
+
+def _fail_run(c: Cluster, advance: float) -> None:
+    """Let the schedule start a run (``advance`` seconds on) and fail its first step."""
+    before = c.status.get("runNumber", 0)
+    c.tick(advance=advance)
+    assert c.status["runNumber"] == before + 1 and c.status["phase"] == "Running"
+    c.finish("cor-build", failed="BackoffLimitExceeded: bucket gone")
+    c.tick(advance=1)
+    assert c.status["phase"] == "Failed"
+
+
+def test_failed_runs_back_off_then_suspend_the_schedule_until_a_run_succeeds() -> None:
+    cfg = PipelineConfig(
+        "followup", "s3://m", schedule="0 * * * *", failure_backoff_s=3600.0,
+        max_consecutive_failures=3,
+    )  # fmt: skip
+    c = Cluster(cfg)
+    c.tick()  # 02:01
+    _fail_run(c, 3600)  # the 03:00 fire: failure 1, back off 1 h
+    c.tick(advance=3600)  # the 04:00 fire lies within the hour: skipped, said so
+    assert c.status["runNumber"] == 1
+    assert "back off until" in c.events[-1].message and c.events[-1].reason == "ScheduledRunSkipped"
+    _fail_run(c, 3600)  # 05:00: failure 2, back off 2 h
+    c.tick(advance=3600)  # 06:00 skipped
+    c.tick(advance=3600)  # 07:00 skipped (within 2 h of the failure at 05:01)
+    assert c.status["runNumber"] == 2
+    _fail_run(c, 3600)  # 08:00: failure 3: suspended
+    cond = c.condition("TrainingScheduled")
+    assert (cond["status"], cond["reason"]) == ("False", "SuspendedAfterFailures")
+    assert "3 runs failed in a row" in cond["message"] and "gqr.dev/retrain" in cond["message"]
+    assert any(e.reason == "PipelineSuspended" and e.type == "Warning" for e in c.events)
+    for _ in range(24):  # a day of hourly fires: none starts a run
+        c.tick(advance=3600)
+    assert c.status["runNumber"] == 3
+    c.tick("fixed")  # a manual trigger still runs; its success lifts the suspension
+    for step in STEPS:
+        c.finish(step)
+        c.tick("fixed", advance=1)
+    assert c.status["consecutiveFailures"] == 0 and c.status["suspended"] is None
+    assert c.condition("TrainingScheduled")["reason"] == "Scheduled"
+    assert any(e.reason == "PipelineResumed" for e in c.events)
+    c.tick("fixed", advance=3600)
+    assert c.status["runNumber"] == 5  # the schedule starts runs again
+
+
+def test_never_suspended_with_max_consecutive_failures_zero() -> None:
+    cfg = PipelineConfig(
+        "followup", "s3://m", schedule="0 * * * *", failure_backoff_s=0.0,
+        max_consecutive_failures=0,
+    )  # fmt: skip
+    c = Cluster(cfg)
+    c.tick()
+    for _ in range(5):
+        _fail_run(c, 3600)
+    assert c.status["consecutiveFailures"] == 5 and not c.status.get("suspended")
