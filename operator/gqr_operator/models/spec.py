@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from gqr_operator.models.common import Model
 from gqr_operator.models.markers import CustomResource, PrinterColumn, Rule, validations
+from gqr_operator.models.network import Network
 from gqr_operator.models.pipeline import Artifacts, Logs, Training
 from gqr_operator.models.rollout import Rollout
 from gqr_operator.models.serving import Cooccurrence, CtrPredictor, Gateway, Llm, Task
@@ -64,6 +65,8 @@ class GQRDeploymentSpec(Model):
     """The periodic update pipeline: cor-build, ctr-train, dpo-iterate Jobs."""
     rollout: Rollout = Field(default_factory=Rollout)
     """Canary rollout of a newly trained LLM version, judged on measured CTR."""
+    network: Network = Field(default_factory=Network)
+    """Egress policy of the deployment's pods (ingress policies are always made)."""
 
     @model_validator(mode="after")
     def _one_store_endpoint(self) -> Self:

@@ -10,7 +10,7 @@ import hashlib
 import re
 from typing import Literal
 
-Component = Literal["llm", "ctr-predictor", "milvus", "gateway", "pipeline"]
+Component = Literal["llm", "ctr-predictor", "milvus", "gateway", "pipeline", "network"]
 Arm = Literal["stable", "canary"]
 
 APP = "gqr"

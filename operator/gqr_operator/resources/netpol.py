@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources.ctr import ISVC_LABEL, ctr_name
@@ -117,10 +118,69 @@ def _gateway_policy(name: str, namespace: str) -> dict[str, Any]:
     }
 
 
+def _port_of(url: str | None) -> int | None:
+    if not url:
+        return None
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        return None
+    return port or {"https": 443, "http": 80}.get(parsed.scheme)
+
+
+def build_egress_policy(name: str, namespace: str, spec: GQRDeploymentSpec) -> dict[str, Any]:
+    """Every pod of the deployment may reach cluster DNS, the deployment's other pods (and
+    Knative's activator for a Serverless predictor) and spec.network.egress.allow, whose
+    ports gain those of the object-store endpoints and an external Milvus."""
+    instance = {"app.kubernetes.io/name": "gqr", "app.kubernetes.io/instance": label_value(name)}
+    extra = {
+        p
+        for p in (
+            _port_of(spec.logs.endpoint),
+            _port_of(spec.artifacts.endpoint),
+            _port_of(spec.cooccurrence.milvus.uri),
+        )
+        if p is not None
+    }
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": _namespaces(["kube-system"]),
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")],
+    }
+    inside: list[dict[str, Any]] = [{"podSelector": {"matchLabels": instance}}]
+    if spec.ctr_predictor.deployment_mode == "Serverless":
+        inside.append({"namespaceSelector": _namespaces([KNATIVE_NAMESPACE])})
+    rules: list[dict[str, Any]] = [dns, {"to": inside}]
+    for target in spec.network.egress.allow:
+        block: dict[str, Any] = {"cidr": target.cidr}
+        if target.except_:
+            block["except"] = list(target.except_)
+        ports = sorted({*target.ports, *extra})
+        rules.append(
+            {"to": [{"ipBlock": block}], "ports": [{"protocol": "TCP", "port": p} for p in ports]}
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(child_name(name, "egress"), namespace, labels(name, "network")),
+        "spec": {
+            "podSelector": {"matchLabels": instance},
+            "policyTypes": ["Egress"],
+            "egress": rules,
+        },
+    }
+
+
 def build_network_policies(
     name: str, namespace: str, spec: GQRDeploymentSpec
 ) -> list[dict[str, Any]]:
-    """One policy each for gateway, LLM, CTR predictor and (if managed) Milvus pods."""
+    """One policy each for gateway, LLM, CTR predictor and (if managed) Milvus pods, and with
+    spec.network.egress.restrict the egress policy of all of them."""
     instance = {"app.kubernetes.io/name": "gqr", "app.kubernetes.io/instance": label_value(name)}
     ctr_peers = [_clients(name)]
     if spec.ctr_predictor.deployment_mode == "Serverless":
@@ -157,4 +217,6 @@ def build_network_policies(
                 [19530],
             )
         )
+    if spec.network.egress.restrict:
+        policies.append(build_egress_policy(name, namespace, spec))
     return policies

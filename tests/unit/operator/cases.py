@@ -198,6 +198,16 @@ INVALID: list[tuple[str, Spec, str]] = [
         "spec.gateway.signingKeySecretRef.key",
     ),
     (
+        "egress-not-a-cidr",
+        patched(network={"egress": {"restrict": True, "allow": [{"cidr": "everywhere"}]}}),
+        "spec.network.egress.allow",
+    ),
+    (
+        "egress-port-zero",
+        patched(network={"egress": {"allow": [{"cidr": "0.0.0.0/0", "ports": [0]}]}}),
+        "spec.network.egress.allow",
+    ),
+    (
         "impression-ttl-short",
         patched(gateway={"impressionTtlSeconds": 5}),
         "spec.gateway.impressionTtlSeconds",

@@ -340,3 +340,40 @@ def test_the_gateway_internal_port_admits_the_operator_namespace_and_monitoring(
     ]
     monkeypatch.setenv("GQR_MONITORING_NAMESPACES", "")
     assert len(internal_peers()) == 1  # the operator only
+
+
+def test_restricted_egress_opens_dns_the_deployment_and_the_allowed_blocks() -> None:
+    from tests.unit.operator.cases import patched
+
+    from gqr_operator.models.spec import parse_spec
+    from gqr_operator.resources.netpol import build_network_policies
+
+    spec = parse_spec(
+        patched(
+            logs={"uri": "s3://logs/x", "endpoint": "http://minio.storage:9000"},
+            network={
+                "egress": {
+                    "restrict": True,
+                    "allow": [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"], "ports": [443]}],
+                }
+            },
+        )
+    )
+    (egress,) = [
+        p for p in build_network_policies("x", "ns", spec) if "Egress" in p["spec"]["policyTypes"]
+    ]
+    assert egress["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "gqr",
+        "app.kubernetes.io/instance": "x",
+    }
+    dns, inside, outside = egress["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert inside["to"] == [
+        {"podSelector": {"matchLabels": egress["spec"]["podSelector"]["matchLabels"]}}
+    ]
+    assert outside["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]
+    assert [p["port"] for p in outside["ports"]] == [443, 9000]  # the log store's endpoint port
+    off = parse_spec(patched())
+    assert all(
+        "Egress" not in p["spec"]["policyTypes"] for p in build_network_policies("x", "ns", off)
+    )
