@@ -66,6 +66,9 @@ def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> N
     current: dict[str, Any] = dict(body.status or {})
     for key, value in merge_patch(current, outcome.status).items():
         patch.status[key] = value
+    metrics.observe(
+        body.metadata.namespace or "", body.metadata.name or "", {**current, **outcome.status}
+    )
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 
@@ -76,6 +79,12 @@ def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str) -> N
 def on_change(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """A new or changed spec: reconcile now."""
     _run(body, patch, memo, "change")
+
+
+@kopf.on.delete(*RESOURCE, optional=True)
+def on_delete(body: kopf.Body, **_: Any) -> None:
+    """Drop the deleted GQRDeployment's metrics (children go by owner references)."""
+    metrics.forget(body.metadata.namespace or "", body.metadata.name or "")
 
 
 @kopf.timer(*RESOURCE, interval=opsettings.TICK_SECONDS, initial_delay=opsettings.TICK_SECONDS)

@@ -18,6 +18,7 @@ from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.resources.ctr import ISVC_LABEL, ctr_name
 from gqr_operator.resources.gateway import INTERNAL_PORT
 from gqr_operator.resources.gateway import PORT as GATEWAY_PORT
+from gqr_operator.resources.milvus import METRICS_PORT
 from gqr_operator.resources.naming import (
     Component,
     child_name,
@@ -55,8 +56,14 @@ def _policy(
     pods: dict[str, str],
     peers: list[dict[str, Any]],
     ports: list[int],
+    metrics_port: int,
 ) -> dict[str, Any]:
+    """Ingress from ``peers`` on ``ports``, and from the monitoring namespaces (Prometheus) on
+    the pods' ``metrics_port``."""
     name = child_name(cr_name, component, "ingress")
+    rules = [{"from": peers, "ports": [{"protocol": "TCP", "port": p} for p in ports]}]
+    if monitoring := monitoring_peers():
+        rules.append({"from": monitoring, "ports": [{"protocol": "TCP", "port": metrics_port}]})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -64,7 +71,7 @@ def _policy(
         "spec": {
             "podSelector": {"matchLabels": pods},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": p} for p in ports]}],
+            "ingress": rules,
         },
     }
 
@@ -89,12 +96,14 @@ def internal_peers() -> list[dict[str, Any]]:
         },
         "namespaceSelector": _namespaces([operator_ns]) if operator_ns else {},
     }
+    return [operator, *monitoring_peers()]
+
+
+def monitoring_peers() -> list[dict[str, Any]]:
+    """Every pod of the monitoring namespaces (none when the list is empty)."""
     raw = os.environ.get("GQR_MONITORING_NAMESPACES", "monitoring")
     monitoring = [n.strip() for n in raw.split(",") if n.strip()]
-    peers = [operator]
-    if monitoring:
-        peers.append({"namespaceSelector": _namespaces(monitoring)})
-    return peers
+    return [{"namespaceSelector": _namespaces(monitoring)}] if monitoring else []
 
 
 def _gateway_policy(name: str, namespace: str) -> dict[str, Any]:
@@ -201,9 +210,16 @@ def build_network_policies(
             {**instance, "app.kubernetes.io/component": "llm"},
             [_clients(name)],
             [8080],
+            8080,  # TGI and vLLM serve /metrics on their API port
         ),
         _policy(
-            name, namespace, "ctr-predictor", {ISVC_LABEL: ctr_name(name)}, ctr_peers, [8080, 8012]
+            name,
+            namespace,
+            "ctr-predictor",
+            {ISVC_LABEL: ctr_name(name)},
+            ctr_peers,
+            [8080, 8012],
+            8080,  # the KServe ModelServer's /metrics
         ),
     ]
     if spec.cooccurrence.milvus.mode == "managed":
@@ -215,6 +231,7 @@ def build_network_policies(
                 {**instance, "app.kubernetes.io/component": "milvus"},
                 [_clients(name)],
                 [19530],
+                METRICS_PORT,
             )
         )
     if spec.network.egress.restrict:

@@ -159,3 +159,16 @@ def test_the_allowlist_reaches_the_operator_only_when_set() -> None:
     narrowed = {e["name"]: e.get("value") for e in _container(render("allowlist"))["env"]}
     assert narrowed["GQR_ALLOWED_SECRETS"] == "gqr-*,shared-s3"
     assert narrowed["GQR_ALLOWED_SERVICE_ACCOUNTS"] == ""  # []: nothing allowed
+
+
+def test_pod_monitor_scrapes_the_children_of_the_watched_namespaces() -> None:
+    assert by_kind(render(None), "PodMonitor") == []
+    (monitor,) = by_kind(
+        render(None, "podMonitor.enabled=true", "watchNamespaces={team-a,team-b}"), "PodMonitor"
+    )
+    spec = monitor["spec"]
+    assert spec["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+    assert spec["selector"]["matchLabels"] == {"app.kubernetes.io/name": "gqr"}
+    assert [e["port"] for e in spec["podMetricsEndpoints"]] == ["internal", "http", "metrics"]
+    (wide,) = by_kind(render(None, "podMonitor.enabled=true", "clusterWide=true"), "PodMonitor")
+    assert wide["spec"]["namespaceSelector"] == {"any": True}

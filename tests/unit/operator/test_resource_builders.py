@@ -377,3 +377,20 @@ def test_restricted_egress_opens_dns_the_deployment_and_the_allowed_blocks() -> 
     assert all(
         "Egress" not in p["spec"]["policyTypes"] for p in build_network_policies("x", "ns", off)
     )
+
+
+def test_prometheus_may_scrape_llm_servers_predictor_and_milvus() -> None:
+    from tests.unit.operator.cases import patched
+
+    from gqr_operator.models.spec import parse_spec
+    from gqr_operator.resources.netpol import build_network_policies
+
+    policies = build_network_policies("x", "ns", parse_spec(patched()))
+    scraped = {}
+    for p in policies:
+        for rule in p["spec"].get("ingress", []):
+            for peer in rule.get("from", []):
+                names = peer.get("namespaceSelector", {}).get("matchExpressions", [{}])[0]
+                if names.get("values") == ["monitoring"] and "podSelector" not in peer:
+                    scraped[_component(p)] = [q["port"] for q in rule["ports"]]
+    assert scraped == {"gateway": [9090], "llm": [8080], "ctr-predictor": [8080], "milvus": [9091]}
