@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test environment's real servers from pinned Go modules and caches the binaries
 # outside git: the control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, kwok, helm) and the S3 server (minio).
+# kubectl, etcd, kwok, helm), the S3 server (minio) and Prometheus.
 # Each binary is cached under a key of its wrapper module (go.mod + go.sum), its link flags and
 # RECIPE below, so it is rebuilt only when its own pin changes; bump RECIPE when the way of
 # building changes. Prints the bin directory (links to every binary) last.
@@ -17,7 +17,7 @@ vpkg=k8s.io/component-base/version
 kube_flags="-s -w -X $vpkg.gitVersion=$kube_version -X $vpkg.gitMajor=$major -X $vpkg.gitMinor=$minor \
  -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
 
-# NAME DIR PACKAGE FLAGS
+# NAME DIR PACKAGE FLAGS [TAGS]
 components=(
   "etcd|etcd|.|-s -w"
   "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|$kube_flags"
@@ -27,16 +27,18 @@ components=(
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|-s -w"
   "helm|helm|helm.sh/helm/v3/cmd/helm|-s -w"
   "minio|minio|github.com/minio/minio|-s -w"
+  "prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus|-s -w|remove_all_sd"
 )
 
-component_key() {  # component_key DIR FLAGS
-  { echo "recipe $RECIPE"; echo "$2"; cat "$here/$1/go.mod" "$here/$1/go.sum"; } \
+component_key() {  # component_key DIR FLAGS TAGS
+  { echo "recipe $RECIPE"; echo "$2"; if [[ -n $3 ]]; then echo "tags $3"; fi
+    cat "$here/$1/go.mod" "$here/$1/go.sum"; } \
     | sha256sum | cut -c1-16
 }
 
-build() {  # build NAME DIR PKG FLAGS -> path of the cached binary
-  local name=$1 dir=$2 pkg=$3 flags=$4 t0=$SECONDS
-  local out="$cache_root/bin-$name-$(component_key "$dir" "$flags")"
+build() {  # build NAME DIR PKG FLAGS TAGS -> path of the cached binary
+  local name=$1 dir=$2 pkg=$3 flags=$4 tags=$5 t0=$SECONDS
+  local out="$cache_root/bin-$name-$(component_key "$dir" "$flags" "$tags")"
   mkdir -p "$out"
   # One build at a time per binary (a test may call this script while `make testenv` runs):
   # the second waits, then finds the binary there.
@@ -44,7 +46,7 @@ build() {  # build NAME DIR PKG FLAGS -> path of the cached binary
   flock 9
   if [[ ! -x "$out/$name" ]]; then
     echo "testenv: building $name ($pkg) ..." >&2
-    (cd "$here/$dir" && go build -ldflags "$flags" -o "$out/$name.tmp" "$pkg")
+    (cd "$here/$dir" && go build -tags "$tags" -ldflags "$flags" -o "$out/$name.tmp" "$pkg")
     mv "$out/$name.tmp" "$out/$name"
     echo "testenv: built $name in $((SECONDS - t0))s" >&2
   fi
@@ -54,8 +56,8 @@ build() {  # build NAME DIR PKG FLAGS -> path of the cached binary
 
 links=()
 for c in "${components[@]}"; do
-  IFS='|' read -r name dir pkg flags <<<"$c"
-  links+=("$(build "$name" "$dir" "$pkg" "$flags")")
+  IFS='|' read -r name dir pkg flags tags <<<"$c"
+  links+=("$(build "$name" "$dir" "$pkg" "$flags" "${tags:-}")")
 done
 bin="$cache_root/bin-$(printf '%s\n' "${links[@]}" | sha256sum | cut -c1-16)"
 mkdir -p "$bin"
