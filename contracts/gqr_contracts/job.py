@@ -1,6 +1,6 @@
-"""A pipeline Job's result: what ``cor-build``, ``ctr-train``, ``sft`` and ``dpo-iterate`` print
-as their last stdout line and write to the pod's termination message, and what the operator
-reads back from it (trusting nothing: :func:`parse_termination_message`)."""
+"""A pipeline Job's result: what ``cor-build``, ``ctr-train``, ``annotate``, ``sft`` and
+``dpo-iterate`` print as their last stdout line and write to the pod's termination message,
+and what the operator reads back from it (trusting nothing: :func:`parse_termination_message`)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,20 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gqr_contracts.base import Record, Timestamp, describe
 
-JobName = Literal["cor-build", "ctr-train", "dpo-iterate", "sft", "eval"]
+JobName = Literal["cor-build", "ctr-train", "annotate", "dpo-iterate", "sft", "eval"]
 MAX_MESSAGE = 1024
 MAX_LINE_BYTES = 4096
 """A pod termination message holds at most 4 KiB."""
 
 AEC = "aec"
-"""dpo-iterate metric: the candidate's average expected CTR on the test set."""
+"""dpo-iterate (and the bootstrap stage's sft) metric: the candidate's average expected CTR on
+the test set."""
 AEC_STABLE = "aec_stable"
-"""dpo-iterate metric: the stable model's AEC on the same test set and CTR predictor."""
+"""dpo-iterate (and the bootstrap stage's sft) metric: the stable model's AEC, as it is served,
+on the same test set and CTR predictor."""
 REQUIRED_METRICS: dict[str, tuple[str, ...]] = {"dpo-iterate": (AEC, AEC_STABLE)}
-"""Metrics a succeeded Job must report: the operator's AEC gate reads them."""
+"""Metrics a succeeded Job must report: the operator's AEC gate reads them (sft reports them when
+it is given a CTR predictor: the operator checks them where it gates on sft)."""
 
 
 class InvalidResult(ValueError):

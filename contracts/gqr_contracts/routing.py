@@ -23,6 +23,11 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ARM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,15}$"
+MAX_FEW_SHOT = 16
+"""Most few-shot demonstrations an arm may carry."""
+PACKAGED_DEMONSTRATIONS: dict[str, int] = {"suggestion": 5}
+"""Few-shot demonstrations the gateway carries per built-in task
+(``gqr_serving/prompt/tasks/<task>.demos.json``); a task not named has none."""
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,39}$"
 
 
@@ -114,6 +119,13 @@ class ArmConfig(_Frozen):
     backend: BackendSpec
     decoding: Decoding = Field(default_factory=Decoding)
     rerank: bool | None = Field(None, description="Override the gateway's --rerank for this arm.")
+    few_shot: int = Field(
+        0,
+        ge=0,
+        le=MAX_FEW_SHOT,
+        description="Packaged demonstrations put before each prompt (few-shot prompting of a "
+        "base model that was never fine-tuned to the template); 0 = the prompt alone.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -29,7 +29,7 @@ PRUNED = [
 ]
 
 
-INITIAL_VERSION = "initial"
+INITIAL_VERSION = llm.INITIAL_VERSION
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,13 @@ def stable_ref(spec: GQRDeploymentSpec, rollout: dict[str, Any]) -> ModelRef:
     return ModelRef(INITIAL_VERSION, spec.llm.model)
 
 
+def bootstrapping(spec: GQRDeploymentSpec, stable: ModelRef) -> bool:
+    """Whether a run starting now is a bootstrap run: spec.bootstrap is set and no fine-tuned
+    model has been promoted (the stable version is still the spec's own model; the rollout
+    machine records the candidate as stable at its promotion)."""
+    return spec.bootstrap is not None and stable.version == INITIAL_VERSION
+
+
 def rollout_config(spec: GQRDeploymentSpec) -> RolloutConfig:
     r = spec.rollout
     return RolloutConfig(
@@ -110,6 +117,7 @@ def _advance_pipeline(
         min_aec_gain=spec.training.gate.min_aec_gain,
         failure_backoff_s=spec.training.failure_backoff_minutes * 60.0,
         max_consecutive_failures=spec.training.max_consecutive_failures,
+        bootstrap=bootstrapping(spec, stable),
     )
     decision = pipeline_machine.tick(
         pipe_status,

@@ -105,10 +105,6 @@ TOOLS: dict[str, tuple[str, str]] = {
         "gqr_training.demo",
         "Run the whole loop on the simulated world: logs, COR, CTR, SFT, iterative DPO, A/B.",
     ),
-    "annotate": (
-        "gqr_training.align.annotate",
-        "SFT data from a teacher LLM behind an OpenAI-compatible chat API.",
-    ),
     "align-table": (
         "gqr_training.eval.align_table",
         "Table 3 (reduced): alignment variants, AEC and true CTR, from a finished demo.",
@@ -117,6 +113,10 @@ TOOLS: dict[str, tuple[str, str]] = {
 ENTRYPOINTS: dict[str, tuple[str, str]] = {
     "cor-build": ("gqr_training.cor.build", "Session logs -> versioned COR artifact + index."),
     "ctr-train": ("gqr_training.ctr.train", "Train the CTR predictor on a log window."),
+    "annotate": (
+        "gqr_training.align.annotate",
+        "SFT data from a teacher LLM behind an OpenAI-compatible chat API.",
+    ),
     "sft": ("gqr_training.align.sft", "Supervised fine-tuning on {prompt, completion} rows."),
     "dpo-iterate": ("gqr_training.align.iterate", "Iterative DPO guided by the CTR predictor."),
 }

@@ -8,6 +8,8 @@ from typing import Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from gqr_contracts.routing import PACKAGED_DEMONSTRATIONS
+from gqr_operator.models.bootstrap import Bootstrap, demonstrations_rule
 from gqr_operator.models.common import Model
 from gqr_operator.models.markers import CustomResource, PrinterColumn, Rule, validations
 from gqr_operator.models.network import Network
@@ -39,7 +41,14 @@ class GQRDeploymentSpec(Model):
                     "(a pod reaching both stores has one S3 endpoint and region)",
                 )
                 for key in STORE_SETTINGS
-            )
+            ),
+            Rule(
+                demonstrations_rule(),
+                "spec.bootstrap.fewShot.demonstrations must be at most the packaged "
+                "demonstrations of spec.task.type (accepted: "
+                + ", ".join(f"{t} 0-{n}" for t, n in PACKAGED_DEMONSTRATIONS.items())
+                + ", other tasks 0)",
+            ),
         )
     )
 
@@ -67,6 +76,23 @@ class GQRDeploymentSpec(Model):
     """Canary rollout of a newly trained LLM version, judged on measured CTR."""
     network: Network = Field(default_factory=Network)
     """Egress policy of the deployment's pods (ingress policies are always made)."""
+    bootstrap: Bootstrap | None = None
+    """Start from a base or instruct model: until the first fine-tuned model is promoted, the
+    stable arm is served with few-shot prompting and every pipeline run is a bootstrap run
+    (annotate -> cor-build -> ctr-train -> sft -> AEC gate -> canary). Left out: spec.llm.model
+    is already fine-tuned to the prompt template and every run is the regular cycle."""
+
+    @model_validator(mode="after")
+    def _demonstrations(self) -> Self:
+        b = self.bootstrap
+        d = b.few_shot.demonstrations if b else None
+        have = PACKAGED_DEMONSTRATIONS.get(self.task.type, 0)
+        if d and d > have:
+            raise ValueError(
+                f"spec.bootstrap.fewShot.demonstrations={d}: task {self.task.type!r} carries "
+                f"{have} packaged demonstrations (accepted: 0 to {have})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_store_endpoint(self) -> Self:

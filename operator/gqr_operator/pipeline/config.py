@@ -8,8 +8,13 @@ from typing import Literal
 from gqr_operator.resources.naming import child_name
 
 STEPS = ("cor-build", "ctr-train", "dpo-iterate")
-# The artifact of each step becomes this input of the later steps (resources.jobs.DPO_INPUTS).
-INPUT_OF = {"cor-build": "cor_uri", "ctr-train": "ctr_uri"}
+BOOTSTRAP_STEPS = ("annotate", "cor-build", "ctr-train", "sft")
+"""A bootstrap run: the teacher's annotations first (a bad teacher fails before any training),
+the COR index and the CTR predictor the gate measures with, then SFT with the gate's AEC."""
+# The artifact of each step becomes this input of the later steps (resources.jobs.DPO_INPUTS,
+# SFT_INPUTS).
+INPUT_OF = {"cor-build": "cor_uri", "ctr-train": "ctr_uri", "annotate": "annotations_uri"}
+Stage = Literal["bootstrap", "regular"]
 JobState = Literal["absent", "active", "succeeded", "failed"]
 
 
@@ -41,7 +46,21 @@ class PipelineConfig:
     max_consecutive_failures: int = 3
     """Failed runs in a row that suspend scheduled runs (0: never)."""
     steps: tuple[str, ...] = STEPS
-    """Step order; each step's Job gets the artifacts of the ones before."""
+    """Step order of a regular run; each step's Job gets the artifacts of the ones before."""
+    bootstrap: bool = False
+    """No fine-tuned model has been promoted yet and spec.bootstrap is set: a run starting now
+    is a bootstrap run (its stage is frozen into status at run start)."""
+    bootstrap_steps: tuple[str, ...] = BOOTSTRAP_STEPS
+    """Step order of a bootstrap run."""
+
+    @property
+    def stage(self) -> Stage:
+        """The stage a run starting now belongs to."""
+        return "bootstrap" if self.bootstrap else "regular"
+
+    def run_steps(self) -> tuple[str, ...]:
+        """The steps of a run starting now."""
+        return self.bootstrap_steps if self.bootstrap else self.steps
 
 
 @dataclass(frozen=True)

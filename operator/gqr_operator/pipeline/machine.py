@@ -1,5 +1,10 @@
 """The update pipeline state machine: triggers, one Job per step, the offline gate.
 
+A run is of one stage, fixed when it starts (`status.pipeline.stage`): `bootstrap` (annotate
+-> cor-build -> ctr-train -> sft) while no fine-tuned model has been promoted and
+spec.bootstrap is set, else `regular` (cor-build -> ctr-train -> dpo-iterate). Both end at the
+same AEC gate, on the last step's `aec` and `aec_stable`.
+
 One pure `tick` per timer interval: it notices triggers (cron schedule, a new value of the
 `gqr.dev/retrain` annotation), starts a run, follows the current step's Job, and at the end
 applies the AEC gate. All state lives in `status.pipeline`; Job names are derived from the run
@@ -115,22 +120,25 @@ class _Tick(Tick):
     def begin(self, trigger: Mapping[str, str]) -> None:
         number = int(self.st.get("runNumber", 0)) + 1
         run_id = str(number)
+        steps = self.cfg.run_steps()
         self.st.update(
             runNumber=number,
             runId=run_id,
             trigger=trigger["trigger"],
             triggerValue=trigger["value"],
             phase="Running",
+            stage=self.cfg.stage,
             started=iso(self.now),
             finished=None,
             baseModel=self.cfg.base_model,
             steps=[
                 {"name": s, "jobName": job_name(self.cfg.cr_name, s, run_id), "state": "Pending"}
-                for s in self.cfg.steps
+                for s in steps
             ],
             gate=None,
             candidate=None,
-            message=f"run {run_id} started by {trigger['trigger']} ({trigger['value']})",
+            message=f"{self.cfg.stage} run {run_id} started by {trigger['trigger']} "
+            f"({trigger['value']}): {' -> '.join(steps)}",
         )
         self.actions.append(Event("PipelineRunStarted", self.st["message"]))
         self._start_step(0)
@@ -179,11 +187,20 @@ class _Tick(Tick):
         step.update(state="Succeeded", finished=iso(self.now), result=result_status(result))
         if index + 1 < len(self.st["steps"]):
             return self._start_step(index + 1)
+        missing = [m for m in (AEC, AEC_STABLE) if m not in result.metrics]
+        if missing:
+            why = f"{step['name']} reported no {' or '.join(missing)} for the AEC gate"
+            return self._fail(step, "InvalidResult", why)
         self._gate(result.version, result.artifact_uri, result.metrics)
+
+    def _run_label(self) -> str:
+        """`run 3`, or `bootstrap run 1` for a bootstrap run."""
+        stage = self.st.get("stage")
+        return f"{stage + ' ' if stage == 'bootstrap' else ''}run {self.st['runId']}"
 
     def _fail(self, step: dict[str, Any], reason: str, why: str) -> None:
         step.update(state="Failed", finished=iso(self.now), reason=reason, message=why)
-        msg = f"run {self.st['runId']}: {step['name']} failed ({reason}): {why}"
+        msg = f"{self._run_label()}: {step['name']} failed ({reason}): {why}"
         self.st.update(phase="Failed", finished=iso(self.now), message=msg + "; stable serves")
         self.actions.append(Event("PipelineStepFailed", msg, "Warning"))
         failures = int(self.st.get("consecutiveFailures") or 0) + 1
@@ -221,7 +238,7 @@ class _Tick(Tick):
         self.st["finished"] = iso(self.now)
         if passed:
             self.st.update(phase="Succeeded", candidate={"version": version, "artifactUri": uri})
-            self.st["message"] = f"run {self.st['runId']}: candidate {version}: {numbers}"
+            self.st["message"] = f"{self._run_label()}: candidate {version}: {numbers}"
             self.actions.append(StartRollout(version, uri, str(self.st["runId"])))
             self.actions.append(Event("CandidateReady", self.st["message"]))
         else:

@@ -1,5 +1,6 @@
-"""Pipeline Jobs: cor-build -> ctr-train -> dpo-iterate. Each writes its result JSON
-(artifact URI + metrics) to /dev/termination-log for the operator to read."""
+"""Pipeline Jobs: cor-build -> ctr-train -> dpo-iterate (a regular run), annotate -> cor-build
+-> ctr-train -> sft (a bootstrap run). Each writes its result JSON (artifact URI + metrics) to
+/dev/termination-log for the operator to read."""
 
 from __future__ import annotations
 
@@ -28,10 +29,16 @@ from gqr_operator.resources.storage import (
     store_secrets,
 )
 
-Step = Literal["cor-build", "ctr-train", "dpo-iterate"]
+Step = Literal["cor-build", "ctr-train", "dpo-iterate", "annotate", "sft"]
 STEPS: tuple[Step, ...] = ("cor-build", "ctr-train", "dpo-iterate")
+BOOTSTRAP_STEPS: tuple[Step, ...] = ("annotate", "cor-build", "ctr-train", "sft")
 RESULT_PATH = "/dev/termination-log"
 DPO_INPUTS = ("base_model", "ctr_uri", "cor_uri")
+SFT_INPUTS = ("base_model", "ctr_uri", "annotations_uri")
+TEACHER_KEY_ENV = "GQR_TEACHER_API_KEY"
+"""The annotate Job's environment variable holding the teacher's API key (from the Secret)."""
+GPU_STEPS = ("ctr-train", "dpo-iterate", "sft")
+"""Steps that run on the pipeline's GPUs when its resources have some."""
 
 
 def job_name(cr_name: str, step: Step, run_id: str) -> str:
@@ -120,10 +127,8 @@ def _dpo_args(
             "--eval-top-p": spec.llm.decoding.top_p,
         }
     )
-    # Built in a work folder (next to the versions on a claim: a retried pod resumes, and the
-    # model moves in by rename), published whole as <artifacts>/llm/<run>.
-    remote = is_remote(spec.artifacts.uri)
-    work = f"{WORK_DIR}/llm-{run_id}" if remote else f"{out}/llm/.work/{run_id}"
+    # Built in a work folder, published whole as <artifacts>/llm/<run>.
+    work = _work(spec, out, "llm", run_id)
     return [
         *args,
         *(["--lora"] if d.lora else []),
@@ -131,6 +136,82 @@ def _dpo_args(
         *output_filter_args(spec, mounts),
         *_flags({"--out": work, "--publish": f"{out}/llm"}),
     ]
+
+
+def _work(spec: GQRDeploymentSpec, out: str, kind: str, run_id: str) -> str:
+    """A step's work folder: next to the versions on a claim (a retried pod resumes, the
+    result moves in by rename), on the scratch volume for an object store."""
+    return (
+        f"{WORK_DIR}/{kind}-{run_id}"
+        if is_remote(spec.artifacts.uri)
+        else f"{out}/{kind}/.work/{run_id}"
+    )
+
+
+def _annotate_args(spec: GQRDeploymentSpec, run_id: str, logs: str, out: str) -> list[str]:
+    b = spec.bootstrap
+    if b is None:
+        raise ValueError("the annotate step needs spec.bootstrap")
+    t = b.teacher
+    key = t.api_key_secret_ref
+    args = _flags(
+        {
+            "--teacher-url": t.url,
+            "--teacher-model": t.model,
+            "--temperature": t.temperature,
+            "--logs": logs,
+            "--window-days": spec.training.ctr.window_days,
+            "--max-requests": b.annotations,
+            "--augment": b.augment,
+            "--task": spec.task.type,
+            # the rows are published whole as <artifacts>/annotations/<run>
+            "--out": f"{_work(spec, out, 'annotations', run_id)}/sft.jsonl",
+            "--publish": f"{out}/annotations",
+        }
+    )
+    if key is not None:  # the key itself only in the environment, from the Secret
+        source = f"Secret {key.name} key {key.key}"
+        args += _flags({"--api-key-env": TEACHER_KEY_ENV, "--api-key-from": source})
+    return args
+
+
+def _sft_args(
+    spec: GQRDeploymentSpec,
+    run_id: str,
+    inputs: Mapping[str, str],
+    mounts: Mounts,
+    logs: str,
+    out: str,
+) -> list[str]:
+    missing = [k for k in SFT_INPUTS if not inputs.get(k)]
+    if missing or spec.bootstrap is None:
+        raise ValueError(f"sft needs spec.bootstrap and inputs {missing} (keys: {SFT_INPUTS})")
+    b, s = spec.bootstrap, spec.bootstrap.sft
+    args = _flags(
+        {
+            "--data": storage_uri(inputs["annotations_uri"], mounts, read_only=True),
+            "--model": storage_uri(inputs["base_model"], mounts, read_only=True),
+            "--epochs": s.epochs,
+            "--batch-size": s.batch_size,
+            "--lora-r": s.lora_rank,
+            "--max-length": s.max_length,
+            # the gate: the fine-tuned model against the stable as served, on the test prompts
+            # of the log window, with this run's CTR predictor and COR index
+            "--ctr": storage_uri(inputs["ctr_uri"], mounts, read_only=True),
+            "--logs": logs,
+            "--window-days": spec.training.ctr.window_days,
+            "--cor": out,
+            "--cor-k": spec.cooccurrence.neighbours,
+            "--task": spec.task.type,
+            "--stable-few-shot": b.few_shot.count(spec.task.type),
+            "--eval-temperature": spec.llm.decoding.temperature,
+            "--eval-top-p": spec.llm.decoding.top_p,
+            "--out": _work(spec, out, "llm", run_id),
+            "--publish": f"{out}/llm",
+        }
+    )
+    lr = _flags({"--lr": s.learning_rate}) if s.learning_rate is not None else []
+    return [*args, *lr, *(["--lora"] if s.lora else [])]
 
 
 def _args(
@@ -153,8 +234,31 @@ def _args(
         return [*_cor_build_args(name, namespace, spec, logs, out), *common]
     if step == "ctr-train":
         return [*_ctr_train_args(spec, logs, out, mounts), *device, *common]
+    if step == "annotate":
+        return [*_annotate_args(spec, run_id, logs, out), *common]
+    if step == "sft":
+        sft = _sft_args(spec, run_id, inputs, mounts, logs, out)
+        return [*sft, *device, *(["--bf16"] if gpus else []), *common]
     dpo = _dpo_args(spec, run_id, inputs, mounts, logs, out)
     return [*dpo, *device, *(["--bf16"] if gpus else []), *common]
+
+
+def _secret_env(spec: GQRDeploymentSpec, step: Step) -> list[dict[str, Any]]:
+    """Secret keys a step reads from its environment."""
+    env: list[dict[str, Any]] = []
+    hf = spec.llm.hf_token_secret_ref
+    # dpo-iterate's and sft's base model, ctr-train's pretrained encoder may be gated hf:// ones.
+    if hf is not None and step in GPU_STEPS:
+        env.append(
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf.name, "key": hf.key}}}
+        )
+    key = spec.bootstrap.teacher.api_key_secret_ref if spec.bootstrap else None
+    if key is not None and step == "annotate":
+        # optional: a missing Secret or key still starts the pod, whose annotate fails at once
+        # naming the Secret (a required one would leave the pod waiting until the deadline)
+        ref = {"name": key.name, "key": key.key, "optional": True}
+        env.append({"name": TEACHER_KEY_ENV, "valueFrom": {"secretKeyRef": ref}})
+    return env
 
 
 def build_pipeline_job(
@@ -166,13 +270,14 @@ def build_pipeline_job(
     run_id: str,
     inputs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Job of one pipeline step. dpo-iterate needs inputs base_model, ctr_uri, cor_uri
-    (the stable model and the artifacts of this run's earlier steps)."""
+    """The Job of one pipeline step. dpo-iterate needs inputs base_model, ctr_uri, cor_uri,
+    sft base_model, ctr_uri, annotations_uri (the stable model and the artifacts of this run's
+    earlier steps)."""
     t = spec.training
     volumes, scratch = defaults.scratch_volumes(cache_size="100Gi")
     mounts = Mounts(volumes=volumes, mounts=scratch)
     resources = defaults.resources("pipeline", t.resources)
-    gpus = defaults.gpu_count(resources) if step != "cor-build" else 0
+    gpus = defaults.gpu_count(resources) if step in GPU_STEPS else 0
     args = _args(name, namespace, spec, step, run_id, inputs or {}, mounts, gpus)
     container: dict[str, Any] = {
         "name": "step",
@@ -192,12 +297,7 @@ def build_pipeline_job(
     }
     if secrets := store_secrets(spec):
         container["envFrom"] = secrets
-    hf = spec.llm.hf_token_secret_ref
-    # dpo-iterate's base model, ctr-train's pretrained encoder may be gated hf:// ones.
-    if hf is not None and step != "cor-build":
-        container["env"].append(
-            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf.name, "key": hf.key}}}
-        )
+    container["env"].extend(_secret_env(spec, step))
     milvus_ref = spec.cooccurrence.milvus.secret_ref
     if milvus_ref is not None and step == "cor-build":
         container["env"].append(

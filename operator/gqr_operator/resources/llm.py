@@ -15,6 +15,10 @@ VERSION_ADAPTER = "gqr"  # requests select a version's own adapter by this name
 BASE_MODEL_NAME = "base"  # vLLM's served model name of the base weights
 
 
+INITIAL_VERSION = "initial"
+"""Version name of spec.llm.model, served until the first promotion."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """One LLM version: base (or merged) weights and, after LoRA DPO, its adapter."""

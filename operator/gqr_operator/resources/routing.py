@@ -6,7 +6,13 @@ from typing import Any, Literal
 
 from gqr_contracts.routing import ArmConfig, BackendSpec, Decoding, RoutingConfig
 from gqr_operator.models.spec import GQRDeploymentSpec
-from gqr_operator.resources.llm import BASE_MODEL_NAME, VERSION_ADAPTER, ModelVersion, llm_url
+from gqr_operator.resources.llm import (
+    BASE_MODEL_NAME,
+    INITIAL_VERSION,
+    VERSION_ADAPTER,
+    ModelVersion,
+    llm_url,
+)
 from gqr_operator.resources.naming import child_name, labels, metadata
 
 ROUTING_FILE = "routing.json"
@@ -34,7 +40,18 @@ def _arm(
     else:  # vLLM: OpenAI-compatible, the adapter is addressed as a model name
         model = VERSION_ADAPTER if mv.adapter_uri else BASE_MODEL_NAME
         backend = BackendSpec(kind="openai", url=url, model=model)
-    return ArmConfig(name=arm, weight=weight, model_version=mv.version, backend=backend)
+    few = few_shot(spec, mv)
+    extra = {"few_shot": few} if few else {}
+    return ArmConfig(name=arm, weight=weight, model_version=mv.version, backend=backend, **extra)
+
+
+def few_shot(spec: GQRDeploymentSpec, mv: ModelVersion) -> int:
+    """Demonstrations before the prompts of `mv`: spec.bootstrap's few-shot ones for the
+    spec's own model (a base model, until a fine-tuned one is promoted), none for a trained
+    version."""
+    if spec.bootstrap is None or mv.version != INITIAL_VERSION:
+        return 0
+    return spec.bootstrap.few_shot.count(spec.task.type)
 
 
 def routing_config(

@@ -33,6 +33,7 @@ from gqr_serving.prompt import (
     parse,
     render_prompt,
 )
+from gqr_serving.prompt.fewshot import packaged, with_demonstrations
 from gqr_serving.safety import REASONS, OutputFilter
 
 _FIELDS = {"history": "history", "ai_response": "ai_answer", "prefix": "prefix"}
@@ -134,6 +135,10 @@ class Pipeline:
             prompt = render_prompt(preset, gen_request)
         except ValueError as exc:
             raise InputError("query", str(exc)) from None
+        # a base model (bootstrap day 0) is prompted with demonstrations, as many as the task
+        # carries at most; the sections the post-filter reads stay the request's own
+        shots = min(arm.config.few_shot, len(packaged(preset.name)))
+        prompt = with_demonstrations(preset, prompt, shots)
         clock.lap("prompt")
 
         out = Outcome([], {}, side)

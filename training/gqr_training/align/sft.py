@@ -3,9 +3,13 @@
 
     sft --data sft.jsonl --out /artifacts/llm/sft-v1 --epochs 3            # tiny LM from scratch
     sft --data sft.jsonl --model /models/qwen2.5-0.5b --lora --out ...      # a real local model
+    sft --data /artifacts/annotations/3 --model hf://Qwen/Qwen2.5-0.5B-Instruct --lora \
+        --ctr /artifacts/ctr/3 --logs /logs --stable-few-shot 3 \
+        --out /work/llm-3 --publish /artifacts/llm --version 3      # the bootstrap stage
 
 ``--data`` is JSON Lines of ``{"prompt": ..., "completion": ...}`` (``gqr annotate`` writes it).
-The last stdout line is a JobResult JSON.
+With ``--ctr`` the result carries the bootstrap gate's ``aec`` and ``aec_stable``
+(``gqr_training.align.sft_gate``). The last stdout line is a JobResult JSON.
 """
 
 from __future__ import annotations
@@ -161,26 +165,76 @@ def build_or_load(model_path: str | None, rows: list[dict[str, str]], device: st
     return tinylm.build_model(tok).to(device), tok
 
 
-def main(argv: list[str] | None = None) -> int:
-    from gqr_training.align import tinylm
+def load_rows(data: str) -> list[dict[str, str]]:
+    """The ``{prompt, completion}`` rows of ``--data``: a file, or an annotations version
+    (``gqr annotate --publish``, any URI form) holding ``sft.jsonl``."""
+    from gqr_training.align.annotate import ANNOTATIONS_FILE
     from gqr_training.align.data import read_jsonl
+    from gqr_training.output import input_dir
+
+    path = Path(data)
+    if "://" in data or path.is_dir():
+        path = Path(input_dir(data, require=(ANNOTATIONS_FILE,))) / ANNOTATIONS_FILE
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(path)]
+    if not rows:
+        raise ValueError(f"--data {data}: no {{prompt, completion}} rows to fine-tune on")
+    return rows
+
+
+def model_folder(uri: str | None) -> str | None:
+    """``--model`` as a local folder; a model without its tokenizer fails here, naming it."""
+    if not uri:
+        return None
+    from gqr_serving.storage import StorageError
+    from gqr_training.output import input_dir
+
+    try:
+        return input_dir(uri, require=("config.json", "tokenizer_config.json"))
+    except StorageError as exc:
+        if "tokenizer_config.json" in str(exc):
+            raise StorageError(
+                f"--model {uri} has no tokenizer (tokenizer_config.json): fine-tuning and "
+                "serving need the model's own tokenizer next to its weights"
+            ) from None
+        raise
+
+
+def run(cfg: SFTCommandConfig) -> dict[str, Any]:
+    """Fine-tune (measuring the gate around it with --ctr), save and publish; returns the
+    JobResult fields."""
+    from gqr_serving.storage import ArtifactStore
+    from gqr_training.align import tinylm
+    from gqr_training.align.sft_gate import gate_metrics, load_gate
+    from gqr_training.output import publish_once
+
+    rows = load_rows(cfg.data)
+    base = model_folder(cfg.model)
+    gate = load_gate(cfg)
+    model, tok = build_or_load(base, rows, cfg.device)
+    stable = gate.aec(model, tok, cfg.stable_few_shot) if gate else None
+    model, metrics = train_sft(model, tok, rows, cfg.out / ".trainer", cfg.options())
+    if gate is not None and stable is not None:
+        metrics.update(gate_metrics(stable, gate.aec(model, tok)))
+    tinylm.save(model, tok, cfg.out)
+    version = cfg.version or cfg.out.name
+    uri = str(cfg.out.absolute())
+    if cfg.publish:
+        import shutil
+
+        shutil.rmtree(cfg.out / ".trainer", ignore_errors=True)
+        uri = publish_once(ArtifactStore.at(cfg.publish), cfg.out, version)
+    return {
+        "version": version,
+        "artifact_uri": uri,
+        "metrics": {k: round(v, 6) for k, v in metrics.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
     from gqr_training.jobresult import report
 
     cfg = make_parser().parse_config(argv)
-
-    def body() -> dict[str, Any]:
-        rows = [
-            {"prompt": r["prompt"], "completion": r["completion"]} for r in read_jsonl(cfg.data)
-        ]
-        model, tok = build_or_load(cfg.model, rows, cfg.device)
-        model, metrics = train_sft(model, tok, rows, cfg.out / ".trainer", cfg.options())
-        tinylm.save(model, tok, cfg.out)
-        return {
-            "artifact_uri": str(cfg.out.absolute()),
-            "metrics": {k: round(v, 6) for k, v in metrics.items()},
-        }
-
-    return report("sft", body, cfg.result_file)
+    return report("sft", lambda: run(cfg), cfg.result_file)
 
 
 if __name__ == "__main__":
