@@ -67,5 +67,7 @@ def references(model: BaseModel, path: str = "spec") -> Iterator[tuple[str, str,
             yield from references(value, where)
         elif isinstance(value, list | tuple):
             for i, item in enumerate(value):
-                if isinstance(item, BaseModel):
+                if isinstance(item, SecretRef | SecretKeyRef):  # e.g. imagePullSecrets
+                    yield f"{where}[{i}].name", "Secret", item.name
+                elif isinstance(item, BaseModel):
                     yield from references(item, f"{where}[{i}]")

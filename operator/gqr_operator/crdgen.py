@@ -159,7 +159,12 @@ def _node(raw: Schema, defs: dict[str, Schema], path: str, *, described: bool = 
         raise CrdError(f"{path}: no type (Any is only accepted as dict[str, Any])")
     out.update({k: raw[k] for k in (*_FACETS, *_MARKERS) if k in raw})
     if _RULES in out:  # pydantic sorts their keys; a rule reads better before its message
-        out[_RULES] = [{"rule": r["rule"], "message": r["message"]} for r in out[_RULES]]
+        # A model reused at several places writes its field's path as {path}.
+        where = path.replace("[]", "")
+        out[_RULES] = [
+            {"rule": r["rule"], "message": r["message"].replace("{path}", where)}
+            for r in out[_RULES]
+        ]
     if "const" in raw:
         out["enum"] = [raw["const"]]
     # OpenAPI v3.0, the apiserver's dialect, writes an exclusive bound as a flag on the bound.

@@ -12,6 +12,7 @@ import kopf
 from gqr_operator import metrics, reconcile
 from gqr_operator import settings as opsettings
 from gqr_operator.kube import Kube
+from gqr_operator.resources import defaults
 
 RESOURCE = (opsettings.GROUP, opsettings.VERSION, opsettings.PLURAL)
 # One pass at a time per object: change handlers and the timer must not interleave writes.
@@ -21,6 +22,7 @@ _LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     opsettings.configure(settings)
+    defaults.check_image_settings()  # a misconfigured chart stops the operator, named
     memo["kube"] = Kube.from_environment()
 
 

@@ -44,6 +44,33 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* One child image reference: (list $root "gateway") -> registry/repository@digest or :tag
+(an empty tag: the chart's appVersion); childImages.registry, when set, replaces the registry. */}}
+{{- define "gqr-operator.childImage" -}}
+{{- $root := index . 0 }}
+{{- $img := index $root.Values.childImages (index . 1) }}
+{{- $registry := $root.Values.childImages.registry | default $img.registry }}
+{{- $repo := ternary $img.repository (printf "%s/%s" $registry $img.repository) (empty $registry) }}
+{{- if $img.digest }}
+{{- printf "%s@%s" $repo $img.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo ($img.tag | default $root.Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* The children's images, pull policy and pull secrets, as the operator reads them
+(gqr_operator.resources.defaults). */}}
+{{- define "gqr-operator.childImageEnv" -}}
+{{- range $key, $env := dict "gateway" "GATEWAY" "ctrPredictor" "CTR_PREDICTOR" "trainer" "TRAINER" "tgi" "TGI" "vllm" "VLLM" "milvus" "MILVUS" "storageInitializer" "STORAGE_INITIALIZER" }}
+- name: GQR_IMAGE_{{ $env }}
+  value: {{ include "gqr-operator.childImage" (list $ $key) | quote }}
+{{- end }}
+- name: GQR_IMAGE_PULL_POLICY
+  value: {{ .Values.childImages.pullPolicy | quote }}
+- name: GQR_IMAGE_PULL_SECRETS
+  value: {{ join "," .Values.childImages.pullSecrets | quote }}
+{{- end }}
+
 {{- define "gqr-operator.peeringName" -}}
 {{- default (include "gqr-operator.fullname" .) .Values.peering.name }}
 {{- end }}

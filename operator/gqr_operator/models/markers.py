@@ -17,7 +17,8 @@ class Rule:
     """One CEL rule; the apiserver refuses an object where it is false and answers `message`.
 
     The message starts with the path of the field it is about (spec.x.y), so the error that
-    kubectl prints names the field.
+    kubectl prints names the field; a model reused at several places writes `{path}`, which
+    the CRD generator replaces with each place's path.
     """
 
     rule: str

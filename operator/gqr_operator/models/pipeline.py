@@ -12,9 +12,9 @@ from gqr_operator.models.common import (
     Model,
     ResourceRequirements,
     SecretRef,
-    Toleration,
 )
 from gqr_operator.models.markers import Rule, cel_string, validations
+from gqr_operator.models.placement import Placement
 
 # Five cron fields or a macro; croniter validates fully in the operator (a status condition).
 CRON_PATTERN = (
@@ -103,10 +103,7 @@ class Gate(Model):
     """Least AEC gain over the stable model for the new version to be rolled out."""
 
 
-NodeSelector = dict[str, Annotated[str, Field(max_length=63)]]
-
-
-class Training(Model):
+class Training(Placement):
     """The cor-build -> ctr-train -> dpo-iterate Jobs and their schedule."""
 
     schedule: str = Field(
@@ -130,13 +127,6 @@ class Training(Model):
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     """Compute resources of the pipeline Job container. Keys left out get the operator's
     defaults (4 CPU, 16Gi memory, 1 nvidia.com/gpu); requests and limits are always both set."""
-    node_selector: NodeSelector = Field(default_factory=dict, max_length=16)
-    """Node labels the Job pods must match."""
-    pod_labels: NodeSelector = Field(default_factory=dict, max_length=16)
-    """Extra labels on the Job pods (e.g. cost allocation, mesh injection); the operator's own
-    labels take precedence."""
-    tolerations: list[Toleration] = Field(default_factory=list, max_length=16)
-    """Tolerations of the Job pods (e.g. for GPU node taints)."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
     """Retries of a failed Job pod."""
     active_deadline_seconds: int = Field(default=21600, ge=60, le=604800)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -15,7 +16,8 @@ from gqr_operator.models.common import (
     SecretKeyRef,
     SecretRef,
 )
-from gqr_operator.models.markers import Rule, list_map, validations
+from gqr_operator.models.markers import Rule, cel_string, list_map, validations
+from gqr_operator.models.placement import Placement
 
 Image = Annotated[str, Field(min_length=1, max_length=512)]
 DnsLabel = Annotated[
@@ -177,7 +179,115 @@ class Decoding(Model):
     """Seed used when seedPolicy is fixed."""
 
 
-class Llm(Model):
+# What the operator itself sets on the LLM server (llm.py; a test holds the two in step): the
+# engine's extraArgs and env may not set these, whichever the runtime.
+ENGINE_FLAGS = (
+    # vLLM
+    "--model", "--served-model-name", "--host", "--port", "--max-model-len",
+    "--tensor-parallel-size", "-tp", "--enable-lora", "--max-loras", "--lora-modules",
+    # TGI (text-generation-launcher; the operator sets these through its environment)
+    "--model-id", "--hostname", "--max-input-tokens", "--max-input-length",
+    "--max-total-tokens", "--max-batch-prefill-tokens", "--huggingface-hub-cache",
+    "--lora-adapters", "--num-shard",
+)  # fmt: skip
+ENGINE_ENV = (
+    "HOME", "HF_HOME", "XDG_CACHE_HOME", "HF_TOKEN",
+    "MODEL_ID", "PORT", "HOSTNAME", "MAX_INPUT_TOKENS", "MAX_TOTAL_TOKENS",
+    "MAX_BATCH_PREFILL_TOKENS", "HUGGINGFACE_HUB_CACHE", "LORA_ADAPTERS", "NUM_SHARD",
+)  # fmt: skip
+# A flag as given (--flag or --flag=value; vLLM reads '_' in a flag name as '-').
+RESERVED_FLAG_PATTERN = (
+    "^("
+    + "|".join(
+        f"{f[: len(f) - len(f.lstrip('-'))]}{f.lstrip('-').replace('-', '[-_]')}"
+        for f in ENGINE_FLAGS
+    )
+    + ")(=.*)?$"
+)
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Names that look like credentials take their value from a Secret, never a literal.
+CREDENTIAL_NAME_PATTERN = r"(?i)(^|_)(TOKEN|PASSWORD|SECRET|ACCESS_KEY|CREDENTIALS?)($|_)"
+
+
+class EnvVarSource(Model):
+    """Where an environment variable's value comes from."""
+
+    secret_key_ref: SecretKeyRef
+    """A key of a Secret in this namespace."""
+
+
+class EnvVar(Model):
+    """One environment variable of the LLM engine: a literal value or a Secret key."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "has(self.value) != has(self.valueFrom)",
+                "spec.llm.env: set value or valueFrom, exactly one",
+            ),
+            Rule(
+                f"!has(self.value) || !self.name.matches({cel_string(CREDENTIAL_NAME_PATTERN)})",
+                "spec.llm.env: a credential-like name takes its value from "
+                "valueFrom.secretKeyRef, not a literal value",
+            ),
+        )
+    )
+
+    name: str = Field(min_length=1, max_length=128, pattern=ENV_NAME_PATTERN)
+    """Variable name (letters, digits, '_'; not starting with a digit)."""
+    value: str | None = Field(default=None, max_length=8192)
+    """Literal value."""
+    value_from: EnvVarSource | None = None
+    """Value read from a Secret key (for tokens and other credentials)."""
+
+    @model_validator(mode="after")
+    def _one_value(self) -> Self:
+        if (self.value is None) == (self.value_from is None):
+            raise ValueError(
+                f"spec.llm.env {self.name}: set value or valueFrom (accepted: exactly one)"
+            )
+        if self.value is not None and re.search(CREDENTIAL_NAME_PATTERN, self.name):
+            raise ValueError(
+                f"spec.llm.env {self.name} looks like a credential and has a literal value "
+                "(accepted: valueFrom.secretKeyRef)"
+            )
+        return self
+
+
+class UpdateStrategy(Model):
+    """How a changed LLM server Deployment replaces its pods (RollingUpdate)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            Rule(
+                "(has(self.maxSurge) ? self.maxSurge : 1) > 0 || "
+                "(has(self.maxUnavailable) ? self.maxUnavailable : 0) > 0",
+                "spec.llm.updateStrategy: maxSurge and maxUnavailable may not both be 0",
+            )
+        )
+    )
+
+    max_surge: int = Field(default=1, ge=0, le=64)
+    """Pods started above the replica count during an update. 1 (the default) keeps a
+    one-replica server serving, but the new pod needs its GPUs while the old one holds its
+    own: where the GPU quota or the nodes cannot fit one more server, the new pod stays
+    Pending (the old one serves on) until maxSurge 0 / maxUnavailable 1 is set."""
+    max_unavailable: int = Field(default=0, ge=0, le=64)
+    """Pods that may be down during an update. 0 (the default): none until its successor is
+    ready; 1 with maxSurge 0 frees the GPUs first, at the cost of a one-replica server's
+    availability."""
+
+    @model_validator(mode="after")
+    def _progress(self) -> Self:
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            raise ValueError(
+                "spec.llm.updateStrategy.maxSurge=0 with maxUnavailable=0 never replaces a pod "
+                "(accepted: at least one of them above 0)"
+            )
+        return self
+
+
+class Llm(Placement):
     """The LLM server, one Deployment per model version (stable, canary)."""
 
     model_config = ConfigDict(
@@ -190,6 +300,22 @@ class Llm(Model):
                 "!(self.model.startsWith('s3://') || self.model.startsWith('gs://'))"
                 " || has(self.modelStorage.objectStore)",
                 "spec.llm.model s3:// or gs:// needs spec.llm.modelStorage.objectStore",
+            ),
+            Rule(
+                "!has(self.extraArgs) || self.extraArgs.all(a, "
+                f"!a.matches({cel_string(RESERVED_FLAG_PATTERN)}))",
+                "spec.llm.extraArgs may not set a flag the operator sets ("
+                + ", ".join(ENGINE_FLAGS)
+                + ")",
+            ),
+            Rule(
+                "!has(self.env) || self.env.all(e, !(e.name in "
+                + "["
+                + ", ".join(f"'{n}'" for n in ENGINE_ENV)
+                + "]))",
+                "spec.llm.env may not set a variable the operator sets ("
+                + ", ".join(ENGINE_ENV)
+                + ")",
             ),
             Rule(
                 "!self.model.startsWith('pvc://') || (has(self.modelStorage.pvc) &&"
@@ -228,6 +354,23 @@ class Llm(Model):
     gate samples its test responses with the same temperature and topP."""
     hf_token_secret_ref: SecretKeyRef | None = None
     """Secret key holding a Hugging Face token (HF_TOKEN) for gated hf:// models."""
+    extra_args: list[
+        Annotated[str, Field(min_length=1, max_length=512, description="One argument.")]
+    ] = Field(default_factory=list, max_length=64)
+    """Extra arguments of the inference server, appended to the operator's (e.g.
+    [--max-lora-rank, "64", --gpu-memory-utilization, "0.85", --quantization, fp8, --dtype,
+    bfloat16] for vLLM; [--quantize, awq, --dtype, bfloat16] for TGI). Flags the operator
+    sets (model, host, port, token limits, tensor parallelism, LoRA modules) are refused."""
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=32, json_schema_extra=list_map("name")
+    )
+    """Extra environment variables of the inference server; names are unique and may not be
+    ones the operator sets (HOME, HF_HOME, XDG_CACHE_HOME, HF_TOKEN and TGI's settings:
+    MODEL_ID, PORT, HOSTNAME, MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS, MAX_BATCH_PREFILL_TOKENS,
+    HUGGINGFACE_HUB_CACHE, LORA_ADAPTERS, NUM_SHARD)."""
+    update_strategy: UpdateStrategy = Field(default_factory=UpdateStrategy)
+    """How a changed server Deployment replaces its pods: by default one new pod is started
+    and ready before an old one stops (maxSurge 1, maxUnavailable 0)."""
 
     @model_validator(mode="after")
     def _llm_rules(self) -> Self:
@@ -251,10 +394,28 @@ class Llm(Model):
         names = [a.name for a in self.lora_adapters]
         if len(set(names)) != len(names):
             raise ValueError(f"spec.llm.loraAdapters: names {names} are not unique")
+        return self._engine_rules()
+
+    def _engine_rules(self) -> Self:
+        for arg in self.extra_args:
+            if re.match(RESERVED_FLAG_PATTERN, arg):
+                raise ValueError(
+                    f"spec.llm.extraArgs={arg!r} sets a flag the operator sets (accepted: any "
+                    f"flag but {', '.join(ENGINE_FLAGS)})"
+                )
+        names = [e.name for e in self.env]
+        for name in names:
+            if name in ENGINE_ENV:
+                raise ValueError(
+                    f"spec.llm.env name={name} is set by the operator (accepted: any name but "
+                    f"{', '.join(ENGINE_ENV)})"
+                )
+        if dup := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"spec.llm.env: name {dup[0]} appears twice (accepted: unique names)")
         return self
 
 
-class CtrPredictor(Model):
+class CtrPredictor(Placement):
     """The BERT-style CTR predictor, served as a KServe InferenceService."""
 
     model_config = ConfigDict(
@@ -298,9 +459,6 @@ class CtrPredictor(Model):
     (1 CPU, 2Gi memory); requests and limits are always both set."""
     deployment_mode: Literal["RawDeployment", "Serverless"] = "RawDeployment"
     """KServe deployment mode (the serving.kserve.io/deploymentMode annotation)."""
-    service_account_name: DnsLabel | None = None
-    """ServiceAccount of the predictor pods, e.g. one whose Secrets grant KServe's storage
-    initializer access to storageUri."""
 
     @model_validator(mode="after")
     def _replicas(self) -> Self:
@@ -317,7 +475,7 @@ class CtrPredictor(Model):
         return self
 
 
-class Milvus(Model):
+class Milvus(Placement):
     """The ANN index of co-occurring queries: a managed standalone Milvus or an external one."""
 
     model_config = ConfigDict(
@@ -412,7 +570,7 @@ class OutputFilter(Model):
         return value
 
 
-class Gateway(Model):
+class Gateway(Placement):
     """The recommendation API: canary split, CTR rerank, impression/click logging."""
 
     model_config = ConfigDict(

@@ -34,7 +34,7 @@ def build_inference_service(
     child_labels = labels(name, "ctr-predictor", version)
     container = {
         "name": "kserve-container",
-        "image": ctr.image or defaults.IMAGES["ctr-predictor"],
+        "image": defaults.image("ctr-predictor", ctr.image),
         "command": ["python", "-m", "gqr_training.ctr.server"],
         "args": [
             "--model_name",
@@ -63,14 +63,15 @@ def build_inference_service(
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     volumes, _ = defaults.scratch_volumes(cache_size="2Gi")
+    # KServe's predictor takes a pod spec inline, and the pods' labels and annotations.
     predictor: dict[str, Any] = {
         "minReplicas": ctr.min_replicas,
         "maxReplicas": ctr.max_replicas,
-        "labels": child_labels,
-        **defaults.pod_spec([container], volumes),
+        **defaults.pod_metadata(ctr, child_labels),
+        **defaults.pod_spec(
+            [container], volumes, placement=ctr, selector={ISVC_LABEL: ctr_name(name)}
+        ),
     }
-    if ctr.service_account_name:
-        predictor["serviceAccountName"] = ctr.service_account_name
     annotations: dict[str, str] = {"serving.kserve.io/deploymentMode": ctr.deployment_mode}
     return {
         "apiVersion": "serving.kserve.io/v1beta1",

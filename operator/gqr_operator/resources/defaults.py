@@ -3,12 +3,18 @@ pod spec and Service fragments the builders have in common."""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from gqr_operator.models.common import ResourceRequirements
+from gqr_operator.models.placement import Placement
 
 GQR_VERSION = "0.1.0"
 REGISTRY = "ghcr.io/gqr-dev"
+# Built-in child images, each replaced by the operator's environment (GQR_IMAGE_<NAME>: the
+# chart's childImages values) and, where the GQRDeployment has an image field, by that.
 IMAGES = {
     "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.4",
     "vllm": "docker.io/vllm/vllm-openai:v0.10.1",
@@ -19,6 +25,62 @@ IMAGES = {
     "ctr-predictor": f"{REGISTRY}/gqr-ctr-predictor:{GQR_VERSION}",
     "trainer": f"{REGISTRY}/gqr-trainer:{GQR_VERSION}",
 }
+PULL_POLICY_ENV = "GQR_IMAGE_PULL_POLICY"
+PULL_SECRETS_ENV = "GQR_IMAGE_PULL_SECRETS"
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_IMAGE_REF = re.compile(r"^[^\s/:@][^\s]{0,510}$")
+
+
+def image_env(component: str) -> str:
+    """The environment variable that replaces a component's built-in image."""
+    return "GQR_IMAGE_" + component.upper().replace("-", "_")
+
+
+def image(component: str, override: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """A child's image: the GQRDeployment's own (override), else the operator's configured
+    one (GQR_IMAGE_<COMPONENT>), else the built-in default."""
+    env = os.environ if env is None else env
+    return override or env.get(image_env(component)) or IMAGES[component]
+
+
+def pull_policy(env: Mapping[str, str] | None = None) -> str | None:
+    """imagePullPolicy of every child container (GQR_IMAGE_PULL_POLICY); None: Kubernetes'
+    default."""
+    env = os.environ if env is None else env
+    return env.get(PULL_POLICY_ENV) or None
+
+
+def pull_secrets(env: Mapping[str, str] | None = None) -> list[str]:
+    """Names of the Secrets every child pod pulls its images with (GQR_IMAGE_PULL_SECRETS,
+    comma-separated)."""
+    env = os.environ if env is None else env
+    return [n.strip() for n in env.get(PULL_SECRETS_ENV, "").split(",") if n.strip()]
+
+
+def check_image_settings(env: Mapping[str, str] | None = None) -> None:
+    """Refuse a misconfigured operator at start-up, naming the variable, value and accepted."""
+    env = os.environ if env is None else env
+    for component in IMAGES:
+        value = env.get(image_env(component))
+        if value is not None and value and not _IMAGE_REF.match(value):
+            raise ValueError(
+                f"{image_env(component)}={value!r} is not an image reference "
+                "(accepted: registry/repository:tag or registry/repository@sha256:digest)"
+            )
+    policy = pull_policy(env)
+    if policy is not None and policy not in PULL_POLICIES:
+        raise ValueError(
+            f"{PULL_POLICY_ENV}={policy!r} is not a pull policy (accepted: "
+            f"{', '.join(PULL_POLICIES)}, or empty for Kubernetes' default)"
+        )
+    for name in pull_secrets(env):
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) or len(name) > 253:
+            raise ValueError(
+                f"{PULL_SECRETS_ENV} names {name!r}, not a Secret name (accepted: "
+                "comma-separated DNS subdomain names)"
+            )
+
+
 RUN_AS = 1000
 GPU = "nvidia.com/gpu"
 
@@ -120,26 +182,111 @@ def http_probe(path: str, port: str | int, *, period: int, failures: int) -> dic
     }
 
 
+def _prune(value: Any) -> Any:
+    """A model dumped as the apiserver stores it: no empty lists, no empty matchLabels (Go
+    omits empty slices and maps; left in, every pass would see a difference). Empty objects
+    stay: an empty labelSelector selects every pod."""
+    if isinstance(value, dict):
+        return {
+            k: _prune(v)
+            for k, v in value.items()
+            if v != [] and not (k == "matchLabels" and v == {})
+        }
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _dump(item: Any) -> Any:
+    return _prune(item.model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+
+def _spread(placement: Placement, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Topology spread constraints; one without a labelSelector counts the child's own pods."""
+    out = []
+    for c in placement.topology_spread_constraints:
+        item = _dump(c)
+        item.setdefault("labelSelector", {"matchLabels": dict(selector)})
+        out.append(item)
+    return out
+
+
+def placement_fields(
+    placement: Placement | None, selector: Mapping[str, str], *, gpus: int = 0
+) -> dict[str, Any]:
+    """The pod spec fields of a child section's Placement (and the operator's pull secrets and
+    GPU toleration): nodeSelector, tolerations, affinity, topologySpreadConstraints,
+    priorityClassName, serviceAccountName, imagePullSecrets; only those that are set."""
+    out: dict[str, Any] = {}
+    tolerations = [_dump(t) for t in placement.tolerations] if placement else []
+    if gpus:
+        gpu = {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
+        tolerations += [] if gpu in tolerations else [gpu]
+    secrets = pull_secrets() + ([s.name for s in placement.image_pull_secrets] if placement else [])
+    if placement is not None and placement.node_selector:
+        out["nodeSelector"] = dict(placement.node_selector)
+    if tolerations:
+        out["tolerations"] = tolerations
+    if placement is not None:
+        if placement.affinity is not None:
+            out["affinity"] = _dump(placement.affinity)
+        if spread := _spread(placement, selector):
+            out["topologySpreadConstraints"] = spread
+        if placement.priority_class_name:
+            out["priorityClassName"] = placement.priority_class_name
+        if placement.service_account_name:
+            out["serviceAccountName"] = placement.service_account_name
+    if secrets:
+        out["imagePullSecrets"] = [{"name": n} for n in dict.fromkeys(secrets)]
+    return out
+
+
+def pod_metadata(placement: Placement | None, own: Mapping[str, str]) -> dict[str, Any]:
+    """Labels (the Placement's podLabels under the operator's own, which win) and annotations
+    (podAnnotations) of a child's pods."""
+    meta: dict[str, Any] = {"labels": {**(placement.pod_labels if placement else {}), **own}}
+    if placement is not None and placement.pod_annotations:
+        meta["annotations"] = dict(placement.pod_annotations)
+    return meta
+
+
 def pod_spec(
     containers: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
     *,
     grace_s: int | None = None,
     init_containers: list[dict[str, Any]] | None = None,
+    placement: Placement | None = None,
+    selector: Mapping[str, str] | None = None,
+    gpus: int = 0,
 ) -> dict[str, Any]:
     """A pod spec as every child runs its pods: no service account token mounted, the
-    restricted pod security context; `grace_s` sets terminationGracePeriodSeconds."""
+    restricted pod security context, the operator's image pull policy on every container, and
+    the section's Placement (placement_fields; `selector`: the child's own pod labels, for
+    topology spread); `grace_s` sets terminationGracePeriodSeconds."""
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "securityContext": pod_security_context(),
     }
     if grace_s is not None:
         pod["terminationGracePeriodSeconds"] = grace_s
+    policy = pull_policy()
+    for c in [*(init_containers or []), *containers]:
+        if policy:
+            c["imagePullPolicy"] = policy
     if init_containers is not None:
         pod["initContainers"] = init_containers
     pod["containers"] = containers
     pod["volumes"] = volumes
+    pod.update(placement_fields(placement, selector or {}, gpus=gpus))
     return pod
+
+
+def pod_template(
+    pod: dict[str, Any], placement: Placement | None, own: Mapping[str, str]
+) -> dict[str, Any]:
+    """A workload's pod template: pod_metadata and the pod spec."""
+    return {"metadata": pod_metadata(placement, own), "spec": pod}
 
 
 def cluster_ip_service(

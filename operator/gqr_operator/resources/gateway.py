@@ -128,7 +128,7 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
     args += output_filter_args(spec, mounts)  # mounts a blocklist ConfigMap read-only
     container: dict[str, Any] = {
         "name": "gateway",
-        "image": spec.gateway.image or defaults.IMAGES["gateway"],
+        "image": defaults.image("gateway", spec.gateway.image),
         "command": ["gqr-gateway"],
         "args": args,
         "ports": [
@@ -153,12 +153,19 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
         "spec": {
             "replicas": spec.gateway.replicas,
             "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": selector},
-                # The grace period lets in-flight requests finish and their impressions reach
-                # the log.
-                "spec": defaults.pod_spec([container], mounts.volumes, grace_s=30),
-            },
+            # The grace period lets in-flight requests finish and their impressions reach the
+            # log.
+            "template": defaults.pod_template(
+                defaults.pod_spec(
+                    [container],
+                    mounts.volumes,
+                    grace_s=30,
+                    placement=spec.gateway,
+                    selector=selector,
+                ),
+                spec.gateway,
+                selector,
+            ),
         },
     }
 

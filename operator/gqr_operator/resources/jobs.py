@@ -281,7 +281,7 @@ def build_pipeline_job(
     args = _args(name, namespace, spec, step, run_id, inputs or {}, mounts, gpus)
     container: dict[str, Any] = {
         "name": "step",
-        "image": t.image or defaults.IMAGES["trainer"],
+        "image": defaults.image("trainer", t.image),
         "command": ["gqr", step],  # the same as the step's own console script
         "args": args,
         "env": [
@@ -306,30 +306,30 @@ def build_pipeline_job(
                 "valueFrom": {"secretKeyRef": {"name": milvus_ref.name, "key": milvus_ref.key}},
             }
         )
-    pod_labels = {
-        **t.pod_labels,
-        **selector_labels(name, "pipeline"),
-        STEP_LABEL: step,
-        RUN_LABEL: label_value(run_id),
-    }
+    own = {**selector_labels(name, "pipeline"), STEP_LABEL: step, RUN_LABEL: label_value(run_id)}
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
-        **defaults.pod_spec([container], mounts.volumes),
+        **defaults.pod_spec(
+            [container],
+            mounts.volumes,
+            placement=t,
+            selector=own,
+            gpus=defaults.gpu_count(resources),  # the toleration follows the request
+        ),
     }
-    if t.node_selector:
-        pod["nodeSelector"] = dict(t.node_selector)
-    if t.tolerations:
-        pod["tolerations"] = [x.model_dump(by_alias=True, exclude_none=True) for x in t.tolerations]
+    template = defaults.pod_template(pod, t, own)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata(
-            job_name(name, step, run_id), namespace, {**labels(name, "pipeline"), **pod_labels}
+            job_name(name, step, run_id),
+            namespace,
+            {**labels(name, "pipeline"), **template["metadata"]["labels"]},
         ),
         "spec": {
             "backoffLimit": t.backoff_limit,
             "activeDeadlineSeconds": t.active_deadline_seconds,
             "ttlSecondsAfterFinished": t.ttl_seconds_after_finished,
-            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
+            "template": template,
         },
     }

@@ -117,9 +117,12 @@ def build_llm_deployment(
         env.append(
             {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
         )
+    # The engine's own settings, after the operator's (the model refuses any that clash).
+    env += [e.model_dump(by_alias=True, exclude_none=True) for e in spec.llm.env]
+    args = [*runtime.get("args", []), *spec.llm.extra_args]
     container: dict[str, Any] = {
         "name": "server",
-        "image": spec.llm.image or defaults.IMAGES[spec.llm.runtime],
+        "image": defaults.image(spec.llm.runtime, spec.llm.image),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": env,
         "resources": res,
@@ -131,14 +134,19 @@ def build_llm_deployment(
         "livenessProbe": defaults.http_probe("/health", "http", period=20, failures=3),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    if "args" in runtime:
-        container["args"] = runtime["args"]
-    pod = defaults.pod_spec(
-        [container], mounts.volumes, grace_s=60, init_containers=mounts.init_containers
-    )
-    if gpus:
-        pod["tolerations"] = [{"key": defaults.GPU, "operator": "Exists", "effect": "NoSchedule"}]
+    if args:
+        container["args"] = args
     selector = selector_labels(name, "llm", mv.version)
+    pod = defaults.pod_spec(
+        [container],
+        mounts.volumes,
+        grace_s=60,
+        init_containers=mounts.init_containers,
+        placement=spec.llm,
+        selector=selector,
+        gpus=gpus,
+    )
+    update = spec.llm.update_strategy
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -148,11 +156,16 @@ def build_llm_deployment(
         "spec": {
             "replicas": spec.llm.replicas,
             "selector": {"matchLabels": selector},
+            # maxSurge 1 / maxUnavailable 0 by default: a one-replica server keeps serving
+            # while its successor loads (it needs the GPUs of one more pod meanwhile).
             "strategy": {
                 "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+                "rollingUpdate": {
+                    "maxSurge": update.max_surge,
+                    "maxUnavailable": update.max_unavailable,
+                },
             },
-            "template": {"metadata": {"labels": selector}, "spec": pod},
+            "template": defaults.pod_template(pod, spec.llm, selector),
         },
     }
 

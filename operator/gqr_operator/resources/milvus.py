@@ -71,7 +71,7 @@ def _milvus_container(spec: GQRDeploymentSpec, scratch: list[dict[str, Any]]) ->
     }
     return {
         "name": "milvus",
-        "image": milvus.image or defaults.IMAGES["milvus"],
+        "image": defaults.image("milvus", milvus.image),
         "command": ["milvus", "run", "standalone"],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "ports": [
@@ -122,10 +122,16 @@ def build_milvus(name: str, namespace: str, spec: GQRDeploymentSpec) -> list[dic
             "serviceName": obj_name,
             "replicas": 1,
             "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": selector},
-                "spec": defaults.pod_spec([_milvus_container(spec, scratch)], volumes),
-            },
+            "template": defaults.pod_template(
+                defaults.pod_spec(
+                    [_milvus_container(spec, scratch)],
+                    volumes,
+                    placement=milvus,
+                    selector=selector,
+                ),
+                milvus,
+                selector,
+            ),
             "volumeClaimTemplates": [
                 {
                     "metadata": {"name": "data", "labels": child_labels},

@@ -136,7 +136,7 @@ def fetched_path(
         env.append({"name": "AWS_DEFAULT_REGION", "value": region})
     init: dict[str, Any] = {
         "name": dns_label(f"fetch-{name}"),
-        "image": defaults.IMAGES["storage-initializer"],
+        "image": defaults.image("storage-initializer"),
         "args": [uri, dest],
         "env": env,
         "resources": defaults.resources("init"),

@@ -321,3 +321,62 @@ def test_a_secret_outside_the_operators_allowlist_is_refused_before_any_child(
     assert "spec.llm.hfTokenSecretRef.name='team-b-hf'" in ready["message"]
     assert "GQR_ALLOWED_SECRETS: gqr-*" in ready["message"]
     assert children_written == {}
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    conds = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+    return conds.get(kind)
+
+
+def test_every_placement_and_engine_field_reaches_children_the_apiserver_accepts(
+    operator: KopfRunner, kube_client: Any, namespace: str
+) -> None:
+    """A GQRDeployment setting every placement and engine field on every section: the
+    apiserver accepts it (strictly) and every child the operator writes from it (Degraded
+    False: no child failed), and the live children carry the fields. The pipeline Jobs, which
+    only a run starts, are checked by a server-side dry run (and the InferenceService, whose
+    test CRD is open, in the unit tests)."""
+    from tests.unit.operator.cases import EVERYTHING, placement
+    from tests.unit.operator.children import build_all
+
+    from gqr_operator.models import parse_spec
+
+    api = client.CustomObjectsApi(kube_client)
+    api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, gqrdeployment("full", EVERYTHING),
+        field_validation="Strict",
+    )  # fmt: skip
+
+    def applied() -> dict[str, Any] | None:
+        obj = _get(api, namespace, "full")
+        degraded = _condition(obj, "Degraded") or {}
+        assert degraded.get("reason") != "ChildrenFailed", degraded.get("message")
+        if degraded.get("status") != "False":
+            raise AssertionError(obj.get("status"))  # shown if it times out
+        return obj
+
+    wait_for(applied, "every child applied", timeout=60)
+    kids = _children(kube_client, namespace, "full")
+    workloads = {k: v for k, v in kids.items() if k.startswith(("Deployment/", "StatefulSet/"))}
+    assert len(workloads) == 3, sorted(workloads)  # the LLM server, the gateway, Milvus
+    for key, obj in workloads.items():
+        component = obj.metadata.labels["app.kubernetes.io/component"]
+        team = component  # llm, gateway, milvus: placement(team) of their section
+        pod = obj.spec.template.spec
+        assert pod.node_selector == placement(team)["nodeSelector"], key
+        assert pod.priority_class_name == f"gqr-{team}", key
+        assert pod.service_account_name == f"gqr-{team}", key
+        assert [s.name for s in pod.image_pull_secrets] == [f"regcred-{team}"], key
+        assert pod.affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
+        assert len(pod.topology_spread_constraints) == 2, key
+        assert obj.spec.template.metadata.annotations == placement(team)["podAnnotations"], key
+    # Children the operator writes later (a run's Jobs; the predictor once a CTR model exists):
+    # the apiserver's dry run, strict.
+    later = build_all("full", namespace, parse_spec(EVERYTHING))
+    batch = client.BatchV1Api(kube_client)
+    for job in (m for m in later if m["kind"] == "Job"):
+        batch.create_namespaced_job(namespace, job, dry_run="All", field_validation="Strict")
+    (isvc,) = (m for m in later if m["kind"] == "InferenceService")
+    api.create_namespaced_custom_object(
+        "serving.kserve.io", "v1beta1", namespace, "inferenceservices", isvc, dry_run="All"
+    )

@@ -4,7 +4,15 @@ installing it would get (args, probes, security, optional objects)."""
 from __future__ import annotations
 
 import pytest
-from tests.unit.helm.helm_render import CHART, CI_VALUES, by_kind, ci_values, helm, render
+from tests.unit.helm.helm_render import (
+    CHART,
+    CI_VALUES,
+    KUBE_VERSION,
+    by_kind,
+    ci_values,
+    helm,
+    render,
+)
 
 SCENARIOS = ci_values()
 
@@ -172,3 +180,53 @@ def test_pod_monitor_scrapes_the_children_of_the_watched_namespaces() -> None:
     assert [e["port"] for e in spec["podMetricsEndpoints"]] == ["internal", "http", "metrics"]
     (wide,) = by_kind(render(None, "podMonitor.enabled=true", "clusterWide=true"), "PodMonitor")
     assert wide["spec"]["namespaceSelector"] == {"any": True}
+
+
+def _env(docs: list[dict]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in _container(docs)["env"]}
+
+
+def test_child_images_default_to_the_operators_own_defaults() -> None:
+    """The chart's default childImages are the operator's built-in images (the project's own at
+    the chart's appVersion), so both ways of running the operator start the same children."""
+    from gqr_operator.resources import defaults
+
+    env = _env(render("default"))
+    for component, image in defaults.IMAGES.items():
+        assert env[defaults.image_env(component)] == image, component
+    assert env[defaults.PULL_POLICY_ENV] == "IfNotPresent"
+    assert env[defaults.PULL_SECRETS_ENV] == ""
+    defaults.check_image_settings(env)
+
+
+def test_child_image_overrides_reach_the_operators_environment() -> None:
+    digest = "sha256:" + "0" * 64
+    env = _env(
+        render(
+            "child-images",
+            f"childImages.trainer.digest={digest}",
+        )
+    )
+    assert env["GQR_IMAGE_GATEWAY"] == "registry.example:5000/team/gqr-gateway:0.2.0-rc1"
+    assert env["GQR_IMAGE_TRAINER"] == f"registry.example:5000/gqr-dev/gqr-trainer@{digest}"
+    assert env["GQR_IMAGE_VLLM"] == "registry.example:5000/vllm/vllm-openai:v0.10.1"
+    assert env["GQR_IMAGE_PULL_POLICY"] == "Always"
+    assert env["GQR_IMAGE_PULL_SECRETS"] == "mirror-cred,other-cred"
+    from gqr_operator.resources import defaults
+
+    defaults.check_image_settings(env)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "childImages.pullPolicy=Sometimes",
+        "childImages.gateway.digest=latest",
+        "childImages.pullSecrets={Not_A_Name}",
+        "childImages.gateway.colour=blue",
+    ],
+)
+def test_invalid_child_image_values_are_refused(bad: str) -> None:
+    args = ["template", "gqr", str(CHART), "--kube-version", KUBE_VERSION, "--set", bad]
+    out = helm(*args, check=False)
+    assert "values don't meet the specifications of the schema" in out, out

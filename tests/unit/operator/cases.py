@@ -48,6 +48,84 @@ def _steps(*weights: int) -> dict[str, Any]:
     return {"steps": [{"weight": w} for w in weights]}
 
 
+def placement(team: str) -> dict[str, Any]:
+    """Every Placement field set (each child section takes the same ones)."""
+    requirement = {"key": "gqr.dev/pool", "operator": "In", "values": [team]}
+    term = {
+        "labelSelector": {
+            "matchLabels": {"app.kubernetes.io/name": "gqr"},
+            "matchExpressions": [{"key": "tier", "operator": "Exists"}],
+        },
+        "namespaceSelector": {},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    return {
+        "nodeSelector": {"gqr.dev/pool": team},
+        "tolerations": [
+            {"key": "dedicated", "operator": "Equal", "value": team, "effect": "NoSchedule"}
+        ],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
+                },
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 50,
+                        "preference": {
+                            "matchExpressions": [
+                                {"key": "gpu-memory", "operator": "Gt", "values": ["40"]}
+                            ]
+                        },
+                    }
+                ],
+            },
+            "podAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 10, "podAffinityTerm": term}
+                ]
+            },
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]},
+        },
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "minDomains": 2},
+            {
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"team": team}},
+                "matchLabelKeys": ["pod-template-hash"],
+                "nodeAffinityPolicy": "Honor",
+                "nodeTaintsPolicy": "Ignore",
+            },
+        ],
+        "priorityClassName": f"gqr-{team}",
+        "serviceAccountName": f"gqr-{team}",
+        "imagePullSecrets": [{"name": f"regcred-{team}"}],
+        "podLabels": {"team": team, "example.com/cost-centre": "c42"},
+        "podAnnotations": {"example.com/owner": f"{team}@example.com"},
+    }
+
+
+# Every placement and engine field set, on every child section.
+EVERYTHING: Spec = patched(
+    llm={
+        "model": "hf://Qwen/Qwen2.5-0.5B-Instruct",
+        "runtime": "vllm",
+        "extraArgs": ["--max-lora-rank", "64", "--gpu-memory-utilization=0.85", "--dtype", "bf16"],
+        "env": [
+            {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"},
+            {"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": "w", "key": "k"}}},
+        ],
+        "updateStrategy": {"maxSurge": 2, "maxUnavailable": 1},
+        **placement("llm"),
+    },
+    gateway=placement("gateway"),
+    ctrPredictor=placement("ctr"),
+    cooccurrence={"milvus": placement("milvus")},
+    training=placement("training"),
+)
+
+
 # (case id, spec, the field its error must name)
 INVALID: list[tuple[str, Spec, str]] = [
     ("unknown-task-type", patched(task={"type": "summary"}), "spec.task.type"),
@@ -222,6 +300,82 @@ INVALID: list[tuple[str, Spec, str]] = [
         "dpo-too-few-prompts",
         patched(training={"dpo": {"promptsPerIteration": 2}}),
         "spec.training.dpo.promptsPerIteration",
+    ),
+    (
+        "engine-env-set-by-operator",
+        patched(llm={"model": "hf://a/b", "env": [{"name": "MODEL_ID", "value": "x"}]}),
+        "spec.llm.env",
+    ),
+    (
+        "engine-env-bad-name",
+        patched(llm={"model": "hf://a/b", "env": [{"name": "1-BAD", "value": "x"}]}),
+        "spec.llm.env.name",
+    ),
+    (
+        "engine-env-literal-credential",
+        patched(llm={"model": "hf://a/b", "env": [{"name": "API_TOKEN", "value": "x"}]}),
+        "spec.llm.env",
+    ),
+    (
+        "engine-flag-set-by-operator",
+        patched(llm={"model": "hf://a/b", "runtime": "vllm", "extraArgs": ["--max_model_len=9"]}),
+        "spec.llm.extraArgs",
+    ),
+    (
+        "update-strategy-stuck",
+        patched(llm={"model": "hf://a/b", "updateStrategy": {"maxSurge": 0}}),
+        "spec.llm.updateStrategy",
+    ),
+    (
+        "node-selector-key",
+        patched(gateway={"nodeSelector": {"bad key!": "x"}}),
+        "spec.gateway.nodeSelector",
+    ),
+    (
+        "pod-label-value",
+        patched(training={"podLabels": {"team": "not a label value"}}),
+        "spec.training.podLabels",
+    ),
+    (
+        "priority-class-name",
+        patched(ctrPredictor={"priorityClassName": "Gold_Tier"}),
+        "spec.ctrPredictor.priorityClassName",
+    ),
+    (
+        "node-affinity-exists-with-values",
+        patched(
+            cooccurrence={
+                "milvus": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {
+                                        "matchExpressions": [
+                                            {"key": "a", "operator": "Exists", "values": ["x"]}
+                                        ]
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                }
+            }
+        ),
+        "spec.cooccurrence.milvus.affinity.nodeAffinity."
+        "requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.matchExpressions",
+    ),
+    (
+        "spread-min-domains-schedule-anyway",
+        patched(
+            llm={
+                "model": "hf://a/b",
+                "topologySpreadConstraints": [
+                    {"topologyKey": "z", "whenUnsatisfiable": "ScheduleAnyway", "minDomains": 2}
+                ],
+            }
+        ),
+        "spec.llm.topologySpreadConstraints",
     ),
     (
         "pause-words",
