@@ -222,7 +222,7 @@ async def test_a_spool_replayed_twice_counts_each_impression_once(tmp_path: Path
     assert sorted(_stored(tmp_path)) == sorted([*served, *served])  # in the store twice
     assert stats["arms"][0]["impressions"] == 5 and stats["arms"][0]["clicks"] == 8
     reader = LogReader(tmp_path / "logs")
-    joined = {imp.impression_id: sorted(clicked) for imp, clicked in reader.impressions_with_clicks()}
+    joined = {i.impression_id: sorted(c) for i, c in reader.impressions_with_clicks()}
     assert joined == served and reader.stats.duplicate_impressions == 5
 
 

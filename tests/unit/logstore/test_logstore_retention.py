@@ -111,4 +111,4 @@ def test_bad_arguments_name_the_value() -> None:
     with pytest.raises(ValueError, match="days=0: expected a whole number of days >= 1"):
         cutoff_day(0)
     with pytest.raises(ValueError, match="aware datetime"):
-        cutoff_day(3, datetime(2025, 1, 1))  # noqa: DTZ001
+        cutoff_day(3, datetime(2025, 1, 1))
