@@ -273,3 +273,25 @@ def _record(iid: str) -> ImpressionRecord:
         query="what is green tea",
         queries=["a", "b", "c"],
     )
+
+
+async def test_the_gateway_prunes_days_past_retention(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from gqr_contracts.base import utcnow
+
+    old, recent = _record("iid-old"), _record("iid-recent")
+    old = old.model_copy(update={"ts": utcnow() - timedelta(days=40)})
+    with LogWriter(tmp_path / "logs", writer_id="earlier") as w:
+        w.write_many([old, recent])
+    stale = time.time() - 2 * 86400
+    for p in (tmp_path / "logs").rglob("*.jsonl"):
+        os.utime(p, (stale, stale))
+    async with client(tmp_path, ScriptedBackend(GOOD), log_retention_days=30) as c:
+        for _ in range(100):
+            metrics = (await c.get("/metrics")).text
+            if 'gqr_gateway_log_retention_deleted_total{kind="impression"}' in metrics:
+                break
+            await asyncio.sleep(0.05)
+    assert _metric(metrics, 'gqr_gateway_log_retention_deleted_total{kind="impression"}') == 1
+    assert _stored(tmp_path) == ["iid-recent"]
