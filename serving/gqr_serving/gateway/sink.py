@@ -8,6 +8,11 @@ thread replays the spool into the store. A failed writer is replaced after a bac
 
 Clicks: ``ClickWriter.write`` returns only once the clicks are fsync'd in the store (so the
 API acknowledges only durable clicks), or raises when that cannot happen within the budget.
+
+Acknowledged impressions (``--impression-durability ack``): ``GroupCommit.write`` returns once
+the records are fsync'd in the store, one ``write_many`` for every request waiting; when it
+raises (late, failed, overloaded), ``ImpressionSink.spool_durably`` fsyncs the record in the
+spool (``gateway.spool``), which the writer thread replays into the store.
 """
 
 from __future__ import annotations
