@@ -10,9 +10,10 @@ impression commit are what is measured; no COR, rate limits off. The log store a
 under ``--dir`` (default: a temp folder): fsync cost is the disk's, so point it at the disk
 the gateway would use. Each request is a fresh user; latency is client-side, per request, at
 ``--concurrency`` requests in flight. Printed per mode: p50/p90/p99/mean latency, throughput,
-and for ack the requests per group commit and where impressions were acknowledged (store or
-spool); then ack/async ratios. After each round the store must hold every impression served
-(checked; a mismatch exits 1). Prints one JSON line last.
+and for ack the requests per group commit, a commit's mean duration (write + fsync) and where
+impressions were acknowledged (store or spool); then ack/async ratios. After each round the
+store must hold every impression served (checked; a mismatch exits 1). Prints one JSON line
+last.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ async def _load(url: str, n: int, concurrency: int, tag: str) -> tuple[list[floa
 def _metrics(url: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(("gqr_gateway_group_commit_requests_", "gqr_gateway_impression_acks")):
+        if line.startswith(("gqr_gateway_group_commit_", "gqr_gateway_impression_acks")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
@@ -113,6 +114,9 @@ def _round(mode: str, work: Path, args: argparse.Namespace, r: int) -> dict[str,
         "per_commit": metrics.get("gqr_gateway_group_commit_requests_sum", 0.0) / commits
         if commits
         else None,
+        "commit_ms": metrics.get("gqr_gateway_group_commit_seconds_sum", 0.0) * 1e3 / commits
+        if commits
+        else None,
         "acks": {k.split('"')[1]: v for k, v in metrics.items() if "impression_acks_total" in k},
     }
 
@@ -120,6 +124,7 @@ def _round(mode: str, work: Path, args: argparse.Namespace, r: int) -> dict[str,
 def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     lat = sorted(x for r in rounds for x in r["latencies"])
     per_commit = [r["per_commit"] for r in rounds if r["per_commit"] is not None]
+    commit_ms = [r["commit_ms"] for r in rounds if r["commit_ms"] is not None]
     acks: dict[str, float] = {}
     for r in rounds:
         for k, v in r["acks"].items():
@@ -131,6 +136,7 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_ms": statistics.fmean(lat) * 1e3,
         "rps": statistics.fmean(r["rps"] for r in rounds),
         "requests_per_commit": statistics.fmean(per_commit) if per_commit else None,
+        "commit_ms": statistics.fmean(commit_ms) if commit_ms else None,
         "acks": acks,
     }
 
@@ -160,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {m: _summary(rs) for m, rs in results.items()}
     for mode, s in summary.items():
         extra = (
-            f", {s['requests_per_commit']:.1f} requests/commit, acks {s['acks']}"
+            f", {s['requests_per_commit']:.1f} requests/commit of {s['commit_ms']:.2f} ms, "
+            f"acks {s['acks']}"
             if mode == "ack"
             else ""
         )
