@@ -29,7 +29,8 @@ class Logs(Model):
     uri: str = Field(max_length=512, pattern=OBJECT_URI_PATTERN)
     """Root URI of the log store: s3://, gs://, pvc://<claimName>/<path> or file://."""
     retention_days: int = Field(default=30, ge=1, le=3650)
-    """Days of logs kept."""
+    """Days of logs kept. The gateway pods delete the day folders (every record kind) whose
+    whole UTC day is older than this, hourly, never a segment a writer still has open."""
     secret_ref: SecretRef | None = None
     """Secret whose keys are exposed as environment variables to the gateway and the pipeline
     Jobs to reach the log store (e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://,

@@ -12,6 +12,7 @@ from gqr_contracts.routing import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 from gqr_operator.models.common import (
     ConfigMapKeyRef,
     Model,
+    Quantity,
     ResourceRequirements,
     SecretKeyRef,
     SecretRef,
@@ -570,6 +571,16 @@ class OutputFilter(Model):
         return value
 
 
+class GatewaySpool(Model):
+    """A volume of its own per gateway pod for the impression spool and the log store's
+    staging folder (an object-store log root stages segments there until uploaded)."""
+
+    size: Quantity = "2Gi"
+    """Capacity requested per pod. The spool takes at most half of it."""
+    storage_class_name: str | None = Field(default=None, min_length=1, max_length=253)
+    """StorageClass of the volume; left out: the cluster's default class."""
+
+
 class Gateway(Placement):
     """The recommendation API: canary split, CTR rerank, impression/click logging."""
 
@@ -607,6 +618,18 @@ class Gateway(Placement):
     expose_arm: bool = False
     """Tell clients which arm and model version served them. Off, a client cannot tell canary
     from stable traffic (nor aim a click farm at the canary)."""
+    impression_durability: Literal["async", "ack"] = "async"
+    """async: a recommendation is answered at once and its impression written in the
+    background (lost if the pod's process dies first). ack: answered only once its impression
+    is durable: fsync'd in the log store (a group commit shared by concurrent requests; for an
+    object store, in the staging folder, uploaded later), or, when the store is late (0.5 s) or
+    failing, fsync'd in the pod's spool; a 503 when neither takes it. Clicks are always
+    acknowledged only once durable."""
+    spool: GatewaySpool | None = None
+    """Put the impression spool and the log staging folder on a volume of their own (a
+    generic ephemeral volume: it survives container restarts, e.g. an OOM kill, and is
+    deleted with the pod). Left out: the pod's /tmp emptyDir (also kept across container
+    restarts, bounded by node ephemeral storage)."""
     output_filter: OutputFilter = Field(default_factory=OutputFilter)
     """Output safety: queries holding a URL, an e-mail address, a phone number, a card
     number, an IBAN or a blocklisted term are never served (LLM and COR queries and aux texts

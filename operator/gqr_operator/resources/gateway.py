@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from typing import Any
 
@@ -22,6 +23,8 @@ SIGNING_DIR = "/var/run/secrets/gqr-signing"
 SIGNING_KEY = "key"
 ROTATION_KEYS = ("previous", "next")  # verify-only keys of the signing Secret
 CONFIG_DIR = "/etc/gqr"
+SPOOL_MOUNT = "/var/lib/gqr"  # the spool volume: <mount>/spool and <mount>/staging
+STAGING_ENV = "GQR_LOG_STAGING_DIR"  # gqr_serving.logstore.staging (not imported: no serving)
 
 
 def gateway_name(cr_name: str) -> str:
@@ -89,6 +92,8 @@ def _args(
         "--secret-key-file", key_file,
         "--verify-key-files", ":".join(f"{SIGNING_DIR}/{k}" for k in ROTATION_KEYS),
         "--impression-ttl-s", str(spec.gateway.impression_ttl_seconds),
+        "--impression-durability", spec.gateway.impression_durability,
+        "--log-retention-days", str(spec.logs.retention_days),
         "--expose-arm", "true" if spec.gateway.expose_arm else "false",
         "--log-root", log_root,
         "--deployment", name,
@@ -105,6 +110,41 @@ def _args(
     if spec.cooccurrence.milvus.secret_ref is not None:
         args += ["--milvus-token-file", f"{SECRET_DIR}/milvus-token"]
     return args
+
+
+def _spool(name: str, spec: GQRDeploymentSpec, mounts: Mounts) -> tuple[list[str], list[Any]]:
+    """With spec.gateway.spool: a generic ephemeral volume per pod for the impression spool
+    and the log staging folder; the gateway flags and env that point at it."""
+    spool = spec.gateway.spool
+    if spool is None:
+        return [], []
+    claim: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": str(spool.size)}},
+    }
+    if spool.storage_class_name:
+        claim["storageClassName"] = spool.storage_class_name
+    template = {"metadata": {"labels": labels(name, "gateway")}, "spec": claim}
+    mounts.add_volume(
+        {"name": "spool", "ephemeral": {"volumeClaimTemplate": template}},
+        {"name": "spool", "mountPath": SPOOL_MOUNT},
+    )
+    args = ["--spool-dir", f"{SPOOL_MOUNT}/spool"]
+    if (cap := _half_bytes(str(spool.size))) is not None:
+        args += ["--spool-max-bytes", str(cap)]
+    return args, [{"name": STAGING_ENV, "value": f"{SPOOL_MOUNT}/staging"}]
+
+
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def _half_bytes(quantity: str) -> int | None:
+    """Half of a storage quantity in bytes (None for a form not worth parsing, e.g. 1e9)."""
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([KMGTPE]i|[kMGTPE])?", quantity)
+    if m is None:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2) or ""]) // 2
 
 
 def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec) -> dict[str, Any]:
@@ -126,6 +166,8 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
     key_file = _signing_key(name, spec, mounts)
     args = _args(name, namespace, spec, (log_root, cor_root), key_file)
     args += output_filter_args(spec, mounts)  # mounts a blocklist ConfigMap read-only
+    spool_args, spool_env = _spool(name, spec, mounts)
+    args += spool_args
     container: dict[str, Any] = {
         "name": "gateway",
         "image": defaults.image("gateway", spec.gateway.image),
@@ -135,7 +177,7 @@ def build_gateway_deployment(name: str, namespace: str, spec: GQRDeploymentSpec)
             {"name": "http", "containerPort": PORT, "protocol": "TCP"},
             {"name": "internal", "containerPort": INTERNAL_PORT, "protocol": "TCP"},
         ],
-        "env": _env(spec, name),
+        "env": _env(spec, name) + spool_env,
         "resources": defaults.resources("gateway", spec.gateway.resources),
         "securityContext": defaults.container_security_context(),
         "volumeMounts": mounts.mounts,

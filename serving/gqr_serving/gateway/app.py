@@ -31,7 +31,7 @@ from gqr_serving.gateway.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from gqr_serving.gateway.service import Gateway, GatewayParts
+from gqr_serving.gateway.service import Gateway, GatewayParts, ImpressionNotLogged
 from gqr_serving.gateway.settings import GatewaySettings
 from gqr_serving.gateway.stats import parse_since, parse_window
 from gqr_serving.invalid import click_verdict, clicks_all_positions
@@ -200,13 +200,22 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
     """What a search front end calls: ``/v1/recommend`` and ``/v1/feedback``."""
+    _add_recommend_route(app, gw)
+    _add_feedback_route(app, gw)
 
+
+def _add_recommend_route(app: FastAPI, gw: Gateway) -> None:
     @app.post(
         "/v1/recommend",
         response_model=RecommendResponse,
         responses={
             429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
-            503: {"model": ErrorBody, "description": "Neither the LLM nor COR answered"},
+            503: {
+                "model": ErrorBody,
+                "description": "Neither the LLM nor COR answered (unavailable), or, with "
+                "--impression-durability ack, its impression could not be made durable "
+                "(log_store_unavailable)",
+            },
         },
     )
     async def recommend(body: RecommendRequest, request: Request) -> Any:
@@ -228,7 +237,12 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
             raise _invalid(("body", "num_queries"), str(exc), body.num_queries) from None
         except Unavailable as exc:
             return _error(503, "unavailable", str(exc))
+        except ImpressionNotLogged as exc:
+            gw.metrics.log_errors.labels("impression").inc()
+            return _error(503, "log_store_unavailable", str(exc))
 
+
+def _add_feedback_route(app: FastAPI, gw: Gateway) -> None:
     @app.post(
         "/v1/feedback",
         response_model=FeedbackResponse,

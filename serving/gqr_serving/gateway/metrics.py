@@ -165,6 +165,47 @@ class GatewayMetrics:
         self.log_errors = Counter(
             "gqr_gateway_log_write_errors", "Failed log store writes", ["kind"], registry=r
         )
+        self.impression_acks = Counter(
+            "gqr_gateway_impression_acks",
+            "ack mode: where each impression was durable before its answer: store (the log "
+            "store), spool (local spool, fsync'd: the store was late or failed), failed (503)",
+            ["result"],
+            registry=r,
+        )
+        self.impression_fallbacks = Counter(
+            "gqr_gateway_impression_ack_fallbacks",
+            "ack mode: impressions spooled instead, by why: timeout, error, overload",
+            ["reason"],
+            registry=r,
+        )
+        self.impression_ack_seconds = Histogram(
+            "gqr_gateway_impression_ack_seconds",
+            "ack mode: time from a request's impression record to it being durable",
+            ["result"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+        self.group_commit_size = Histogram(
+            "gqr_gateway_group_commit_requests",
+            "Requests whose records one group commit made durable",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
+        self.group_commit_seconds = Histogram(
+            "gqr_gateway_group_commit_seconds",
+            "Duration of one group commit (write and fsync)",
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+        self.retention_deleted = Counter(
+            "gqr_gateway_log_retention_deleted",
+            "Log store segments deleted by retention (older than --log-retention-days)",
+            ["kind"],
+            registry=r,
+        )
+        self.retention_errors = Counter(
+            "gqr_gateway_log_retention_errors", "Retention runs that failed", registry=r
+        )
 
     def count_impression(self, arm: str, model: str) -> None:
         self.impressions.labels(arm, model).inc()

@@ -24,8 +24,16 @@ from gqr_serving.gateway.ratelimit import AbuseLimits, TokenBuckets, parse_netwo
 from gqr_serving.gateway.router import BackendFactory, Router
 from gqr_serving.gateway.schemas import RecommendRequest, RecommendResponse
 from gqr_serving.gateway.settings import GatewaySettings
-from gqr_serving.gateway.sink import ClickWriter, ImpressionSink, WriterFactory, log_writer_factory
+from gqr_serving.gateway.sink import (
+    ClickWriter,
+    GroupCommit,
+    ImpressionSink,
+    Overloaded,
+    WriterFactory,
+    log_writer_factory,
+)
 from gqr_serving.gateway.stats import LogStats
+from gqr_serving.logstore.retention import prune
 from gqr_serving.prompt import TaskPreset, list_presets, load_preset
 from gqr_serving.records import ImpressionRecord
 
@@ -103,6 +111,7 @@ class Gateway:
             on_drop=m.sink_dropped.inc,
         )
         m.sink_gauges(lambda: self.sink.pending, lambda: self.sink.spooled_bytes, self.sink.lag_s)
+        self.acked = _group_commit(s, factory, m) if s.impression_durability == "ack" else None
         self.clicks = ClickWriter(factory, timeout_s=s.click_timeout_s)
         self.invalid_policy = policy = s.invalid_traffic_policy()
         self.stats = LogStats(
@@ -127,6 +136,10 @@ class Gateway:
         if self._started:
             return
         self.sink.start()
+        if self.acked is not None:
+            self.acked.start()
+        if self.settings.log_retention_days:
+            self._tasks.append(asyncio.create_task(self._retention_loop()))
         if self._cor_service is not None:
             await self._refresh_cor()
             self._tasks.append(asyncio.create_task(self._cor_loop()))
@@ -150,6 +163,8 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.acked is not None:
+            await asyncio.to_thread(self.acked.close)
         await asyncio.to_thread(self.sink.close)
         await asyncio.to_thread(self.clicks.close)
         await self.router.aclose()
@@ -211,6 +226,19 @@ class Gateway:
             await asyncio.sleep(self.settings.key_reload_s)
             await asyncio.to_thread(self.reload_keys)
 
+    async def _retention_loop(self) -> None:
+        """Prune the log store now, then every --log-retention-interval-s (logs.retention)."""
+        s, m = self.settings, self.metrics
+        while True:
+            try:
+                result = await asyncio.to_thread(prune, s.log_root, s.log_retention_days)
+                for kind, n in result.deleted_files.items():
+                    m.retention_deleted.labels(kind).inc(n)
+            except Exception as exc:  # the store may be down: try again next time
+                m.retention_errors.inc()
+                log.error("log retention failed: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(s.log_retention_interval_s)
+
     async def _cor_loop(self) -> None:
         while True:
             await asyncio.sleep(COR_REFRESH_S)
@@ -233,7 +261,7 @@ class Gateway:
         iid = self.keys.new_impression_id(
             int(now.timestamp() * 1000), len(out.queries), arm.name, version, bound_to=key
         )
-        self.sink.submit(
+        await self._log_impression(
             ImpressionRecord(
                 impression_id=iid,
                 ts=now,
@@ -263,6 +291,49 @@ class Gateway:
             fallback_reason=out.fallback_reason if out.fallback else None,
             reranked=out.reranked,
         )
+
+    async def _log_impression(self, record: ImpressionRecord) -> None:
+        """async: queue it. ack: return once it is durable in the store, else in the spool;
+        :class:`ImpressionNotLogged` when neither took it."""
+        if self.acked is None:
+            self.sink.submit(record)
+            return
+        m, start = self.metrics, time.monotonic()
+        try:
+            await self.acked.write((record,))
+            result = "store"
+        except OSError as exc:  # TimeoutError and Overloaded are OSErrors too
+            reason = (
+                "overload"
+                if isinstance(exc, Overloaded)
+                else "timeout"
+                if isinstance(exc, TimeoutError)
+                else "error"
+            )
+            m.impression_fallbacks.labels(reason).inc()
+            spooled = await asyncio.to_thread(self.sink.spool_durably, record)
+            result = "spool" if spooled else "failed"
+        m.impression_acks.labels(result).inc()
+        m.impression_ack_seconds.labels(result).observe(time.monotonic() - start)
+        if result == "failed":
+            raise ImpressionNotLogged(
+                "the impression could not be made durable (log store and spool both refused "
+                "it); nothing was served"
+            )
+
+
+class ImpressionNotLogged(Exception):
+    """ack mode: neither the log store nor the spool took an impression (the answer is 503)."""
+
+
+def _group_commit(s: GatewaySettings, factory: WriterFactory, m: GatewayMetrics) -> GroupCommit:
+    def committed(requests: int, seconds: float) -> None:
+        m.group_commit_size.observe(requests)
+        m.group_commit_seconds.observe(seconds)
+
+    return GroupCommit(
+        factory, "imp-ack", timeout_s=s.impression_ack_timeout_s, on_commit=committed
+    )
 
 
 def _spawn_close(backend: object) -> None:

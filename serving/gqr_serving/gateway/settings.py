@@ -146,8 +146,26 @@ class GatewaySettings(BaseModel):
         description="Largest request body accepted; a larger one is answered 413 unparsed.",
     )
     click_timeout_s: float = Field(2.0, gt=0, le=60, description="Click durability budget.")
+    impression_durability: Literal["async", "ack"] = Field(
+        "async",
+        description="async: /v1/recommend answers at once, its impression is written in the "
+        "background (lost if the process dies before). ack: it answers once the impression is "
+        "durable: fsync'd in the log store (a group commit shared by concurrent requests), or, "
+        "past --impression-ack-timeout-s or on a store error, fsync'd in the spool; 503 when "
+        "neither can take it.",
+    )
+    impression_ack_timeout_s: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="ack: the longest a request waits for the log store before its impression "
+        "goes to the spool instead.",
+    )
     spool_dir: Path | None = Field(
-        None, description="Local disk buffer for impressions when the log store lags."
+        None,
+        description="Local disk buffer for impressions when the log store lags (default: "
+        "<tmp>/gqr-gateway-spool; put it on a persistent volume). Replayed into the store, "
+        "also after a crash.",
     )
     max_pending: int = Field(20000, ge=1, description="Impressions buffered in memory.")
     spool_max_bytes: int = Field(256 << 20, ge=0, description="Disk buffer cap, in bytes.")
@@ -214,6 +232,17 @@ class GatewaySettings(BaseModel):
         ge=0,
         description="Clicks past this many in an hour by one user (where feedback names its "
         "user) are invalid traffic; 0 = off.",
+    )
+    log_retention_days: int = Field(
+        0,
+        ge=0,
+        le=3650,
+        description="Delete log store day folders (every record kind) older than this many "
+        "days, never an open segment; 0 = keep everything. Every replica prunes (the deletes "
+        "are idempotent).",
+    )
+    log_retention_interval_s: float = Field(
+        3600.0, ge=1, le=7 * 86400, description="How often the log store is pruned."
     )
     stats_refresh_s: float = Field(1.0, ge=0, le=300, description="Stats cache lifetime.")
     stats_max_window_s: float = Field(

@@ -8,11 +8,17 @@ thread replays the spool into the store. A failed writer is replaced after a bac
 
 Clicks: ``ClickWriter.write`` returns only once the clicks are fsync'd in the store (so the
 API acknowledges only durable clicks), or raises when that cannot happen within the budget.
+
+Acknowledged impressions (``--impression-durability ack``): ``GroupCommit.write`` returns once
+the records are fsync'd in the store, one ``write_many`` for every request waiting; when it
+raises (late, failed, overloaded), ``ImpressionSink.spool_durably`` fsyncs the record in the
+spool (``gateway.spool``), which the writer thread replays into the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -24,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from gqr_serving.gateway.spool import Spool
 from gqr_serving.logstore import LogWriter
 from gqr_serving.records import ClickRecord, ImpressionRecord
 
@@ -72,7 +79,7 @@ class ImpressionSink:
         self._cond = threading.Condition()
         self._stop = False
         self._writer: Writer | None = None
-        self._spool_path = spool_dir / f"spool-{os.getpid()}.jsonl"
+        self._spool = Spool(spool_dir)
         self._spooled = 0
         self._spool_since: float | None = None
         self.written = 0
@@ -82,8 +89,9 @@ class ImpressionSink:
     # -- request side ------------------------------------------------------------------
 
     def start(self) -> None:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        self._spooled = sum(p.stat().st_size for p in self.spool_dir.glob("spool-*.jsonl*"))
+        self._spool.open()
+        self._spool.adopt()  # what a crashed or stopped process left: replayed first
+        self._spooled = self._spool.size()
         if self._spooled:
             self._spool_since = time.monotonic()
         if self._thread is None or not self._thread.is_alive():  # restartable (tests' lifespans)
@@ -100,22 +108,33 @@ class ImpressionSink:
                 self._queue.append((time.monotonic(), record))
                 self._cond.notify()
                 return
-            line = record.model_dump_json().encode() + b"\n"
-            if self._spooled + len(line) > self.spool_max_bytes:
-                self.dropped += 1
-                self._on_drop()
+            if self._to_spool(record, sync=False):
+                self._on_spill()
                 return
-            try:
-                with open(self._spool_path, "ab") as f:
-                    f.write(line)
-            except OSError as exc:
-                self.dropped += 1
-                self._on_drop()
-                log.error("impression spool %s not writable: %s", self._spool_path, exc)
-                return
-            self._spooled += len(line)
-            self._spool_since = self._spool_since or time.monotonic()
-            self._on_spill()
+            self.dropped += 1
+            self._on_drop()
+
+    def spool_durably(self, record: ImpressionRecord) -> bool:
+        """Append ``record`` to the spool and fsync it (blocks: call from a thread); False
+        when the spool is full or not writable. The writer thread replays it into the store."""
+        with self._cond:
+            ok = self._to_spool(record, sync=True)
+            self._cond.notify()
+        return ok
+
+    def _to_spool(self, record: ImpressionRecord, *, sync: bool) -> bool:
+        """Append to the spool under the cap (caller holds ``self._cond``)."""
+        line = record.model_dump_json().encode() + b"\n"
+        if self._spooled + len(line) > self.spool_max_bytes:
+            return False
+        try:
+            self._spool.append(line, sync=sync)
+        except OSError as exc:
+            log.error("impression spool %s not writable: %s", self.spool_dir, exc)
+            return False
+        self._spooled += len(line)
+        self._spool_since = self._spool_since or time.monotonic()
+        return True
 
     @property
     def pending(self) -> int:
@@ -147,6 +166,7 @@ class ImpressionSink:
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout_s)
         self._drop_writer(OSError, "closing the impression writer failed")
+        self._spool.close()  # what is left stays for the next process on this folder
 
     # -- writer thread -----------------------------------------------------------------
 
@@ -201,15 +221,17 @@ class ImpressionSink:
             self._writer = None
 
     def _replay_spool(self) -> None:
-        """Move spooled impressions into the store, one spool file at a time."""
+        """Move spooled impressions into the store, one spool file at a time.
+
+        A crash between a file's write and its removal replays it again: the store then holds
+        those impressions twice, and every reader counts each impression id once."""
         with self._cond:
-            if self._spool_path.exists():
-                ready = self._spool_path.with_suffix(f".jsonl.{time.time_ns()}")
-                os.replace(self._spool_path, ready)
-        for path in sorted(self.spool_dir.glob("spool-*.jsonl.*")):
-            lines = [ln for ln in path.read_bytes().split(b"\n") if ln.strip()]
+            ready = self._spool.ready_files()
+        for path in ready:
             records = []
-            for ln in lines:
+            for ln in path.read_bytes().split(b"\n"):
+                if not ln.strip():
+                    continue
                 try:
                     records.append(ImpressionRecord.model_validate_json(ln))
                 except ValueError:
@@ -217,12 +239,12 @@ class ImpressionSink:
             for i in range(0, len(records), BATCH):
                 self._write(records[i : i + BATCH])
             size = path.stat().st_size
-            path.unlink()  # a crash before this line replays the file again (duplicates)
+            path.unlink()
             with self._cond:
                 self._spooled = max(0, self._spooled - size)
                 self.written += len(records)
         with self._cond:
-            if not self._spool_path.exists():
+            if not self._spool.current.exists():
                 self._spooled = 0
                 self._spool_since = None
 
@@ -275,3 +297,109 @@ class ClickWriter:
             writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
+
+
+class Overloaded(OSError):
+    """Too many records already wait for the group commit; the caller falls back."""
+
+
+class GroupCommit:
+    """Durable writes for concurrent requests, shared: one thread takes every record waiting
+    and writes them in one ``write_many`` (one fsync), while the next ones gather behind it.
+    ``write`` returns once its records are durable in the store, or raises ``TimeoutError``
+    past ``timeout_s``, ``OSError`` when the store failed, :class:`Overloaded` when
+    ``max_waiting`` requests already wait. Records whose caller gave up before their batch was
+    taken are not written; ones already taken may still land (the caller's fallback then
+    duplicates them, and readers count each id once)."""
+
+    def __init__(
+        self,
+        factory: WriterFactory,
+        role: str,
+        *,
+        timeout_s: float,
+        max_waiting: int = 10_000,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.factory, self.role = factory, role
+        self.timeout_s, self.max_waiting = timeout_s, max_waiting
+        self._on_commit = on_commit or (lambda n, s: None)
+        self._cond = threading.Condition()
+        self._waiting: list[tuple[Sequence[ImpressionRecord], asyncio.Future[None]]] = []
+        self._writer: Writer | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = False
+            self._thread = threading.Thread(
+                target=self._run, name=f"gqr-group-commit-{self.role}", daemon=True
+            )
+            self._thread.start()
+
+    async def write(self, records: Sequence[ImpressionRecord]) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._cond:
+            if self._stop:
+                raise OSError("the group commit is stopped")
+            if len(self._waiting) >= self.max_waiting:
+                raise Overloaded(f"{len(self._waiting)} requests already wait for the store")
+            self._waiting.append((records, fut))
+            self._cond.notify()
+        await asyncio.wait_for(fut, self.timeout_s)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write what waits, stop the thread, close the writer."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout_s)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError as exc:
+                log.warning("closing the %s writer failed: %s", self.role, exc)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._stop:
+                    self._cond.wait()
+                if self._stop and not self._waiting:
+                    return
+                taken, self._waiting = self._waiting, []
+            batch = [(r, f) for r, f in taken if not f.done()]  # done: timed out, gave up
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Sequence[ImpressionRecord], asyncio.Future[None]]]) -> None:
+        start = time.monotonic()
+        error: BaseException | None = None
+        try:
+            self._writer = self._writer or self.factory(self.role)
+            self._writer.write_many([rec for records, _ in batch for rec in records])
+        except Exception as exc:  # every caller of this batch falls back; a new writer next
+            error = exc
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception as close_exc:
+                    log.warning("closing a failed %s writer: %s", self.role, close_exc)
+            log.error("group commit of %d %s record(s) failed: %s", len(batch), self.role, exc)
+        self._on_commit(len(batch), time.monotonic() - start)
+        for _, fut in batch:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                fut.get_loop().call_soon_threadsafe(_settle, fut, error)
+
+
+def _settle(fut: asyncio.Future[None], error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(OSError(f"log store write failed: {error}"))

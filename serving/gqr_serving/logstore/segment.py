@@ -6,6 +6,7 @@ Raw file descriptors (no Python buffering) so that a line reaches the kernel in 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -51,14 +52,22 @@ class Segment:
 
     @classmethod
     def create(cls, path: Path, partition: str) -> Segment | None:
-        """A new, durable empty file at path; None if the name is taken (pick another)."""
-        ensure_dir(path.parent)
+        """A new, durable empty file at path; None if the name is taken (pick another).
+
+        The file stays flock'ed while open: retention never deletes a locked segment."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        for last in (False, True):
+            ensure_dir(path.parent)
+            try:
+                fd = os.open(path, flags, 0o644)
+                break
+            except FileExistsError:
+                return None
+            except FileNotFoundError:
+                if last:  # retention removed the (empty, old) folder just now: make it again
+                    raise
         try:
-            fd = os.open(path, flags, 0o644)
-        except FileExistsError:
-            return None
-        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             fsync_dir(path.parent)
         except BaseException:
             os.close(fd)

@@ -58,11 +58,11 @@ def prompts_from_logs(
 
     successors = load_artifact(cor_root).successors if cor_root else None
     first: dict[str, PromptRequest] = {}
-    n = 0
+    seen: set[str] = set()  # impression ids: a record written twice (a spool replay) counts once
     for imp in LogReader(logs).read("impression", start, end):
-        if imp.task != task:
+        if imp.task != task or imp.impression_id in seen:
             continue
-        n += 1
+        seen.add(imp.impression_id)
         key = normalize_query(imp.query)
         if not key or key in first:
             continue
@@ -89,5 +89,5 @@ def prompts_from_logs(
     return LogPrompts(
         train=[first[k] for k in train_keys[:max_train]],
         test=[first[k] for k in test_keys[:max_test]],
-        impressions=n,
+        impressions=len(seen),
     )
