@@ -34,34 +34,18 @@ class Outcome:
     sync: children.SyncResult | None = None
 
 
-def _invalid(exc: ValidationError, conds: Any, generation: int) -> Outcome:
-    """The pass of a spec the schema let through but the models refuse."""
-    message = describe(exc, "spec", limit=5)
+def _not_reconciled(reason: str, message: str, conds: Any, generation: int) -> Outcome:
+    """The pass of a spec that is not acted on: one the models refuse (InvalidSpec) or one
+    naming what the operator's allowlist refuses (NotAllowed). Nothing is written for it."""
     out = Outcome()
     out.status = {
         "phase": "Invalid",
         "observedGeneration": generation,
         "conditions": conditions.merge(
-            conds, conditions.condition("Ready", "False", "InvalidSpec", message, generation)
+            conds, conditions.condition("Ready", "False", reason, message, generation)
         ),
     }
-    out.events.append(("Warning", "InvalidSpec", message))
-    return out
-
-
-def _refused(violations: list[str], conds: Any, generation: int) -> Outcome:
-    """The pass of a spec naming a Secret or ServiceAccount the operator's allowlist refuses:
-    nothing is written for it."""
-    message = "; ".join(violations)[:1000]
-    out = Outcome()
-    out.status = {
-        "phase": "Invalid",
-        "observedGeneration": generation,
-        "conditions": conditions.merge(
-            conds, conditions.condition("Ready", "False", "NotAllowed", message, generation)
-        ),
-    }
-    out.events.append(("Warning", "NotAllowed", message))
+    out.events.append(("Warning", reason, message))
     return out
 
 
@@ -145,9 +129,9 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     try:
         spec = parse_spec(body.get("spec") or {})
     except ValidationError as exc:
-        return _invalid(exc, conds, generation)
+        return _not_reconciled("InvalidSpec", describe(exc, "spec", limit=5), conds, generation)
     if violations := Allowlist.from_env().violations(spec):
-        return _refused(violations, conds, generation)
+        return _not_reconciled("NotAllowed", "; ".join(violations)[:1000], conds, generation)
     out = Outcome(spec=spec)
     # Pipeline and rollout first: their new status decides which children should exist.
     moved = _advance(kube, body, spec)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from gqr_serving.gateway.routing_file import file_identity
 from gqr_serving.safety import OutputFilter, load_blocklist, parse_pii
 
 log = logging.getLogger("gqr_serving.gateway")
@@ -32,14 +32,7 @@ class OutputGuard:
             self.filter = None  # "none" and no blocklist: nothing to check
 
     def _stat(self) -> tuple[int, int, int, int] | None:
-        """The file's identity, following symlinks (a ConfigMap update swaps ``..data``)."""
-        if self.path is None:
-            return None
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        return file_identity(self.path)
 
     def changed(self) -> bool:
         return self.path is not None and self._stat() != self._signature

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import logging
 import math
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from gqr_contracts.routing import ArmConfig, Decoding, RoutingConfig
 from gqr_serving.backends import GuardedBackend, make_backend
-from gqr_serving.gateway.routing_file import load_routing
+from gqr_serving.gateway.routing_file import file_identity, load_routing
 
 log = logging.getLogger("gqr_serving.gateway")
 BackendFactory = Callable[[ArmConfig], GuardedBackend]
@@ -104,15 +103,7 @@ class Router:
         return [a.backend for a in old.values() if id(a.backend) not in kept]
 
     def _stat(self) -> tuple[int, int, int, int] | None:
-        """Identity of the file behind ``path``, following symlinks (a ConfigMap update
-        swaps the ``..data`` symlink, giving a new inode even with the same mtime)."""
-        if self.path is None:
-            return None
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        return file_identity(self.path)
 
     def reload(self) -> list[GuardedBackend]:
         """Re-read the file now; on error keep the current table and raise RoutingError."""

@@ -5,6 +5,7 @@ errors that name the file and the field.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,19 @@ from pydantic import ValidationError
 
 from gqr_contracts.base import describe
 from gqr_contracts.routing import RoutingConfig
+
+
+def file_identity(path: Path | None) -> tuple[int, int, int, int] | None:
+    """Identity of the file behind ``path`` (device, inode, mtime, size), following symlinks:
+    a ConfigMap update swaps the ``..data`` symlink, giving a new inode even with the same
+    mtime. None when there is no such file."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class RoutingError(ValueError):

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from gqr_serving.logstore.segment import ensure_dir, fsync_dir
+from gqr_serving.logstore.staging import try_flock
 
 log = logging.getLogger("gqr_serving.gateway")
 PREFIX = "spool-"
@@ -126,7 +127,7 @@ class Spool:
         taken = 0
         for token in self._tokens() - {self.token}:
             lock = self.folder / f"{PREFIX}{token}{LOCK}"
-            fd = _try_lock(lock)
+            fd = try_flock(lock)
             if fd is None:
                 continue  # its process is alive
             try:
@@ -174,17 +175,3 @@ class Spool:
                 return
             os.replace(self.current, self._ready_name())
             fsync_dir(self.folder)
-
-
-def _try_lock(path: Path) -> int | None:
-    """An exclusive flock on ``path`` (created if missing), or None while another holds it."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd

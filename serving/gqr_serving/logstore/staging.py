@@ -209,7 +209,16 @@ class Staging:
 
 def _try_lock(folder: Path) -> int | None:
     """An flock on ``folder/.lock`` held until the fd closes (or the process dies)."""
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    return try_flock(folder / ".lock")
+
+
+def try_flock(path: Path) -> int | None:
+    """An exclusive flock on ``path`` (created if missing) held until the fd closes or the
+    process dies; None while another holds it, or when its folder is gone."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except FileNotFoundError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
