@@ -10,8 +10,8 @@ from gqr_operator.models.common import ResourceRequirements
 GQR_VERSION = "0.1.0"
 REGISTRY = "ghcr.io/gqr-dev"
 IMAGES = {
-    "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.4",
-    "vllm": "docker.io/vllm/vllm-openai:v0.10.1",
+    "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.6",
+    "vllm": "docker.io/vllm/vllm-openai:v0.31.0",
     "milvus": "docker.io/milvusdb/milvus:v2.5.14",
     "storage-initializer": "docker.io/kserve/storage-initializer:v0.15.2",
     # The project's own images (images/<name>/Dockerfile, `make images`).
