@@ -3,6 +3,8 @@ the real ``huggingface_hub`` client (``HF_ENDPOINT`` points it here). It serves 
 built, as model repositories:
 
 - ``GET /api/models/<org>/<name>[/revision/<rev>]``: the repository's sha and file list;
+- ``GET /api/models/<org>/<name>/tree/<rev>``: its files (path, size, git blob id), the listing
+  ``snapshot_download`` reads since huggingface_hub 1.x (one page, the whole tree);
 - ``HEAD|GET /<org>/<name>/resolve/<rev>/<path>``: a file, with the commit and ETag headers
   the client caches by;
 - a repository marked gated answers 401 unless ``Authorization: Bearer <token>`` matches;
@@ -77,6 +79,13 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, b"{}", {"X-Error-Code": "RepositoryNotFound"}, body)
             if repo.token and self.headers.get("Authorization") != f"Bearer {repo.token}":
                 return self._send(401, b"{}", {"X-Error-Code": "GatedRepo"}, body)
+            if api and parts[4:5] == ["tree"]:
+                tree = [
+                    {"type": "file", "path": f, "size": len(data), "oid": _blob_id(data)}
+                    for f in repo.files()
+                    for data in [(repo.folder / f).read_bytes()]
+                ]
+                return self._send(200, json.dumps(tree).encode(), {}, body)
             if api:
                 info = {
                     "id": repo_id,
@@ -102,6 +111,11 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
     return Handler
+
+
+def _blob_id(data: bytes) -> str:
+    """Git's blob id of a file's content (the Hub's ``oid`` of a non-LFS file)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @contextmanager

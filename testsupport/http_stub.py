@@ -40,6 +40,8 @@ class ScriptedServer:
         self.always = always
         self.seen: list[Any] = []
         """The JSON body of every scripted request, in order (not kept with ``always``)."""
+        self.heads: list[str] = []
+        """The request line and headers of every scripted request, likewise."""
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> ScriptedServer:
@@ -65,9 +67,10 @@ class ScriptedServer:
         assert self._server is not None, "start() first"
         await self._server.serve_forever()
 
-    def _reply(self, body: bytes) -> Reply:
+    def _reply(self, head: bytes, body: bytes) -> Reply:
         if self.always is not None:
             return self.always
+        self.heads.append(head.decode("latin-1"))
         self.seen.append(json.loads(body))
         return self.replies.pop(0)
 
@@ -75,7 +78,7 @@ class ScriptedServer:
         try:
             while True:
                 head = await r.readuntil(b"\r\n\r\n")
-                status, body = self._reply(await r.readexactly(_content_length(head)))
+                status, body = self._reply(head, await r.readexactly(_content_length(head)))
                 if status < 0:  # never answer: wait for the client to give up
                     await r.read()
                     return

@@ -5,8 +5,8 @@ transformers model folder on the CPU, through ``gqr_serving.backends.local.Local
 
 - ``POST /generate`` ``{"inputs", "parameters"}`` -> ``{"generated_text"[, "details"]}``
   (the gateway's ``http`` transport, and every call that selects a LoRA ``adapter_id``);
-- ``POST /`` (``stream: false``) -> ``[{"generated_text", "details"}]`` (the ``text-generation``
-  client's ``AsyncClient.generate``);
+- ``POST /`` (``stream`` absent or false) -> ``[{"generated_text"[, "details"]}]`` (TGI's root
+  route, which huggingface_hub's ``AsyncInferenceClient.text_generation`` posts to a URL);
 - ``GET /health`` (200 once the weights are loaded: the port opens only then), ``GET /info``.
 
 Validation follows TGI where it is cheap: empty ``inputs``, ``temperature <= 0``, ``top_p``

@@ -86,13 +86,14 @@ class BackendSpec(_Frozen):
     """Where an arm's LLM runs and how hard to try it."""
 
     kind: Literal["tgi", "openai", "local"] = Field(
-        "tgi", description="tgi (text-generation), openai (vLLM/SGLang/TGI /v1), local."
+        "tgi", description="tgi (TGI's own API), openai (vLLM/SGLang/TGI /v1), local."
     )
     url: str = Field("", description="Server base URL (tgi, openai).")
     model: str = Field("", description="openai: model name; local: model folder.")
     mode: Literal["completions", "chat"] = Field("completions", description="openai only.")
     transport: Literal["client", "http"] = Field(
-        "client", description="tgi: the text-generation client, or plain HTTP /generate."
+        "client",
+        description="tgi: huggingface_hub's inference client, or plain HTTP /generate.",
     )
     adapter_id: str | None = Field(None, description="TGI LoRA adapter to select.")
     timeout_s: float = Field(2.0, gt=0, le=120, description="Per-attempt timeout.")

@@ -142,6 +142,7 @@ def _doc(store: Path, stats_url: str, milvus_url: str) -> dict[str, Any]:
         {
             "task": {"type": "suggestion", "numQueries": 3},
             "llm": {
+                "runtime": "tgi",  # the harness stands in for TGI only (vLLM is the default)
                 "model": "pvc://store/llm/stable",
                 "modelStorage": {"pvc": {"claimName": "store"}},
             },

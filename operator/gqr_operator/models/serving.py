@@ -327,8 +327,9 @@ class Llm(Placement):
         )
     )
 
-    runtime: Literal["tgi", "vllm"] = "tgi"
-    """Inference server: tgi (Text Generation Inference) or vllm (OpenAI-compatible server)."""
+    runtime: Literal["tgi", "vllm"] = "vllm"
+    """Inference server: vllm (OpenAI-compatible server, the default) or tgi (Text Generation
+    Inference, in maintenance mode upstream since December 2025: bug fixes only)."""
     image: Image | None = None
     """Container image of the LLM server. Defaults to the pinned image of the chosen runtime."""
     model: str = Field(max_length=512, pattern=r"^(s3|gs|hf|pvc)://\S+$")

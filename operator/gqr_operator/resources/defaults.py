@@ -16,8 +16,8 @@ REGISTRY = "ghcr.io/gqr-dev"
 # Built-in child images, each replaced by the operator's environment (GQR_IMAGE_<NAME>: the
 # chart's childImages values) and, where the GQRDeployment has an image field, by that.
 IMAGES = {
-    "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.4",
-    "vllm": "docker.io/vllm/vllm-openai:v0.10.1",
+    "tgi": "ghcr.io/huggingface/text-generation-inference:3.3.6",
+    "vllm": "docker.io/vllm/vllm-openai:v0.31.0",
     "milvus": "docker.io/milvusdb/milvus:v2.5.14",
     "storage-initializer": "docker.io/kserve/storage-initializer:v0.15.2",
     # The project's own images (images/<name>/Dockerfile, `make images`).

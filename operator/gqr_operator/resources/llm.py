@@ -81,8 +81,9 @@ def _tgi(spec: GQRDeploymentSpec, model: str, adapters: list[str], gpus: int) ->
 
 
 def _vllm(spec: GQRDeploymentSpec, model: str, adapters: list[str], gpus: int) -> dict[str, Any]:
+    # The image's entrypoint is `vllm serve`, which takes the model as its positional argument
+    # (`--model` warns that it goes in a future release).
     args = [
-        "--model",
         model,
         "--served-model-name",
         BASE_MODEL_NAME,

@@ -266,6 +266,9 @@ class _Batch:
     last: Any
     add: Any
     dev: str
+    cache_arg: str = "cache"
+    """The forward pass's name for the KV cache (and its output's): ``cache`` since
+    transformers 5 renamed it, ``past_key_values`` before (the old name now warns)."""
 
     @classmethod
     def prefill(
@@ -276,13 +279,15 @@ class _Batch:
         import torch
 
         extra: dict[str, Any] = {}
-        if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        takes = inspect.signature(model.forward).parameters
+        cache_arg = "cache" if "cache" in takes else "past_key_values"
+        if "logits_to_keep" in takes:
             # The prefill's last position only: no (B, L, vocab) logits.
             extra["logits_to_keep"] = 1
         out = model(
             input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **extra
         )
-        cache, logits = out.past_key_values, out.logits[:, -1, :].float()
+        cache, logits = getattr(out, cache_arg), out.logits[:, -1, :].float()
         last = pos[:, -1]
         if repeat > 1:
             cache.batch_repeat_interleave(repeat)
@@ -294,7 +299,7 @@ class _Batch:
         if ready_mask_ok(model) and not bool(mask.all()):
             add = torch.zeros(mask.shape, dtype=model.dtype, device=dev)
             add = add.masked_fill(mask == 0, torch.finfo(model.dtype).min)[:, None, None, :]
-        return cls(cache, logits, mask, last, add, dev)
+        return cls(cache, logits, mask, last, add, dev, cache_arg)
 
     def keep(self, nxt: Any, going: list[int]) -> Any:
         """Only the batch rows ``going`` stay (cache included); returns their tokens."""
@@ -318,7 +323,7 @@ class _Batch:
             input_ids=nxt.unsqueeze(-1),
             attention_mask=self.mask if self.add is None else self.add,
             position_ids=self.last.unsqueeze(-1),
-            past_key_values=self.cache,
             use_cache=True,
+            **{self.cache_arg: self.cache},
         )
-        self.cache, self.logits = out.past_key_values, out.logits[:, -1, :].float()
+        self.cache, self.logits = getattr(out, self.cache_arg), out.logits[:, -1, :].float()

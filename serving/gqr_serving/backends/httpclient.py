@@ -3,8 +3,9 @@
 Profiled at load, per call (CPU, one keep-alive connection, loopback):
 httpx 1.27 ms, httpx with the sniffio fix below 0.81 ms, aiohttp 0.17 ms. The calls made on
 every request (TGI ``/generate``, the CTR predictor, up to three times when reranking) go
-through :class:`JSONPoster` (aiohttp, already installed as the text-generation client's
-transport); other clients stay on httpx, made by :func:`async_client`.
+through :class:`JSONPoster` (aiohttp); other clients stay on httpx, made by
+:func:`async_client` (huggingface_hub's inference client, TGI's ``transport: client``, brings
+its own httpx2).
 
 The sniffio fix: httpcore runs ``import sniffio`` on every request. Without sniffio installed,
 each of those imports fails only after searching every ``sys.path`` entry (~20 ``stat``

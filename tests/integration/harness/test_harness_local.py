@@ -141,9 +141,14 @@ async def _calls(url: str) -> dict[str, Any]:
     return out
 
 
-# text_generation's AsyncClient calls pydantic's deprecated ``.dict()`` (not our code).
-@pytest.mark.filterwarnings("ignore:The `dict` method is deprecated:DeprecationWarning")
-def test_tgi_standin_answers_the_gateway_tgi_backend(tiny_lm: Path, tmp_path: Path) -> None:
+def test_tgi_standin_answers_the_gateway_tgi_backend(
+    tiny_lm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    # The client transport really uses huggingface_hub's inference client (offline mode, which
+    # other tests' conftests may set, sends every call over plain HTTP instead).
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     address = LoopbackAllocator().allocate(0)
     port = free_port(address)
     log = tmp_path / "tgi.log"

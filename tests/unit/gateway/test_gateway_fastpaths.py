@@ -206,6 +206,116 @@ async def test_tgi_http_unreachable_server_is_a_connect_error() -> None:
     await backend.aclose()
 
 
+# -- the TGI client transport (huggingface_hub's AsyncInferenceClient), same server -------------
+
+
+@pytest.fixture
+def hub_online(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hub's offline mode off (some conftests set HF_HUB_OFFLINE, read at import): in it,
+    the client transport posts over plain HTTP instead (the last test below)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("hub_online")
+async def test_tgi_client_posts_tgi_parameters_and_maps_failures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_not_for_tgi")  # a token the client must not send
+    server = await ScriptedServer().start()
+    backend = TGIBackend(f"{server.url}/", transport="client", timeout_s=2.0)
+    prompt = PromptInput("<query>\ntea\n</query>")
+    params = GenerationParams(temperature=0.5, top_p=0.9, seed=7, stop=("x",))
+    validation = b'{"error": "`top_p` must be > 0.0 and < 1.0", "error_type": "validation"}'
+    server.replies += [
+        (200, b'[{"generated_text": "a <SEP> b"}]'),  # TGI's root route answers a list
+        (200, b'{"generated_text": "c"}'),
+        (422, validation),
+        (503, b"overloaded"),
+        (200, b"not json"),
+        (200, b'{"text": "no field"}'),
+        (0, b""),
+    ]
+    try:
+        assert await backend.generate(prompt, params) == "a <SEP> b"
+        greedy = GenerationParams(max_new_tokens=8, temperature=0.0)
+        assert await backend.generate(prompt, greedy) == "c"
+        errors = []
+        for _ in range(5):
+            with pytest.raises(BackendError) as err:
+                await backend.generate(prompt, params)
+            errors.append(err.value)
+    finally:
+        await backend.aclose()
+        await server.stop()
+    assert server.seen[0] == {
+        "inputs": prompt.text,
+        "parameters": {
+            "max_new_tokens": 64,
+            "do_sample": True,
+            "details": False,
+            "stop": ["x"],
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "seed": 7,
+        },
+    }
+    assert server.seen[1]["parameters"] == {
+        "max_new_tokens": 8,
+        "do_sample": False,
+        "details": False,
+        "stop": [],
+    }
+    assert all(head.startswith("POST / HTTP/1.1") for head in server.heads)
+    assert "authorization" not in "".join(server.heads).lower()
+    assert [e.reason for e in errors] == ["status", "status", "payload", "payload", "connect"]
+    assert "HTTP 422" in str(errors[0]) and "must be > 0.0" in str(errors[0])
+    assert "HTTP 503" in str(errors[1]) and "overloaded" in str(errors[1])
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("hub_online")
+async def test_tgi_client_slow_or_unreachable_server() -> None:
+    server = await ScriptedServer([(-1, b"")]).start()
+    slow = TGIBackend(server.url, transport="client", timeout_s=0.2)
+    gone = TGIBackend("http://127.0.0.1:9", transport="client", timeout_s=1.0)
+    reasons = []
+    try:
+        for backend in (slow, gone):
+            with pytest.raises(BackendError) as err:
+                await backend.generate(PromptInput("x"), GenerationParams())
+            reasons.append(err.value.reason)
+    finally:
+        await slow.aclose()
+        await gone.aclose()
+        await server.stop()
+    assert reasons == ["timeout", "connect"]
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("hub_online")
+async def test_tgi_client_adapters_and_offline_mode_post_generate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import constants
+
+    server = await ScriptedServer(always=(200, b'{"generated_text": "ok"}')).start()
+    backend = TGIBackend(server.url, transport="client", timeout_s=2.0)
+    try:
+        # An adapter: /generate over aiohttp. Offline (HF_HUB_OFFLINE=1) the inference client
+        # would refuse every request, so the same.
+        assert await backend.generate(PromptInput("x"), GenerationParams(adapter_id="v2")) == "ok"
+        assert backend._client is None
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        assert await backend.generate(PromptInput("x"), GenerationParams()) == "ok"
+        assert backend._client is None  # the inference client was never made
+    finally:
+        await backend.aclose()
+        await server.stop()
+
+
 @pytest.mark.anyio
 async def test_async_client_is_a_plain_httpx_client() -> None:
     client = async_client(base_url="http://127.0.0.1:9", timeout=1.0)

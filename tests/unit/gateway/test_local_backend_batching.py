@@ -5,6 +5,7 @@ one call at a time (greedy text, seeded text, per-call limits), only faster; a m
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,7 @@ async def test_a_short_call_is_answered_before_its_batch_ends(
 
     real = GPT2LMHeadModel.forward
 
+    @functools.wraps(real)  # the same signature: the decoder asks it for the KV cache's name
     def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
         import time
 
@@ -203,6 +205,7 @@ async def test_aclose_fails_pending_calls_and_never_hangs(
 
     real = GPT2LMHeadModel.forward
 
+    @functools.wraps(real)  # the same signature: the decoder asks it for the KV cache's name
     def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
         import time
 

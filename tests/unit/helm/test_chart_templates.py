@@ -209,7 +209,7 @@ def test_child_image_overrides_reach_the_operators_environment() -> None:
     )
     assert env["GQR_IMAGE_GATEWAY"] == "registry.example:5000/team/gqr-gateway:0.2.0-rc1"
     assert env["GQR_IMAGE_TRAINER"] == f"registry.example:5000/gqr-dev/gqr-trainer@{digest}"
-    assert env["GQR_IMAGE_VLLM"] == "registry.example:5000/vllm/vllm-openai:v0.10.1"
+    assert env["GQR_IMAGE_VLLM"] == "registry.example:5000/vllm/vllm-openai:v0.31.0"
     assert env["GQR_IMAGE_PULL_POLICY"] == "Always"
     assert env["GQR_IMAGE_PULL_SECRETS"] == "mirror-cred,other-cred"
     from gqr_operator.resources import defaults

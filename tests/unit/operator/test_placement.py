@@ -194,7 +194,8 @@ def test_the_operators_images_reach_every_container(monkeypatch: pytest.MonkeyPa
         for c in _containers(pod):
             assert c["imagePullPolicy"] == "Always", (m["metadata"]["name"], c["name"])
             images.add(c["image"])
-    want = {v for k, v in IMAGE_ENV.items() if k not in ("GQR_IMAGE_VLLM",) and "PULL" not in k}
+    # The default runtime is vLLM: the TGI image is the one no child uses.
+    want = {v for k, v in IMAGE_ENV.items() if k not in ("GQR_IMAGE_TGI",) and "PULL" not in k}
     assert images == want
     # A GQRDeployment's own image fields still win; its pull secrets add to the operator's.
     spec["gateway"] = {"image": "own/gateway:2", "imagePullSecrets": [{"name": "own"}]}

@@ -202,7 +202,8 @@ def test_llm_server_per_runtime(built: tuple[str, GQRDeploymentSpec, list[Manife
         else:
             args = server["args"]
             assert args[args.index("--max-model-len") + 1] == str(spec.llm.max_total_tokens)
-            model = args[args.index("--model") + 1]
+            assert "--model" not in args  # `vllm serve MODEL`: positional
+            model = args[0]
         scheme = spec.llm.model.split("://")[0]
         if scheme == "hf":
             assert model == spec.llm.model.removeprefix("hf://")

@@ -73,7 +73,7 @@ def _common(opts: PrefOptions, out_dir: Path) -> dict[str, Any]:
         **trainer_args(opts, out_dir),
         "logging_steps": 5,
         "lr_scheduler_type": "constant_with_warmup",
-        "warmup_ratio": 0.1,
+        "warmup_steps": 0.1,  # < 1: a fraction of the steps (transformers 5 dropped warmup_ratio)
     }
 
 

@@ -100,7 +100,20 @@ def trainer_args(opts: SFTOptions | PrefOptions, out_dir: str | Path) -> dict[st
         "use_cpu": opts.device == "cpu",
         "bf16": opts.bf16,
         "disable_tqdm": not opts.progress,
+        **_checkpointing(),
     }
+
+
+def _checkpointing() -> dict[str, Any]:
+    """Activation (gradient) checkpointing on, as TRL's configs default to; named
+    ``activation_checkpointing`` where transformers has that name (5.x: TRL's default for the
+    old ``gradient_checkpointing`` alone warns that the alias goes in transformers 6)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"activation_checkpointing": True} if "activation_checkpointing" in names else {}
 
 
 def train_merged(trainer: Any, opts: SFTOptions | PrefOptions) -> tuple[Any, Any]:
@@ -126,7 +139,7 @@ def train_sft(
     datasets_bars(opts.progress)
     args = trl.SFTConfig(
         lr_scheduler_type="cosine",
-        warmup_ratio=0.03,
+        warmup_steps=0.03,  # < 1: a fraction of the steps (transformers 5 dropped warmup_ratio)
         # prompt/completion rows: loss on the completion only; text rows: plain language model
         completion_only_loss=bool(rows) and "prompt" in rows[0],
         logging_steps=opts.logging_steps,

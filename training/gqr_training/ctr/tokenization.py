@@ -13,7 +13,7 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000) -> Any:
     """A BERT-style (lower-cased WordPiece) fast tokenizer trained on ``texts``."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizer  # tokenizers-backed since transformers 5
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -21,7 +21,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000) -> Any:
     tok.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS)
     tok.train_from_iterator(texts, trainer=trainer)
-    return BertTokenizerFast(  # type: ignore[no-untyped-call]
+    return BertTokenizer(
         tokenizer_object=tok,
         unk_token="[UNK]",
         sep_token="[SEP]",
@@ -34,7 +34,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000) -> Any:
 def load_tokenizer(path: str | Path) -> Any:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path))  # type: ignore[no-untyped-call]
+    return AutoTokenizer.from_pretrained(str(path))
 
 
 class TokenCache:
