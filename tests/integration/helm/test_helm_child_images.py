@@ -74,7 +74,7 @@ def test_installed_child_image_values_are_what_the_children_run(
             assert c.image_pull_policy == "Always", c.name
             images[w.metadata.labels["app.kubernetes.io/component"]] = c.image
     assert images == {
-        "llm": installed["GQR_IMAGE_TGI"],
+        "llm": installed["GQR_IMAGE_VLLM"],  # vLLM: the default runtime
         "gateway": "registry.example:5000/team/gqr-gateway:0.2.0-rc1",
         "milvus": "registry.example:5000/milvusdb/milvus:v2.5.14",
     }
