@@ -1,45 +1,47 @@
-"""The whole loop on the test control plane, with everything that can be real being real.
+"""The whole loop on the test control plane, from a base model, with everything that can be
+real being real.
 
 helm installs the chart (the operator Deployment becomes Available on the kwok node, though no
 container runs here, so the operator itself runs as a local process against the same
-apiserver); a GQRDeployment is applied; the operator creates its children. A retrain annotation
-starts the pipeline: its Jobs' pods are run by a local kubelet stand-in (tests/e2e/harness),
-i.e. the real `gqr cor-build`, `gqr ctr-train` and `gqr dpo-iterate` entrypoints on tiny
-models, whose result JSON reaches the pod status as a termination message. The gate passes,
-the operator starts a canary and writes the routing ConfigMap; a real gateway process
-(`gqr-gateway`) follows that ConfigMap and calls the operator's LLM Services, which are served
-by TGI stand-ins running the real models (stable: the seeded SFT model; canary: the model
-dpo-iterate wrote). Simulated users (the world) send requests and clicks through the gateway;
-the operator's analysis reads the gateway's /v1/stats and decides.
+apiserver); a GQRDeployment naming a base model and `spec.bootstrap` is applied; the operator
+creates its children. Retrain annotations start pipeline runs: their Jobs' pods are run by a
+local kubelet stand-in (tests/e2e/harness), i.e. the real `gqr annotate`, `gqr cor-build`,
+`gqr ctr-train`, `gqr sft` and `gqr dpo-iterate` entrypoints on tiny models, whose result
+JSON reaches the pod status as a termination message. A gate passes, the operator starts a
+canary and writes the routing ConfigMap; a real gateway process (`gqr-gateway`) follows that
+ConfigMap and calls the operator's LLM Services, served by TGI stand-ins running the real
+models. Simulated users (the world) send requests and clicks through the gateway; the
+operator's analysis reads the gateway's /v1/stats and decides.
 
-The test asserts that the loop closes: a reward model that learned from the logs (held-out
-AUC >= 0.65; 0.69-0.75 measured, on a week of 6,000 impressions a day), a DPO round that raised
-the reward model's estimate by the gate's margin (so the canary is an aligned model, not the
-stable one again), and a right decision by the operator's analysis on the counts the gateway
-measured, checked against the truth: the simulated users know the world's click
-probabilities of every list each arm served, so the test knows the canary's true lift. A
-promotion must come with a positive measured lift whose confidence interval excludes zero
-and a positive true lift; a rollback with a measured drop, or with the step's limit reached
-without evidence and a true lift under +20%. Routing and Events follow the decision. The
-stable model is the demo's tiny LM (192 x 4) fine-tuned on 2,000 annotated requests whose
-prompts carry the co-occurring queries as the gateway serves them (10).
+Day 0: the base model is the demo's tiny LM (192 x 4) pretrained as a plain language model on
+sessions' query lines, never on the prompt template, and the gateway serves it few-shot (the
+task's three packaged demonstrations before each prompt). The first run is the bootstrap run:
+`annotate` asks the teacher, a stand-in (harness/teacher.py: no real LLM can run here) that
+answers each prompt's query with the world's own best list behind an OpenAI chat API and a
+Bearer key from a Secret, then cor-build, ctr-train and `sft` of the base model on the
+annotations; the gate compares it with the base as served. The test asserts the bootstrap's
+**promotion**: the fine-tuned model measured better (lift's confidence interval above zero)
+and truly better, by the world's click probabilities of the lists each arm served. Then one
+regular cycle (cor-build, ctr-train, dpo-iterate) from the promoted model, whose decision must
+be right: a reward model that learned from the logs (held-out AUC >= 0.65), a DPO round that
+raised its estimate by the gate's margin, and a promotion with a positive measured and true
+lift, or a rollback with a measured drop or with the step's limit reached without evidence
+and a true lift under +20%. Routing and Events follow each decision.
 
-It does not assert a promotion: whether the round's candidate is truly better varies from run
-to run on 2 CPU cores (the week of logs gives predictors of AUC 0.69-0.72). Measured 2026-11-28,
-users sending distinct requests, horizon test: predictor AUC 0.709, true lift of the served
-lists +19.8%, measured +17.9%, **promoted** at 65% of a 5,000 horizon (10 min 13 s);
-predictor AUC 0.686 (its early stop kept epoch 1), true lift -3.1%, measured +2.8%, rolled
-back as inconclusive at the 8,000 horizon (12 min 52 s); in a clean-clone CI run true lift
--3.8%, rolled back the same way. The users send distinct requests of the day: a fixed set of
-requests from a few users would make the step compare two fixed groups of users, not models.
-The step uses the horizon test (`analysis.test: horizon`), which plans for the step's end at
-MAX_IMPRESSIONS and needs |z| >= 1.96 there instead of the always-valid mSPRT's ~2.8: at 11%
-CTR and 8,000 impressions per arm it promotes a true +13% in 78% of steps and +20% in 99%
-(`benchmarks/bench_rollout_power.py --horizon 8000`).
+The regular cycle's outcome is not asserted: whether one DPO round on a week of 6,000
+impressions a day gives a truly better model varies from run to run on 2 CPU cores (the
+week of logs gives predictors of AUC 0.69-0.72). Measured 2026-11-28 with an SFT stable (the
+loop before the bootstrap stage): true lift +19.8%, promoted (10 min 13 s); -3.1% and -3.8%,
+rolled back as inconclusive at the 8,000 horizon. The users send distinct requests of the day:
+a fixed set of requests from a few users would make the step compare two fixed groups of
+users, not models. The step uses the horizon test (`analysis.test: horizon`), which plans for
+the step's end at MAX_IMPRESSIONS and needs |z| >= 1.96 there instead of the always-valid
+mSPRT's ~2.8: at 11% CTR and 8,000 impressions per arm it promotes a true +13% in 78% of
+steps and +20% in 99% (`benchmarks/bench_rollout_power.py --horizon 8000`).
 
-Stand-ins (named in each harness module): the kubelet, TGI, cluster DNS and the ConfigMap
-volume. Everything else is real: apiserver, controller-manager (Jobs), scheduler, kwok nodes,
-helm, the operator, the entrypoints, milvus-lite, the gateway, the log store.
+Stand-ins (named in each harness module): the kubelet, TGI, cluster DNS, the ConfigMap volume
+and the teacher LLM. Everything else is real: apiserver, controller-manager (Jobs), scheduler,
+kwok nodes, helm, the operator, the entrypoints, milvus-lite, the gateway, the log store.
 """
 
 from __future__ import annotations
