@@ -79,7 +79,7 @@ test-unit: dev ## Run only the fast unit tests.
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: dev testenv ## Run only the end-to-end loop (helm, operator, Jobs, canary, users; ~12 min).
+test-e2e: dev testenv ## Run only the end-to-end loop (bootstrap + one regular cycle: helm, operator, Jobs, canaries, users).
 	$(VENV)/bin/pytest -m e2e -s $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -21,6 +21,7 @@ from tests.e2e.harness.cluster_dns import (
 from tests.e2e.harness.configmap_file import ConfigMapFile
 from tests.e2e.harness.kubelet import LocalKubelet, PodRun
 from tests.e2e.harness.llm_servers import LLMServer, LocalLLMServers, start_tgi_standin
+from tests.e2e.harness.teacher import WorldTeacher
 from tests.e2e.harness.volumes import PathMap, VolumeError, pod_path_map, pvc_host_path
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "PathMap",
     "PodRun",
     "VolumeError",
+    "WorldTeacher",
     "pod_path_map",
     "pvc_host_path",
     "resolver_installed",

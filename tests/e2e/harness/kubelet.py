@@ -63,6 +63,7 @@ INHERITED_ENV = (
     "TOKENIZERS_PARALLELISM",
     "HF_HUB_OFFLINE",
     "TRANSFORMERS_OFFLINE",
+    "PYTHONPATH",  # the pods run the code the test runs (a worktree, a checkout)
 )
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
