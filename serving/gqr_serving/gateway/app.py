@@ -97,23 +97,23 @@ def create_app(settings: GatewaySettings, parts: GatewayParts | None = None) -> 
     operator and monitoring only); the two share one :class:`Gateway`, started by this app.
     """
     gw = Gateway(settings, parts or GatewayParts())
-    app = _new_app(settings, gw, lifespan=_lifespan(gw))
+    app = _new_app(gw, lifespan=_lifespan(gw))
     _add_traffic_routes(app, gw)
-    internal = _new_app(settings, gw) if settings.internal_port else app
+    internal = _new_app(gw) if settings.internal_port else app
+    apps = [app] if internal is app else [app, internal]
     _add_stats_route(internal, gw)
-    _add_health_routes(app, gw, metrics=internal is app)
-    if internal is not app:
-        _add_health_routes(internal, gw, metrics=True)
+    for a in apps:
+        _add_health_routes(a, gw, metrics=a is internal)
     _add_admin_routes(internal, gw)
     app.state.internal = internal if internal is not app else None
-    gw.known_paths = {r.path for a in (app, internal) for r in a.routes if hasattr(r, "path")}
-    for a in {id(app): app, id(internal): internal}.values():
+    gw.known_paths = {r.path for a in apps for r in a.routes if hasattr(r, "path")}
+    for a in apps:
         a.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
         a.add_middleware(_Observe, gw=gw)
     return app
 
 
-def _new_app(settings: GatewaySettings, gw: Gateway, **kw: Any) -> FastAPI:
+def _new_app(gw: Gateway, **kw: Any) -> FastAPI:
     app = FastAPI(
         title="GQR gateway",
         version="1",
