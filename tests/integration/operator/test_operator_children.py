@@ -289,38 +289,34 @@ def test_every_child_is_admitted_under_the_restricted_pod_security_standard(
     assert refused == []
 
 
+@pytest.fixture
+def allow_only_gqr_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart's allowlist as the operator sees it (set before the operator starts)."""
+    monkeypatch.setenv("GQR_ALLOWED_SECRETS", "gqr-*")
+
+
 def test_a_secret_outside_the_operators_allowlist_is_refused_before_any_child(
-    crds: list[str], testenv: Any, kube_client: Any, namespace: str, monkeypatch: pytest.MonkeyPatch
+    allow_only_gqr_secrets: None, operator: KopfRunner, kube_client: Any, namespace: str
 ) -> None:
     """With GQR_ALLOWED_SECRETS set (the chart's allowlist), a GQRDeployment naming another
     Secret of the namespace gets Ready=False/NotAllowed naming the field and the Secret, and the
-    operator writes nothing that could mount it; allowed again, it is reconciled."""
+    operator writes nothing that could mount it."""
     from tests.unit.operator.cases import patched
 
-    monkeypatch.setenv("KUBECONFIG", testenv.kubeconfig)
-    monkeypatch.setenv("GQR_ALLOWED_SECRETS", "gqr-*")
     api = client.CustomObjectsApi(kube_client)
     spec = patched(llm={"model": "hf://a/b", "hfTokenSecretRef": {"name": "team-b-hf"}})
-    args = ["run", "--standalone", "--namespace", namespace, "-m", "gqr_operator.handlers"]
-    with KopfRunner(args, timeout=120) as runner:
-        _create(api, namespace, gqrdeployment("fenced", spec))
+    _create(api, namespace, gqrdeployment("fenced", spec))
 
-        def refused() -> dict[str, Any] | None:
-            conds = {
-                c["type"]: c
-                for c in _get(api, namespace, "fenced").get("status", {}).get("conditions", [])
-            }
-            ready = conds.get("Ready", {})
-            return ready if ready.get("reason") == "NotAllowed" else None
+    def refused() -> dict[str, Any] | None:
+        ready = _condition(_get(api, namespace, "fenced"), "Ready") or {}
+        return ready if ready.get("reason") == "NotAllowed" else None
 
-        ready = wait_for(refused, "Ready=False/NotAllowed", timeout=60)
-        time.sleep(3)  # a few more passes: still nothing written
-        children_written = _children(kube_client, namespace, "fenced")
-    assert runner.exception is None, runner.output
+    ready = wait_for(refused, "Ready=False/NotAllowed", timeout=60)
+    time.sleep(3)  # a few more passes: still nothing written
     assert ready["status"] == "False"
     assert "spec.llm.hfTokenSecretRef.name='team-b-hf'" in ready["message"]
     assert "GQR_ALLOWED_SECRETS: gqr-*" in ready["message"]
-    assert children_written == {}
+    assert _children(kube_client, namespace, "fenced") == {}
 
 
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
