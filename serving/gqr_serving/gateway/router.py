@@ -10,6 +10,7 @@ arms (with two arms, 90/10 -> 80/20 moves exactly the ~10% of users who go to th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from gqr_contracts.routing import ArmConfig, Decoding, RoutingConfig
 from gqr_serving.backends import GuardedBackend, make_backend
-from gqr_serving.gateway.routing_file import file_identity, load_routing
+from gqr_serving.gateway.routing_file import WatchedFile, load_routing
 
 log = logging.getLogger("gqr_serving.gateway")
 BackendFactory = Callable[[ArmConfig], GuardedBackend]
@@ -58,8 +59,10 @@ class Arm:
         return self.config.name
 
 
-class Router:
+class Router(WatchedFile):
     """Holds the current routing table and its backends; reloads it when the file changes."""
+
+    what = "routing"
 
     def __init__(
         self,
@@ -69,13 +72,11 @@ class Router:
         factory: BackendFactory | None = None,
         poll_s: float = 1.0,
     ) -> None:
-        self.path, self.poll_s = path, poll_s
+        super().__init__(path, poll_s)
         self.factory: BackendFactory = factory or (lambda arm: make_backend(arm.backend))
         self.config = config
         self.arms: dict[str, Arm] = {}
-        self.last_error: str | None = None
         self.reloads = 0
-        self._signature = self._stat()
         self._install(config)
 
     @classmethod
@@ -102,46 +103,26 @@ class Router:
         self.reloads += 1
         return [a.backend for a in old.values() if id(a.backend) not in kept]
 
-    def _stat(self) -> tuple[int, int, int, int] | None:
-        return file_identity(self.path)
-
     def reload(self) -> list[GuardedBackend]:
-        """Re-read the file now; on error keep the current table and raise RoutingError."""
+        """Re-read the file now; on error keep the current table and raise RoutingError.
+
+        Backends the new table no longer uses are closed after a grace (requests in flight on
+        the old table finish first) when an event loop runs; returned either way.
+        """
         if self.path is None:
             return []
-        self._signature = self._stat()
-        try:
-            config = load_routing(self.path)
-        except ValueError as exc:
-            self.last_error = str(exc)
-            raise
-        self.last_error = None
+        config = self._load(load_routing)
         retired = self._install(config)
         log.info(
             "routing reloaded from %s: %s",
             self.path,
             ", ".join(f"{a.name}={a.weight:g}@{a.model_version}" for a in config.arms),
         )
-        return retired
-
-    def changed(self) -> bool:
-        return self.path is not None and self._stat() != self._signature
-
-    async def watch(self, on_error: Callable[[str], None] | None = None) -> None:
-        """Poll the file forever; reload on change; close retired backends after a grace."""
-        while True:
-            await asyncio.sleep(self.poll_s)
-            if not self.changed():
-                continue
-            try:
-                retired = self.reload()
-            except ValueError as exc:
-                log.error("routing reload failed; keeping the previous table: %s", exc)
-                if on_error is not None:
-                    on_error(str(exc))
-                continue
-            if retired:
+        if retired:
+            # Without a running loop (a synchronous caller) the caller closes them.
+            with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().create_task(_close_later(retired, 30.0))
+        return retired
 
     async def aclose(self) -> None:
         for arm in self.arms.values():

@@ -1,18 +1,26 @@
 """Loading the routing document (:mod:`gqr_contracts.routing`) from its file: JSON or YAML,
-errors that name the file and the field.
+errors that name the file and the field; :class:`WatchedFile`, the poll-and-reload loop the
+routing table and the blocklist share.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from gqr_contracts.base import describe
 from gqr_contracts.routing import RoutingConfig
+
+log = logging.getLogger("gqr_serving.gateway")
+T = TypeVar("T")
 
 
 def file_identity(path: Path | None) -> tuple[int, int, int, int] | None:
@@ -26,6 +34,55 @@ def file_identity(path: Path | None) -> tuple[int, int, int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class WatchedFile:
+    """A configuration file reloaded when it changes (the routing table, the blocklist).
+
+    Subclasses read the file in :meth:`reload` through :meth:`_load` and raise ``ValueError``
+    (naming the file and the field) to keep the version in force. :meth:`watch` polls every
+    ``poll_s`` seconds and reports each reload attempt as ``"ok"`` or ``"error"``.
+    """
+
+    what = "file"
+
+    def __init__(self, path: Path | None, poll_s: float) -> None:
+        self.path, self.poll_s = path, poll_s
+        self.last_error: str | None = None
+        self._signature = file_identity(path)
+
+    def changed(self) -> bool:
+        return self.path is not None and file_identity(self.path) != self._signature
+
+    def _load(self, load: Callable[[Path], T]) -> T:
+        """``load(path)``, remembering this version of the file and the error, if any."""
+        assert self.path is not None
+        self._signature = file_identity(self.path)
+        try:
+            value = load(self.path)
+        except ValueError as exc:
+            self.last_error = str(exc)
+            raise
+        self.last_error = None
+        return value
+
+    def reload(self) -> object:
+        raise NotImplementedError
+
+    async def watch(self, on_result: Callable[[str], None] | None = None) -> None:
+        """Poll the file forever; reload on change; ``on_result("ok" | "error")`` per attempt."""
+        while True:
+            await asyncio.sleep(self.poll_s)
+            if not self.changed():
+                continue
+            try:
+                self.reload()
+                result = "ok"
+            except ValueError as exc:
+                log.error("%s reload failed; keeping the previous one: %s", self.what, exc)
+                result = "error"
+            if on_result is not None:
+                on_result(result)
 
 
 class RoutingError(ValueError):

@@ -143,15 +143,15 @@ class Gateway:
         if self._cor_service is not None:
             await self._refresh_cor()
             self._tasks.append(asyncio.create_task(self._cor_loop()))
+        m = self.metrics
         if self.router.path is not None:
-            self._tasks.append(asyncio.create_task(self.router.watch(self._reload_failed)))
+            watch = self.router.watch(lambda r: m.routing_reloads.labels(r).inc())
+            self._tasks.append(asyncio.create_task(watch))
         if self.key_files is not None:
             self._tasks.append(asyncio.create_task(self._key_loop()))
         if self.guard.path is not None:
-            reloads = self.metrics.blocklist_reloads
-            self._tasks.append(
-                asyncio.create_task(self.guard.watch(lambda r: reloads.labels(r).inc()))
-            )
+            watch = self.guard.watch(lambda r: m.blocklist_reloads.labels(r).inc())
+            self._tasks.append(asyncio.create_task(watch))
         self._started = True
 
     async def stop(self) -> None:
@@ -183,16 +183,11 @@ class Gateway:
 
     async def reload_routing(self) -> None:
         try:
-            retired = self.router.reload()
+            self.router.reload()  # closes the retired backends after a grace
         except ValueError:
             self.metrics.routing_reloads.labels("error").inc()
             raise
         self.metrics.routing_reloads.labels("ok").inc()
-        for backend in retired:
-            asyncio.get_running_loop().call_later(30.0, _spawn_close, backend)
-
-    def _reload_failed(self, _: str) -> None:
-        self.metrics.routing_reloads.labels("error").inc()
 
     async def _refresh_cor(self) -> None:
         assert self._cor_service is not None
@@ -334,12 +329,6 @@ def _group_commit(s: GatewaySettings, factory: WriterFactory, m: GatewayMetrics)
     return GroupCommit(
         factory, "imp-ack", timeout_s=s.impression_ack_timeout_s, on_commit=committed
     )
-
-
-def _spawn_close(backend: object) -> None:
-    aclose = getattr(backend, "aclose", None)
-    if aclose is not None:
-        asyncio.get_running_loop().create_task(aclose())
 
 
 def _read_token(path: Path | None) -> str | None:
