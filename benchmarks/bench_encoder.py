@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/bench_encoder.py --batch-sizes 1,8,32,128 --queries 512
 
+A model folder runs twice in the same run, on each runtime of ``--runtimes``: ``torch``
+(sentence-transformers, what training Jobs use) and ``numpy`` (the gateway's, no torch); the
+report gives numpy's queries/s over torch's per batch size.
+
 Prints one JSON line per (encoder, batch size) to stderr and the report as the last line.
 """
 
@@ -22,6 +26,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-sizes", default="1,8,32,128")
     p.add_argument("--queries", type=int, default=512, help="Queries encoded per measurement.")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default).")
+    p.add_argument("--runtimes", default="torch,numpy", help="Runtimes for model folders.")
     return p
 
 
@@ -66,9 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     texts = synthetic_queries(args.queries)
     rows: list[dict[str, Any]] = []
-    for spec in args.encoders.split(","):
+    runs = [
+        (spec, runtime)
+        for spec in args.encoders.split(",")
+        for runtime in (["-"] if spec.startswith("hashing") else args.runtimes.split(","))
+    ]
+    for spec, runtime in runs:
         t0 = time.perf_counter()
-        enc = load_encoder(spec)
+        enc = load_encoder(spec) if runtime == "-" else load_encoder(spec, runtime=runtime)
         load_s = time.perf_counter() - t0
         for bs in (int(b) for b in args.batch_sizes.split(",")):
             if isinstance(enc, SentenceTransformerEncoder):
@@ -80,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             secs = time.perf_counter() - t0
             row = {
                 "encoder": enc.name,
+                "runtime": runtime,
                 "load_s": load_s,
                 "batch_size": bs,
                 "queries_per_s": len(texts) / secs,
@@ -87,7 +98,27 @@ def main(argv: list[str] | None = None) -> int:
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    print(json.dumps({"bench": "encoder", "queries": args.queries, "results": rows}))
+    ratios = {
+        f"{a['encoder']} batch {a['batch_size']}": round(b["queries_per_s"] / a["queries_per_s"], 2)
+        for a in rows
+        if a["runtime"] == "torch"
+        for b in rows
+        if b["runtime"] == "numpy"
+        and b["encoder"] == a["encoder"]
+        and b["batch_size"] == a["batch_size"]
+    }
+    if ratios:
+        print(f"numpy / torch queries/s: {ratios}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "bench": "encoder",
+                "queries": args.queries,
+                "results": rows,
+                "numpy_over_torch": ratios,
+            }
+        )
+    )
     return 0
 
 

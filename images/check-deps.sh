@@ -48,7 +48,11 @@ head -3 "$work/help.txt"
 for module in $imports; do
   "$work/venv/bin/python" -c "import $module" || { echo "[$name] FAILED: import $module" >&2; exit 1; }
 done
-if [[ "$name" == operator ]] && "$work/venv/bin/python" -c "import torch" 2>/dev/null; then
-  echo "[$name] FAILED: torch is installed in the operator image" >&2; exit 1
+if [[ "$name" == operator || "$name" == gateway ]] && "$work/venv/bin/python" -c "import torch" 2>/dev/null; then
+  echo "[$name] FAILED: torch is installed in the $name image" >&2; exit 1
+fi
+if [[ "$name" == gateway ]]; then  # COR's query encoder, torch-free
+  "$work/venv/bin/python" -c "from gqr_serving.cor import load_encoder as l; assert l('minilm', runtime='numpy').encode(['weather']).shape == (1, 384)" \
+    || { echo "[$name] FAILED: the NumPy COR encoder does not run" >&2; exit 1; }
 fi
 echo "[$name] OK in $((SECONDS - start))s: $lock runs ${help[*]} and imports $imports"

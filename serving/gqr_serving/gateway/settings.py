@@ -311,6 +311,16 @@ class GatewaySettings(BaseModel):
                 "no LLM configured: pass --routing-file, or --llm-url (tgi/openai), "
                 "or --llm-kind local --llm-model DIR"
             )
+        if (
+            self.routing_file is None
+            and self.llm_kind == "local"
+            and not _has("torch", "transformers")
+        ):
+            raise ValueError(
+                "--llm-kind local runs the model in this process and needs torch and transformers, "
+                "which the gateway image leaves out: point --llm-url at a TGI or vLLM server "
+                "(--llm-kind tgi|openai), or install the 'serve' and 'train' extras"
+            )
         if self.verify_key_files and self.secret_key_file is None:
             raise ValueError("--verify-key-files needs --secret-key-file (the signing key)")
         if self.internal_port and self.internal_port == self.port:
@@ -372,3 +382,9 @@ def make_parser() -> argparse.ArgumentParser:
             f"--{name.replace('_', '-')}", dest=name, default=None, help=field.description
         )
     return p
+
+
+def _has(*modules: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)

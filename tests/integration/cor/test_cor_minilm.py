@@ -17,15 +17,17 @@ SESSIONS = [
 ]
 
 
+@pytest.mark.parametrize("runtime", ["torch", "numpy"])
 def test_minilm_finds_a_paraphrase_neighbour(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], runtime: str
 ) -> None:
+    """The index cor-build writes (sentence-transformers) answers the NumPy encoder too."""
     tsv = sessions_tsv(tmp_path / "s.tsv", SESSIONS)
     uri, root = str(tmp_path / "milvus.db"), tmp_path / "art"
     rc = cor_build_tsv(tsv, root, "--index", "--milvus-uri", uri)
     result = JobResult.model_validate_json(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0, result.message
-    encoder = load_encoder("minilm")
+    encoder = load_encoder("minilm", runtime=runtime)
     assert encoder.dim == 384 and encoder.name == "st:all-MiniLM-L6-v2"
     svc = CORService(root, index=MilvusQueryIndex(uri), encoder=encoder)
     svc.refresh()
