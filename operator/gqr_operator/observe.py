@@ -4,6 +4,7 @@ Job's state and result, whether a candidate's LLM server is available, and the g
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +76,18 @@ def _terminated(pod: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _said(message: str) -> str:
+    """What a failed rank said: its job_result's message, else its log's last line."""
+    try:
+        doc = json.loads(message)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "job_result":
+        return str(doc.get("message") or "")[-300:]
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[-1][-300:] if lines else ""
+
+
 def observe_jobset(kube: Kube, namespace: str, name: str) -> JobObservation | None:
     """A multi-node step's JobSet: its state; when it finished, rank 0's termination message
     (the pod of completion index 0 in the latest restart) and, when it failed, JobSet's reason
@@ -111,10 +124,8 @@ def observe_jobset(kube: Kube, namespace: str, name: str) -> JobObservation | No
     for pod in sorted(pods, key=index):
         end = _terminated(pod)
         if end and end.get("exitCode", 0) != 0:
-            last = (
-                [ln for ln in str(end.get("message") or "").splitlines() if ln.strip()] or [""]
-            )[-1]
-            why.append(f"node {index(pod)} exited {end['exitCode']}: {last[-300:]}".rstrip(": "))
+            said = _said(str(end.get("message") or ""))
+            why.append(f"node {index(pod)} exited {end['exitCode']}: {said}".rstrip(": "))
     return JobObservation("failed", message or None, "; ".join(w for w in why if w))
 
 

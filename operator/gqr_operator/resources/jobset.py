@@ -99,9 +99,11 @@ def build_pipeline_jobset(job: dict[str, Any], nodes: int) -> dict[str, Any]:
     pod = template["spec"]
     (container,) = pod["containers"]
     gpus = defaults.gpu_count(container.get("resources") or {})
-    # `torchrun --no-python gqr <step> <args>`: torchrun starts the step's own console script
+    # `torchrun --no-python -- gqr <step> <args>`: torchrun starts the step's own console script
     # once per local process, with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT.
-    container["command"] = ["torchrun", "--no-python", *container["command"]]
+    # `--` ends torchrun's options: without it, torchrun reads the step's own flags as
+    # abbreviations of its own (`--logs` -> `--logs-specs`) and exits 2.
+    container["command"] = ["torchrun", "--no-python", "--", *container["command"]]
     env = torchrun_env(meta["name"], nodes, max(1, gpus))
     container["env"] = [*container.get("env", []), *env]
     container["ports"] = [{"name": "torchrun", "containerPort": MASTER_PORT, "protocol": "TCP"}]

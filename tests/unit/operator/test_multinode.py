@@ -52,7 +52,7 @@ def test_a_step_on_two_nodes_is_a_jobset_of_its_own_pod_under_torchrun() -> None
     # The pod is the Job's pod; only the command, the torchrun env and its port are added.
     pod, job_pod = inner["template"], job["spec"]["template"]
     (c,), (jc,) = pod["spec"]["containers"], job_pod["spec"]["containers"]
-    assert c["command"] == ["torchrun", "--no-python", "gqr", "ctr-train"]
+    assert c["command"] == ["torchrun", "--no-python", "--", "gqr", "ctr-train"]
     assert c["args"] == jc["args"]
     env = _env(c)
     assert {k: env[k] for k in ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_MASTER_PORT")} == {
