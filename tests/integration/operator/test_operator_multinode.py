@@ -33,7 +33,8 @@ from tests.integration.operator.test_operator_rollout import (
     _result,
     operator_process,  # noqa: F401  (fixture)
 )
-from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, gqrdeployment, wait_for
+from tests.integration.operator.test_operator_rollout import _doc as rollout_doc
+from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
 
 NAME = "followup"  # Cluster (test_operator_rollout) reads this GQRDeployment
 STAGE = Path(__file__).with_name("multinode_stage.py")
@@ -41,22 +42,16 @@ WORKERS = "testenv.gqr.dev/complete=manual,jobset.sigs.k8s.io/jobset-name"
 
 
 def _doc() -> dict[str, Any]:
-    return gqrdeployment(
-        NAME,
-        {
-            "task": {"type": "suggestion", "numQueries": 3},
-            "llm": {"model": "hf://gqr/tiny-sft"},
-            "logs": {"uri": "s3://logs/followup"},
-            "artifacts": {"uri": "s3://artifacts/followup"},
-            "training": {
-                "podLabels": {"testenv.gqr.dev/complete": "manual"},
-                "resources": {"limits": {"nvidia.com/gpu": 0}},  # CPU workers, gloo
-                "backoffLimit": 0,
-                "ctr": {"nodes": 2},
-                "gate": {"minAecGain": 0.5},  # not promoted: the run ends at the gate
-            },
-        },
+    """The rollout test's GQRDeployment with ctr-train on 2 CPU nodes; its gate is out of
+    reach, so a run ends at the gate and no rollout starts (its stats URL is never read)."""
+    doc = rollout_doc("http://127.0.0.1:9/v1/stats")
+    doc["spec"]["training"].update(
+        resources={"limits": {"nvidia.com/gpu": 0}},  # CPU workers, gloo
+        backoffLimit=0,
+        ctr={"nodes": 2},
+        gate={"minAecGain": 0.5},
     )
+    return doc
 
 
 @pytest.fixture
