@@ -86,8 +86,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def install_crds(kube_client: Any) -> list[str]:
-    """Installs every CRD in crds/, kopf's peering CRDs from the chart and the test stand-ins in
-    tests/fixtures/crds/ (create or replace), and waits until each is Established."""
+    """Installs every CRD in crds/, kopf's peering CRDs from the chart, the engines' own CRDs
+    vendored in testenv/crds/ (JobSet) and the test stand-ins in tests/fixtures/crds/ (create or
+    replace), and waits until each is Established."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -98,6 +99,7 @@ def install_crds(kube_client: Any) -> list[str]:
     paths = sorted((ROOT / "crds").glob("*.yaml"))
     # kopf's own peering CRDs ship with the chart (Helm must install them before its objects).
     paths += sorted((ROOT / "charts" / "gqr-operator" / "crds").glob("*.yaml"))
+    paths += sorted((ROOT / "testenv" / "crds").glob("*/*.yaml"))
     paths += sorted((ROOT / "tests" / "fixtures" / "crds").glob("*.yaml"))
     for path in paths:
         for doc in load_yaml(path):

@@ -52,6 +52,7 @@ KINDS: dict[tuple[str, str], Kind] = {
         Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
         Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         Kind("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices"),
+        Kind("jobset.x-k8s.io/v1alpha2", "JobSet", "jobsets"),
         Kind("gqr.dev/v1alpha1", "GQRDeployment", "gqrdeployments"),
     )
 }

@@ -17,17 +17,17 @@ from gqr_operator import pipeline as pipeline_machine
 from gqr_operator import rollout as rollout_machine
 from gqr_operator.actions import Action, CreateJob, Event, SetCondition, StartRollout, iso
 from gqr_operator.children import INITIAL_VERSION, owner_reference
-from gqr_operator.kube import Kube
+from gqr_operator.kube import ApiError, Kube
 from gqr_operator.models.spec import GQRDeploymentSpec
 from gqr_operator.observe import (
     StatsUnavailable,
     fetch_stats,
     llm_available,
-    observe_job,
+    observe_step,
     stats_url,
 )
-from gqr_operator.pipeline.config import PipelineConfig
-from gqr_operator.resources import jobs
+from gqr_operator.pipeline.config import JobObservation, PipelineConfig
+from gqr_operator.resources import jobs, jobset
 from gqr_operator.resources.milvus import cor_collection, cor_prefix
 from gqr_operator.rollout.analysis import AnalysisConfig
 from gqr_operator.rollout.config import Controls, ModelRef, Observation, RolloutConfig, Step
@@ -122,7 +122,7 @@ def _advance_pipeline(
     decision = pipeline_machine.tick(
         pipe_status,
         cfg,
-        observe_job(kube, namespace, job) if job else None,
+        _observe(kube, namespace, spec, pipe_status, job),
         (meta.get("annotations") or {}).get(RETRAIN_ANNOTATION),
         now,
         status.get("conditions") or [],
@@ -130,7 +130,7 @@ def _advance_pipeline(
     out.status["pipeline"] = decision.status
     for action in decision.actions:
         if isinstance(action, CreateJob):
-            manifest = jobs.build_pipeline_job(
+            manifest = jobset.build_step_workload(
                 name,
                 namespace,
                 spec,
@@ -139,13 +139,37 @@ def _advance_pipeline(
                 inputs=action.inputs,
             )
             manifest["metadata"]["ownerReferences"] = [owner_reference(body)]
-            kube.create(manifest)
+            _create(kube, manifest)
         elif isinstance(action, StartRollout):
             new = ModelRef(action.version, action.artifact_uri)
             rollout_status = rollout_machine.start(rollout_status, new, stable).status
         else:
             out.record(action)
     return rollout_status
+
+
+def _observe(
+    kube: Kube,
+    namespace: str,
+    spec: GQRDeploymentSpec,
+    pipe_status: dict[str, Any],
+    job: str | None,
+) -> JobObservation | None:
+    """The current step's Job or JobSet (None when no run is active)."""
+    if not job:
+        return None
+    nodes = jobset.step_nodes(spec, str(pipe_status.get("currentStep")))
+    return observe_step(kube, namespace, job, nodes)
+
+
+def _create(kube: Kube, manifest: dict[str, Any]) -> None:
+    """Create a step's workload. A JobSet the cluster has no API for is left uncreated: the
+    next tick observes the step (`observe_step`) and fails it, naming what to install."""
+    try:
+        kube.create(manifest)
+    except ApiError as exc:
+        if not (exc.status == 404 and manifest["kind"] == jobset.KIND):
+            raise
 
 
 def _observe_rollout(

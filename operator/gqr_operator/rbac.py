@@ -28,6 +28,8 @@ RULES: list[tuple[list[str], list[str], list[str]]] = [
     ([""], ["secrets"], ["create"]),
     # Pipeline Jobs: created once by name, observed; their pods give the termination message.
     (["batch"], ["jobs"], ["get", "create"]),
+    # A multi-node step's JobSet (jobset.x-k8s.io, when installed): created once, observed.
+    (["jobset.x-k8s.io"], ["jobsets"], ["get", "create"]),
     ([""], ["pods"], ["list"]),
     # kopf posts an Event on every transition.
     ([""], ["events"], ["create"]),

@@ -11,7 +11,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from gqr_contracts.routing import MAX_FEW_SHOT, PACKAGED_DEMONSTRATIONS
-from gqr_operator.models.common import SECRET_KEY_PATTERN, SECRET_NAME_PATTERN, Model
+from gqr_operator.models.common import (
+    MAX_NODES,
+    SECRET_KEY_PATTERN,
+    SECRET_NAME_PATTERN,
+    Model,
+)
 
 DEFAULT_DEMONSTRATIONS = 3
 
@@ -72,6 +77,11 @@ class BootstrapSft(Model):
     """LoRA rank."""
     max_length: int = Field(default=512, ge=32, le=32768)
     """Longest prompt + answer, in tokens; longer examples are truncated."""
+    nodes: int = Field(default=1, ge=1, le=MAX_NODES)
+    """Machines (pods) the sft step runs on. 1: one Job pod. More: one JobSet
+    (jobset.x-k8s.io/v1alpha2, which must be installed in the cluster) of that many pods, each
+    with spec.training.resources, running the step under torchrun with JobSet's rendezvous
+    (docs/operations.md, Multi-node stages)."""
 
 
 class FewShot(Model):

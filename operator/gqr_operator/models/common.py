@@ -16,6 +16,8 @@ QUANTITY_PATTERN = (
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 OBJECT_URI_PATTERN = r"^(s3|gs|pvc|file)://\S+$"
+MAX_NODES = 64
+"""Most machines (pods) one multi-node training step may ask for (its `nodes`)."""
 
 
 class Model(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, model_validator
 
 from gqr_operator.models.common import (
+    MAX_NODES,
     OBJECT_URI_PATTERN,
     Model,
     ResourceRequirements,
@@ -72,6 +73,11 @@ class CtrTraining(Model):
     epochs: int = Field(default=6, ge=1, le=50)
     """Training epochs (at most; early stopping after 2 without a held-out logloss gain). Each
     epoch sees every click and a fresh tenth of the non-clicks."""
+    nodes: int = Field(default=1, ge=1, le=MAX_NODES)
+    """Machines (pods) the ctr-train step runs on. 1: one Job pod. More: one JobSet
+    (jobset.x-k8s.io/v1alpha2, which must be installed in the cluster) of that many pods, each
+    with spec.training.resources, running the step under torchrun with JobSet's rendezvous
+    (docs/operations.md, Multi-node stages)."""
 
 
 class DpoTraining(Model):
@@ -95,6 +101,11 @@ class DpoTraining(Model):
     lora: bool = True
     """Train LoRA adapters instead of all weights; they are merged after every round, so the
     candidate is served as full weights."""
+    nodes: int = Field(default=1, ge=1, le=MAX_NODES)
+    """Machines (pods) the dpo-iterate step runs on. 1: one Job pod. More: one JobSet
+    (jobset.x-k8s.io/v1alpha2, which must be installed in the cluster) of that many pods, each
+    with spec.training.resources, running the step under torchrun with JobSet's rendezvous
+    (docs/operations.md, Multi-node stages)."""
 
 
 class Gate(Model):

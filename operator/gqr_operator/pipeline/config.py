@@ -73,3 +73,6 @@ class JobObservation:
     """The pod's termination message (the job_result JSON)."""
     reason: str = ""
     """For `failed`: the Job's Failed condition reason and message."""
+    failure: str = "JobFailed"
+    """For `failed` without a result: the step's failure reason in status (e.g.
+    `EngineNotInstalled` when a multi-node step's JobSet API is not served)."""

@@ -179,7 +179,7 @@ class _Tick(Tick):
             result = parse_result(job.termination_message, step["name"])
         except InvalidResult as err:
             if state == "failed":
-                return self._fail(step, "JobFailed", job.reason or "the Job failed")
+                return self._fail(step, job.failure, job.reason or "the Job failed")
             return self._fail(step, "InvalidResult", str(err))
         if state == "failed" or result.status == "failed":
             why = "; ".join(x for x in (job.reason, result.message) if x) or "the Job failed"

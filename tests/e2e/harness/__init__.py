@@ -1,6 +1,7 @@
 """Stand-ins for what the test control plane lacks (kubelet + container runtime, GPU LLM
-servers, cluster DNS, ConfigMap volumes), so an end-to-end test can run the real operator,
-gateway and training entrypoints as local processes against the real apiserver.
+servers, cluster DNS, ConfigMap volumes, JobSet's controller), so an end-to-end test can run
+the real operator, gateway and training entrypoints as local processes against the real
+apiserver.
 
 Typical wiring (see each module's docstring for what it stands in for and its limits)::
 
@@ -19,6 +20,7 @@ from tests.e2e.harness.cluster_dns import (
     service_names,
 )
 from tests.e2e.harness.configmap_file import ConfigMapFile
+from tests.e2e.harness.jobset import LocalJobSetController
 from tests.e2e.harness.kubelet import LocalKubelet, PodRun
 from tests.e2e.harness.llm_servers import LLMServer, LocalLLMServers, start_tgi_standin
 from tests.e2e.harness.teacher import WorldTeacher
@@ -28,6 +30,7 @@ __all__ = [
     "ConfigMapFile",
     "HostsFile",
     "LLMServer",
+    "LocalJobSetController",
     "LocalKubelet",
     "LocalLLMServers",
     "LoopbackAllocator",

@@ -22,9 +22,13 @@ path boundaries only), each word exactly once.
 What differs from a kubelet: no image (the venv's code runs, whatever ``image`` says), no
 isolation or resource limits, no ``readOnly``, no probes, no restarts (Job pods use
 ``restartPolicy: Never``), no init containers, one container per pod, and ``env`` values from
-``fieldRef`` / ``resourceFieldRef`` are skipped (ConfigMap/Secret refs are read). The process
-env is the container's env on top of a few variables of this process (``PATH`` first of all)
-and ``extra_env`` (e.g. the DNS stand-in's, see ``cluster_dns.py``).
+``resourceFieldRef`` are skipped (ConfigMap/Secret refs and the downward API's ``fieldRef``
+are read: a pod's name, namespace, uid, labels, annotations, node and service account). The
+process env is the container's env on top of a few variables of this process (``PATH`` first
+of all) and ``extra_env`` (e.g. the DNS stand-in's, see ``cluster_dns.py``); ``env_for(pod,
+env)`` may then override some of the container's own values with what the cluster network
+would give a pod that a local process cannot have (the JobSet stand-in maps rank 0's pod
+hostname to loopback and its port to a free one, see ``jobset.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +70,26 @@ INHERITED_ENV = (
     "PYTHONPATH",  # the pods run the code the test runs (a worktree, a checkout)
 )
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+_FIELD_KEY = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
+_FIELDS = {
+    "metadata.name": ("metadata", "name"),
+    "metadata.namespace": ("metadata", "namespace"),
+    "metadata.uid": ("metadata", "uid"),
+    "spec.nodeName": ("spec", "nodeName"),
+    "spec.serviceAccountName": ("spec", "serviceAccountName"),
+}
+EnvFor = Callable[[dict[str, Any], Mapping[str, str]], Mapping[str, str]]
+
+
+def field_value(pod: dict[str, Any], path: str) -> str | None:
+    """A downward-API ``fieldRef`` of ``pod`` (None for a field the stand-in does not know)."""
+    keyed = _FIELD_KEY.match(path)
+    if keyed:
+        return str((pod["metadata"].get(keyed.group(1)) or {}).get(keyed.group(2), ""))
+    if path in _FIELDS:
+        part, key = _FIELDS[path]
+        return str((pod.get(part) or {}).get(key) or "")
+    return None
 
 
 def _now() -> str:
@@ -164,6 +188,7 @@ class LocalKubelet(Poller):
         extra_env: Mapping[str, str] | None = None,
         inherit_env: Iterable[str] = INHERITED_ENV,
         kill_grace_s: float = 5.0,
+        env_for: EnvFor | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -178,6 +203,7 @@ class LocalKubelet(Poller):
         self.extra_env = dict(extra_env or {})
         self.inherit_env = tuple(inherit_env)
         self.kill_grace_s = kill_grace_s
+        self.env_for = env_for
         self.runs: dict[str, PodRun] = {}
         self._seen: set[str] = set()
         self._queue: list[tuple[str, dict[str, Any]]] = []  # (creationTimestamp, pod)
@@ -314,6 +340,8 @@ class LocalKubelet(Poller):
         env["TMPDIR"] = paths.prefixes.get("/tmp") or str(self._scratch(pod) / "tmp")
         env.update(self.extra_env)
         env.update({k: paths.rewrite(v) for k, v in own.items()})
+        if self.env_for is not None:
+            env.update(self.env_for(pod, own))
         Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
         return env
 
@@ -353,7 +381,9 @@ class LocalKubelet(Poller):
         except ApiException as exc:
             if exc.status != 404 or not ref.get("optional"):
                 raise ValueError(f"env from {ref['name']}: {exc.status} {exc.reason}") from exc
-        return None  # fieldRef / resourceFieldRef: skipped
+        if "fieldRef" in source:
+            return field_value(pod, source["fieldRef"]["fieldPath"])
+        return None  # resourceFieldRef: skipped
 
     @staticmethod
     def _resolve(program: str, env: Mapping[str, str]) -> str:

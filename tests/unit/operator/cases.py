@@ -209,6 +209,8 @@ INVALID: list[tuple[str, Spec, str]] = [
         "spec.cooccurrence.milvus.uri",
     ),
     ("cron-words", patched(training={"schedule": "every sunday"}), "spec.training.schedule"),
+    ("ctr-zero-nodes", patched(training={"ctr": {"nodes": 0}}), "spec.training.ctr.nodes"),
+    ("dpo-too-many-nodes", patched(training={"dpo": {"nodes": 65}}), "spec.training.dpo.nodes"),
     ("cron-four-fields", patched(training={"schedule": "0 3 * *"}), "spec.training.schedule"),
     (
         "tokens",
