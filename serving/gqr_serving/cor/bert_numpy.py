@@ -34,18 +34,18 @@ def _erf(x: np.ndarray) -> np.ndarray:
     poly = t * (
         0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
     )
-    return sign * (1.0 - poly * np.exp(-a * a))
+    return np.asarray(sign * (1.0 - poly * np.exp(-a * a)))
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     """BERT's exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (not the tanh approximation)."""
-    return 0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2))))
+    return np.asarray(0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2)))))
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * w + b
+    return np.asarray((x - mean) / np.sqrt(var + eps) * w + b)
 
 
 @dataclass(frozen=True)
