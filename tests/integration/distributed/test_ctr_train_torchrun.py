@@ -6,8 +6,9 @@ The two runs differ only in how float32 sums are ordered (each rank pads its hal
 that half's own longest input; gloo adds the halves' gradients): about 1e-7 per step, which
 AdamW's normalised steps carry along without growing them much over this run's steps. So the
 weights must agree within 1e-5 (measured: 7e-8 of weights up to 1.0) and the logloss within
-2e-6 (measured: 4e-10; a JobResult carries 6 decimals). AUC counts orderings: two near-tied predictions that swap move it by
-1 / (positives x negatives), 6e-5 here (measured: one swap); 5e-4 allows a few."""
+2e-6 (measured: 4e-10; a JobResult carries 6 decimals). AUC counts orderings: two near-tied
+predictions that swap move it by 1 / (positives x negatives), 6e-5 here (measured: one swap);
+5e-4 allows a few."""
 
 from __future__ import annotations
 
