@@ -14,6 +14,7 @@ exit status 1; torchrun then stops the others and exits nonzero itself.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -103,3 +104,12 @@ def finish() -> None:
 
     dist.barrier()
     dist.destroy_process_group()
+
+
+def joined(device: str, body: Callable[[], T]) -> T:
+    """``body()`` as this process's part of the run: the process group joined before
+    (:func:`init`), left after a success (:func:`finish`); a failure leaves at once."""
+    init(device)
+    result = body()
+    finish()
+    return result

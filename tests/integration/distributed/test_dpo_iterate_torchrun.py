@@ -23,10 +23,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 from tests.integration.distributed.torchrun import job_results, torchrun
-from testsupport.toyworld import requests, trained_tiny_model
+from testsupport.toyworld import dpo_inputs
 
-from gqr_training.align import tinylm
-from gqr_training.align.data import request_row, write_jsonl
 from gqr_training.align.iterate import main
 
 WEIGHTS_TOL, AEC_TOL = 1e-5, 1e-6
@@ -35,15 +33,7 @@ GLOBAL_BATCH = 4
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    import torch
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("dpo")
-    model, tok = trained_tiny_model(d, epochs=4.0)
-    tinylm.save(model, tok, d / "sft")
-    write_jsonl(d / "train.jsonl", (request_row(r) for r in requests(16, seed=1)))
-    write_jsonl(d / "test.jsonl", (request_row(r) for r in requests(8, seed=2)))
-    return {"model": d / "sft", "train": d / "train.jsonl", "test": d / "test.jsonl"}
+    return dpo_inputs(tmp_path_factory.mktemp("dpo"), 16, 8)
 
 
 def _args(inputs: dict[str, Path], out: Path, batch: int, ctr: str) -> list[str]:

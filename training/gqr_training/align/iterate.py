@@ -349,13 +349,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = make_parser().parse_config(argv)
 
-    def body() -> dict[str, Any]:
-        distributed.init(cfg.device)
-        fields = run(cfg)
-        distributed.finish()
-        return fields
-
-    return report("dpo-iterate", body, cfg.result_file)
+    return report(
+        "dpo-iterate", lambda: distributed.joined(cfg.device, lambda: run(cfg)), cfg.result_file
+    )
 
 
 if __name__ == "__main__":

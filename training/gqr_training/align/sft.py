@@ -263,13 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = make_parser().parse_config(argv)
 
-    def body() -> dict[str, Any]:
-        distributed.init(cfg.device)
-        fields = run(cfg)
-        distributed.finish()
-        return fields
-
-    return report("sft", body, cfg.result_file)
+    return report("sft", lambda: distributed.joined(cfg.device, lambda: run(cfg)), cfg.result_file)
 
 
 if __name__ == "__main__":

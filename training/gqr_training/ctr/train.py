@@ -249,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_parser().parse_config(argv)
 
     def body() -> dict[str, Any]:
-        distributed.init(cfg.device)
-        outcome = run(cfg)
-        distributed.finish()
+        outcome = distributed.joined(cfg.device, lambda: run(cfg))
         if outcome is None:  # a rank other than 0: rank 0 reports
             return {}
         return {
