@@ -72,10 +72,10 @@ def barrier() -> None:
         dist.barrier()
 
 
-def broadcast(value: T) -> T:
-    """Rank 0's ``value`` on every rank (any picklable object)."""
+def broadcast(value: T | None) -> T:
+    """Rank 0's ``value`` on every rank (any picklable object; the others pass None)."""
     if not _active():
-        return value
+        return value  # type: ignore[return-value]  # rank 0 of 1: its own value
     import torch.distributed as dist
 
     box: list[Any] = [value if is_main() else None]

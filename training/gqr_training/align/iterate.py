@@ -140,7 +140,8 @@ def iterate(
     def pairs_of(i: int) -> tuple[list[Pair], PairStats, OverlapFilter]:  # rank 0's, to all
         flt = OverlapFilter(cfg.overlap)
         if not main:
-            pairs, stats, flt.dropped, flt.checked = distributed.broadcast(None)
+            got: tuple[list[Pair], PairStats, int, int] = distributed.broadcast(None)
+            pairs, stats, flt.dropped, flt.checked = got
             return pairs, stats, flt
         tasks = _slice(train, i - 1, cfg.prompts_per_iteration)
         engine = HFEngine(model, tokenizer, cfg.pref.device, seed=cfg.seed + i)

@@ -83,9 +83,10 @@ def quiet_trainer(trainer: Any, progress: bool) -> Any:
 
 
 def datasets_bars(progress: bool) -> None:
+    """The datasets ``map`` bars: shown by rank 0 alone (under torchrun), when asked."""
     import datasets
 
-    if progress:
+    if progress and distributed.is_main():
         datasets.enable_progress_bars()
     else:
         datasets.disable_progress_bars()
