@@ -79,3 +79,19 @@ def trained_tiny_model(out: Path, epochs: float = 6.0) -> tuple[Any, Any]:
     opts = SFTOptions(epochs=epochs, lr=3e-3, batch_size=16, progress=False)
     model, _ = train_sft(model, tok, rows, out / "sft-trainer", opts)
     return model, tok
+
+
+def dpo_inputs(d: Path, n_train: int, n_test: int) -> dict[str, Path]:
+    """``dpo-iterate``'s inputs in ``d``: a tiny LM that knows the output format (``sft``), and
+    the training and test prompts of the toy world as JSON Lines (``train``, ``test``)."""
+    import torch
+
+    from gqr_training.align import tinylm
+    from gqr_training.align.data import request_row, write_jsonl
+
+    torch.manual_seed(0)
+    model, tok = trained_tiny_model(d, epochs=4.0)
+    tinylm.save(model, tok, d / "sft")
+    write_jsonl(d / "train.jsonl", (request_row(r) for r in requests(n_train, seed=1)))
+    write_jsonl(d / "test.jsonl", (request_row(r) for r in requests(n_test, seed=2)))
+    return {"model": d / "sft", "train": d / "train.jsonl", "test": d / "test.jsonl", "dir": d}

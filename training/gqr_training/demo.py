@@ -225,7 +225,9 @@ def train_ctr(demo: Demo, logs: Path) -> tuple[ListScorer, Path]:
         artifact = done[-1]
     else:
         end = datetime(demo.end_day.year, demo.end_day.month, demo.end_day.day, tzinfo=UTC)
-        artifact = ctr_train(cfg.ctr_train(logs, end)).artifact
+        outcome = ctr_train(cfg.ctr_train(logs, end))
+        assert outcome is not None  # one process: rank 0's outcome
+        artifact = outcome.artifact
     scorer = from_ctr_scorer(CTRScorer.load(artifact, cfg.device))
     demo.clock.lap("ctr")
     return scorer, artifact

@@ -3,6 +3,9 @@
 The operator reads the same JSON from the Job pod's termination message, so `report` can also
 write it to a file (e.g. /dev/termination-log). The body's exception becomes a failed result
 with its message: a Job always reports before it fails.
+
+Under torchrun (``gqr_training.distributed``) rank 0 reports a success; a failure is reported by
+the rank it happened on, its message naming the rank.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from gqr_contracts.base import utcnow
 from gqr_contracts.job import JobResult
+from gqr_training import distributed
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ def report(job: str, body: Callable[[], dict[str, Any]], result_file: Path | Non
     started = utcnow()
     try:
         fields = dict(body())
+        if not distributed.is_main():
+            return 0  # rank 0 reports the run's result
         metrics = fields.pop("metrics", {}) or {}
         finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
         result = JobResult(
@@ -38,10 +44,11 @@ def report(job: str, body: Callable[[], dict[str, Any]], result_file: Path | Non
         code = 0
     except Exception as exc:
         log.exception("%s failed", job)
+        where = f"rank {distributed.rank()}: " if distributed.world_size() > 1 else ""
         result = JobResult(
             job=job,
             status="failed",
-            message=f"{type(exc).__name__}: {exc}"[:1000],
+            message=f"{where}{type(exc).__name__}: {exc}"[:1000],
             started=started,
             finished=utcnow(),
         )

@@ -138,7 +138,9 @@ class Training(Placement):
     operator's version."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     """Compute resources of the pipeline Job container. Keys left out get the operator's
-    defaults (4 CPU, 16Gi memory, 1 nvidia.com/gpu); requests and limits are always both set."""
+    defaults (4 CPU, 16Gi memory, 1 nvidia.com/gpu); requests and limits are always both set.
+    With N > 1 nvidia.com/gpu, ctr-train, sft and dpo-iterate run as N processes under torchrun,
+    one per GPU (docs/distributed.md)."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
     """Retries of a failed Job pod."""
     active_deadline_seconds: int = Field(default=21600, ge=60, le=604800)

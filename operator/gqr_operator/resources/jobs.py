@@ -39,6 +39,26 @@ TEACHER_KEY_ENV = "GQR_TEACHER_API_KEY"
 """The annotate Job's environment variable holding the teacher's API key (from the Secret)."""
 GPU_STEPS = ("ctr-train", "dpo-iterate", "sft")
 """Steps that run on the pipeline's GPUs when its resources have some."""
+SHM_SIZE = "8Gi"
+"""The /dev/shm of a multi-GPU step (NCCL and the data loaders' workers share memory through
+it; a container's default is 64Mi)."""
+
+
+def step_command(step: Step, gpus: int) -> list[str]:
+    """``gqr <step>``; with several GPUs, under PyTorch's launcher, one process per GPU on
+    this node (``--standalone``: its own rendezvous). ``--`` ends torchrun's own flags (it would
+    take a step's ``--logs`` for its ``--logs-specs``)."""
+    if gpus <= 1 or step not in GPU_STEPS:
+        return ["gqr", step]
+    launcher = ["torchrun", "--standalone", "--nproc-per-node", str(gpus), "--no-python", "--"]
+    return [*launcher, "gqr", step]
+
+
+def without_launcher(command: list[str]) -> list[str]:
+    """``command`` without :func:`step_command`'s single-node torchrun prefix, if any."""
+    if command and command[0] == "torchrun" and "--" in command:
+        return command[command.index("--") + 1 :]
+    return command
 
 
 def job_name(cr_name: str, step: Step, run_id: str) -> str:
@@ -282,7 +302,7 @@ def build_pipeline_job(
     container: dict[str, Any] = {
         "name": "step",
         "image": defaults.image("trainer", t.image),
-        "command": ["gqr", step],  # the same as the step's own console script
+        "command": step_command(step, gpus),  # the step's own console script
         "args": args,
         "env": [
             *defaults.scratch_env(),
@@ -295,6 +315,9 @@ def build_pipeline_job(
         "terminationMessagePath": RESULT_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if gpus > 1:
+        shm = {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}}
+        mounts.add_volume(shm, {"name": "shm", "mountPath": "/dev/shm"})
     if secrets := store_secrets(spec):
         container["envFrom"] = secrets
     container["env"].extend(_secret_env(spec, step))

@@ -103,7 +103,10 @@ def build_pipeline_jobset(job: dict[str, Any], nodes: int) -> dict[str, Any]:
     # once per local process, with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT.
     # `--` ends torchrun's options: without it, torchrun reads the step's own flags as
     # abbreviations of its own (`--logs` -> `--logs-specs`) and exits 2.
-    container["command"] = ["torchrun", "--no-python", "--", *container["command"]]
+    # The process count per node comes from PET_NPROC_PER_NODE, so a single-node launcher
+    # (several GPUs in one pod) is replaced, not nested.
+    step_cmd = jobs.without_launcher(container["command"])
+    container["command"] = ["torchrun", "--no-python", "--", *step_cmd]
     env = torchrun_env(meta["name"], nodes, max(1, gpus))
     container["env"] = [*container.get("env", []), *env]
     container["ports"] = [{"name": "torchrun", "containerPort": MASTER_PORT, "protocol": "TCP"}]

@@ -12,25 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from testsupport.toyworld import requests, trained_tiny_model
-
-from gqr_training.align import tinylm
-from gqr_training.align.data import request_row, write_jsonl
+from testsupport.toyworld import dpo_inputs
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    import torch
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("dpo")
-    model, tok = trained_tiny_model(d, epochs=4.0)
-    tinylm.save(model, tok, d / "sft")
-    write_jsonl(d / "train.jsonl", (request_row(r) for r in requests(32, seed=1)))
-    write_jsonl(d / "test.jsonl", (request_row(r) for r in requests(12, seed=2)))
-    return {"model": d / "sft", "train": d / "train.jsonl", "test": d / "test.jsonl", "dir": d}
+    return dpo_inputs(tmp_path_factory.mktemp("dpo"), 32, 12)
 
 
 def _cmd(inputs: dict[str, Path], out: Path) -> list[str]:

@@ -77,6 +77,8 @@ def test_gpus_per_pod_are_the_processes_per_node() -> None:
     js = build_step_workload("x", "ns", spec, step="dpo-iterate", run_id="1", inputs=INPUTS)
     (c,) = js["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["containers"]
     assert (_env(c)["PET_NNODES"], _env(c)["PET_NPROC_PER_NODE"]) == ("3", "4")
+    # One launcher: the single-pod `torchrun --standalone --nproc-per-node 4` is replaced.
+    assert c["command"] == ["torchrun", "--no-python", "--", "gqr", "dpo-iterate"]
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_job_args_parse_with_the_real_entrypoint(
     inputs = {"base_model": spec.llm.model, "ctr_uri": f"{root}/ctr/7", "cor_uri": f"{root}/cor/7"}
     job = build_pipeline_job("demo", "ns", spec, step=step, run_id="7", inputs=inputs)  # type: ignore[arg-type]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["gqr", step]
+    assert container["command"][-2:] == ["gqr", step]  # under torchrun with several GPUs
     assert step in cli.ENTRYPOINTS
     args = _parse(step, container["args"])
     assert args.result_file == Path(RESULT_PATH)
@@ -125,3 +125,55 @@ def test_logs_and_artifacts_on_one_claim_are_mounted_read_write() -> None:
     ]
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == claims[0]["name"])
     assert mount["readOnly"] is False
+
+
+@pytest.mark.parametrize("step", ["ctr-train", "dpo-iterate", "sft"])
+def test_a_stage_with_several_gpus_runs_its_step_under_torchrun(step: str) -> None:
+    """4 GPUs in the pipeline's resources: the trainer runs as 4 processes of torchrun on the
+    pod's node (one per GPU), and torchrun's own parser leaves the step its every flag."""
+    from tests.unit.operator.cases import patched
+    from torch.distributed.run import get_args_parser
+
+    from gqr_operator.resources.jobs import SFT_INPUTS
+
+    gpus = {"nvidia.com/gpu": 4}
+    teacher = {"url": "https://teacher.example/v1", "model": "qwen-72b"}
+    spec = parse_spec(
+        patched(training={"resources": {"limits": gpus}}, bootstrap={"teacher": teacher})
+    )
+    inputs = dict.fromkeys((*SFT_INPUTS, "cor_uri"), "pvc://store/artifacts/x")
+    job = build_pipeline_job("demo", "ns", spec, step=step, run_id="7", inputs=inputs)  # type: ignore[arg-type]
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    command = container["command"]
+    assert command[0] == "torchrun"
+    launcher = get_args_parser().parse_args([*command[1:], *container["args"]])
+    assert (launcher.nproc_per_node, launcher.standalone, launcher.no_python) == ("4", True, True)
+    assert launcher.training_script == "gqr"
+    assert launcher.training_script_args == [step, *container["args"]]
+    assert _parse(step, container["args"]).device == "cuda"  # each process its LOCAL_RANK GPU
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    shm = next(v for v in pod["volumes"] if v["name"] == "shm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "shm", "mountPath": "/dev/shm"}.items() <= next(
+        m for m in container["volumeMounts"] if m["name"] == "shm"
+    ).items()
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_one_gpu_or_none_runs_one_process(gpus: int) -> None:
+    from tests.unit.operator.cases import patched
+
+    spec = parse_spec(patched(training={"resources": {"limits": {"nvidia.com/gpu": gpus}}}))
+    job = build_pipeline_job("demo", "ns", spec, step="ctr-train", run_id="7")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"] == ["gqr", "ctr-train"]
+    assert "shm" not in {v["name"] for v in pod["volumes"]}
+
+
+def test_cor_build_runs_one_process_whatever_the_gpus() -> None:
+    from tests.unit.operator.cases import patched
+
+    spec = parse_spec(patched(training={"resources": {"limits": {"nvidia.com/gpu": 4}}}))
+    job = build_pipeline_job("demo", "ns", spec, step="cor-build", run_id="7")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["gqr", "cor-build"]

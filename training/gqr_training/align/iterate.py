@@ -14,6 +14,12 @@ the window, a fixed hashed tenth as the test set). The last stdout line is a Job
 ``aec`` (the selected iteration) and ``aec_stable`` (the starting model, i.e. the stable one,
 on the same test set and predictor): the operator's gate compares the two. The full
 per-iteration report is ``<out>/report.json``.
+
+Under ``torchrun --nproc-per-node N`` every rank trains each DPO round (TRL's trainer through
+accelerate: DDP, ``--batch-size`` pairs per process), while rank 0 alone builds the round's pairs
+and measures AEC, then broadcasts them: the same pairs and metrics as one process with the same
+seeds, so N x ``--batch-size`` b runs like one process with N x b. Rank 0 alone writes the
+iterations, the report and the model, and prints the JobResult.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ from typing import Any
 
 from gqr_serving.prompt import PromptRequest, TaskPreset
 from gqr_serving.storage import ArtifactStore
+from gqr_training import distributed
 from gqr_training.align.data import Task
 from gqr_training.align.dpo import PrefOptions, train_preferences
 from gqr_training.align.iterate_config import DPOIterateConfig, IterConfig, prompt_pool
 from gqr_training.align.metrics import TrueCTR, evaluate
 from gqr_training.align.overlap import OverlapFilter
-from gqr_training.align.pairs import PairStats, build_pairs
+from gqr_training.align.pairs import Pair, PairStats, build_pairs
 from gqr_training.align.scoring import ListScorer
 from gqr_training.cliconfig import ConfigParser
 from gqr_training.output import input_dir, publish_once
@@ -110,6 +117,9 @@ def iterate(
 
     cfg = cfg or IterConfig()
     out = Path(out_dir)
+    main = distributed.is_main()
+    if not main:
+        log = _quiet
     out.mkdir(parents=True, exist_ok=True)
     state = _State(out, cfg, log)
     iters = state.iterations
@@ -120,15 +130,32 @@ def iterate(
     model.to(cfg.pref.device)
 
     def measure(m: Any) -> dict[str, float]:  # the test set, decoded as the gateway serves
+        if not main:
+            return distributed.broadcast({})
         engine = HFEngine(m, tokenizer, cfg.pref.device, seed=cfg.seed, top_p=cfg.eval_top_p)
-        return evaluate(engine, preset, test, scorer, true_ctr, cfg.eval_temperature)
+        return distributed.broadcast(
+            evaluate(engine, preset, test, scorer, true_ctr, cfg.eval_temperature)
+        )
+
+    def pairs_of(i: int) -> tuple[list[Pair], PairStats, OverlapFilter]:  # rank 0's, to all
+        flt = OverlapFilter(cfg.overlap)
+        if not main:
+            got: tuple[list[Pair], PairStats, int, int] = distributed.broadcast(None)
+            pairs, stats, flt.dropped, flt.checked = got
+            return pairs, stats, flt
+        tasks = _slice(train, i - 1, cfg.prompts_per_iteration)
+        engine = HFEngine(model, tokenizer, cfg.pref.device, seed=cfg.seed + i)
+        pairs, stats = build_pairs(engine, preset, tasks, scorer, cfg.pairs, flt)
+        distributed.broadcast((pairs, stats, flt.dropped, flt.checked))
+        return pairs, stats, flt
 
     if not iters:
         t0 = time.time()
         m = measure(model)
         m.update(iteration=0.0, seconds=time.time() - t0)
         iters.append(m)
-        state.save()
+        if main:
+            state.save()
         log(_line(m))
     while not state.stopped:
         i = len(iters)
@@ -136,15 +163,14 @@ def iterate(
             state.stopped = f"max_iterations={cfg.max_iterations} reached"
             break
         t0 = time.time()
-        flt = OverlapFilter(cfg.overlap)
-        tasks = _slice(train, i - 1, cfg.prompts_per_iteration)
-        engine = HFEngine(model, tokenizer, cfg.pref.device, seed=cfg.seed + i)
-        pairs, stats = build_pairs(engine, preset, tasks, scorer, cfg.pairs, flt)
+        pairs, stats, flt = pairs_of(i)
         if not pairs:
             state.stopped = _no_pairs(i, cfg, stats)
             break
         t_pairs = time.time() - t0
-        (out / f"pairs-{i}.jsonl").write_text("".join(json.dumps(p.row()) + "\n" for p in pairs))
+        if main:
+            rows_text = "".join(json.dumps(p.row()) + "\n" for p in pairs)
+            (out / f"pairs-{i}.jsonl").write_text(rows_text)
         opts = PrefOptions(**{**asdict(cfg.pref), "seed": cfg.seed + i})
         rows = [p.row() for p in pairs]
         model, tm = train_preferences(model, tokenizer, rows, out / ".trainer", opts)
@@ -154,22 +180,30 @@ def iterate(
         m.update(iteration=float(i), overlap_dropped=float(flt.dropped))
         m.update(overlap_checked=float(flt.checked), seconds_pairs=t_pairs)
         m.update(seconds=time.time() - t0)
-        tinylm.save(model, tokenizer, out / f"iter-{i}")
+        if main:
+            tinylm.save(model, tokenizer, out / f"iter-{i}")
         iters.append(m)
         gain = m["aec"] - iters[i - 1]["aec"]
         if gain < cfg.delta:
             state.stopped = f"iteration {i}: AEC gain {gain:+.4f} < delta {cfg.delta}"
-        state.save()
+        if main:
+            state.save()
         log(_line(m))
+    best = selected_iteration(iters, cfg.delta)
+    if not main:  # rank 0 keeps the selected policy
+        return IterResult(None, iters, best, state.stopped)
     state.save()
     shutil.rmtree(out / ".trainer", ignore_errors=True)
-    best = selected_iteration(iters, cfg.delta)
     if best != len(iters) - 1:
         model, tokenizer = (
             tinylm.load(out / f"iter-{best}", cfg.pref.device) if best > 0 else (None, None)
         )
     log(f"stopped: {state.stopped}; selected iteration {best}")
     return IterResult(model, iters, best, state.stopped)
+
+
+def _quiet(_: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def selected_iteration(iters: Sequence[dict[str, float]], delta: float) -> int:
@@ -199,6 +233,11 @@ def _line(m: dict[str, float]) -> str:
 
 def make_parser() -> ConfigParser[DPOIterateConfig]:
     return ConfigParser(DPOIterateConfig, prog="dpo-iterate", description=__doc__.split("\n\n")[0])
+
+
+def _no_scorer(jobs: Sequence[Any], /) -> list[float]:
+    """The scorer of ranks other than 0, which never score (rank 0 builds pairs, measures)."""
+    raise RuntimeError("only rank 0 scores lists")
 
 
 def load_scorer(spec: str, device: str) -> ListScorer:
@@ -249,22 +288,32 @@ def read_prompts(cfg: DPOIterateConfig) -> tuple[list[PromptRequest], list[Promp
 
 def run(cfg: DPOIterateConfig) -> dict[str, Any]:
     """Iterate, keep the selected model as ``<out>/final`` (and publish it with --publish);
-    returns the JobResult fields."""
+    returns the JobResult fields (none on ranks other than 0)."""
     from gqr_serving.prompt import load_preset
     from gqr_training.align import tinylm
     from gqr_training.align.data import make_task
     from gqr_training.align.report import reward_hacking_warnings
 
+    main = distributed.is_main()
     iter_cfg = cfg.iter_config()  # first: a bad blocklist file fails before any loading
     preset = load_preset(cfg.task)
-    train_reqs, test_reqs = read_prompts(cfg)
+    # rank 0 reads the prompts and scores (the pairs and AEC are its); every rank trains
+    train_reqs, test_reqs = distributed.broadcast(read_prompts(cfg) if main else None)
     train = [make_task(preset, r) for r in train_reqs]
     test = [make_task(preset, r) for r in test_reqs]
-    ctr = cfg.ctr if cfg.ctr.startswith("py:") else input_dir(cfg.ctr, require=("ctr_config.json",))
-    scorer = load_scorer(ctr, cfg.device)
+    scorer = _no_scorer
+    if main:
+        ctr = (
+            cfg.ctr
+            if cfg.ctr.startswith("py:")
+            else input_dir(cfg.ctr, require=("ctr_config.json",))
+        )
+        scorer = load_scorer(ctr, cfg.device)
     base = input_dir(cfg.model, require=("config.json",))
     model, tok = tinylm.load(base, cfg.device)
     res = iterate(model, tok, preset, train, test, scorer, cfg.out, iter_cfg)
+    if not main:
+        return {}
     final = cfg.out / "final"
     if res.selected == 0:
         model, tok = tinylm.load(base, cfg.device)
@@ -300,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     from gqr_training.jobresult import report
 
     cfg = make_parser().parse_config(argv)
-    return report("dpo-iterate", lambda: run(cfg), cfg.result_file)
+
+    return report(
+        "dpo-iterate", lambda: distributed.joined(cfg.device, lambda: run(cfg)), cfg.result_file
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@
 ``--data`` is JSON Lines of ``{"prompt": ..., "completion": ...}`` (``gqr annotate`` writes it).
 With ``--ctr`` the result carries the bootstrap gate's ``aec`` and ``aec_stable``
 (``gqr_training.align.sft_gate``). The last stdout line is a JobResult JSON.
+
+Under ``torchrun --nproc-per-node N`` every rank trains (TRL's trainer through accelerate: DDP,
+``--batch-size`` rows per process; its loss is averaged over the tokens of all ranks, so N x b
+trains like one process with N x b over whole global batches); rank 0 alone measures the gate,
+saves, publishes and prints the JobResult. A tiny LM from scratch gets rank 0's tokenizer.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gqr_training import distributed
 from gqr_training.align.sft_config import SFTCommandConfig
 from gqr_training.cliconfig import ConfigParser
 
@@ -77,9 +83,10 @@ def quiet_trainer(trainer: Any, progress: bool) -> Any:
 
 
 def datasets_bars(progress: bool) -> None:
+    """The datasets ``map`` bars: shown by rank 0 alone (under torchrun), when asked."""
     import datasets
 
-    if progress:
+    if progress and distributed.is_main():
         datasets.enable_progress_bars()
     else:
         datasets.disable_progress_bars()
@@ -118,8 +125,12 @@ def _checkpointing() -> dict[str, Any]:
 
 def train_merged(trainer: Any, opts: SFTOptions | PrefOptions) -> tuple[Any, Any]:
     """Run ``trainer`` (quiet without progress bars): its train result and the trained model,
-    LoRA adapters merged into the weights."""
+    LoRA adapters merged into the weights. Under torchrun the result's ``training_loss`` is the
+    mean of the ranks' (each rank's own is over its part of every batch)."""
     result = quiet_trainer(trainer, opts.progress).train()
+    if distributed.world_size() > 1:
+        losses = distributed.all_gather(float(result.training_loss))
+        result = result._replace(training_loss=sum(losses) / len(losses))
     trained = trainer.model
     if opts.lora:
         trained = trained.merge_and_unload()
@@ -174,7 +185,8 @@ def build_or_load(model_path: str | None, rows: list[dict[str, str]], device: st
 
     if model_path:
         return tinylm.load(model_path, device)
-    tok = tinylm.tokenizer_for_rows(rows)
+    # one vocabulary for every rank: rank 0's (a word's id must not depend on the process)
+    tok = distributed.broadcast(tinylm.tokenizer_for_rows(rows) if distributed.is_main() else None)
     return tinylm.build_model(tok).to(device), tok
 
 
@@ -214,18 +226,22 @@ def model_folder(uri: str | None) -> str | None:
 
 def run(cfg: SFTCommandConfig) -> dict[str, Any]:
     """Fine-tune (measuring the gate around it with --ctr), save and publish; returns the
-    JobResult fields."""
+    JobResult fields (none on ranks other than 0)."""
     from gqr_serving.storage import ArtifactStore
     from gqr_training.align import tinylm
     from gqr_training.align.sft_gate import gate_metrics, load_gate
     from gqr_training.output import publish_once
 
+    main = distributed.is_main()
     rows = load_rows(cfg.data)
     base = model_folder(cfg.model)
-    gate = load_gate(cfg)
+    gate = load_gate(cfg) if main else None  # rank 0 measures; the others wait at its barrier
     model, tok = build_or_load(base, rows, cfg.device)
     stable = gate.aec(model, tok, cfg.stable_few_shot) if gate else None
+    distributed.barrier()
     model, metrics = train_sft(model, tok, rows, cfg.out / ".trainer", cfg.options())
+    if not main:
+        return {}
     if gate is not None and stable is not None:
         metrics.update(gate_metrics(stable, gate.aec(model, tok)))
     tinylm.save(model, tok, cfg.out)
@@ -247,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     from gqr_training.jobresult import report
 
     cfg = make_parser().parse_config(argv)
-    return report("sft", lambda: run(cfg), cfg.result_file)
+
+    return report("sft", lambda: distributed.joined(cfg.device, lambda: run(cfg)), cfg.result_file)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,10 @@ def constant_lines(prompts: Sequence[str], min_share: float = 0.9) -> list[str]:
     for p in prompts:
         counts.update({line.strip() for line in p.splitlines() if line.strip()})
     need = max(1, int(min_share * len(prompts)))
-    # Longest first, so a line that contains another shorter constant line wins the match.
-    return sorted((s for s, c in counts.items() if c >= need and " " in s), key=len, reverse=True)
+    # Longest first, so a line that contains another shorter constant line wins the match; ties
+    # in text order (the counter's order follows set iteration, which differs per process).
+    lines = (s for s, c in counts.items() if c >= need and " " in s)
+    return sorted(lines, key=lambda s: (-len(s), s))
 
 
 def train_tokenizer(texts: Iterable[str], fixed_lines: Sequence[str] = ()) -> Any:

@@ -1,5 +1,12 @@
 """The training loop: epochs of AdamW on BCE with per-epoch evaluation on the held-out day,
-checkpoints, early stopping and resumption. No I/O besides the checkpoint directory."""
+checkpoints, early stopping and resumption. No I/O besides the checkpoint directory.
+
+Under torchrun (``gqr_training.distributed``) the model is wrapped in DistributedDataParallel
+and every rank draws the same epoch plan (sampling, order, length buckets of ``batch_size`` x
+ranks instances); each global batch is cut into one contiguous part per rank, and each rank's
+loss is its examples' BCE sum over the global batch's size times the ranks, so the averaged
+gradients are those of the whole batch: N ranks x ``batch_size`` b trains like one process
+with N x b. The held-out day is predicted in parts and gathered; rank 0 alone checkpoints."""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gqr_training import distributed
 from gqr_training.ctr import checkpoint
 from gqr_training.ctr.batches import InputEncoder, autocast, predict_probs
 from gqr_training.ctr.calibration import downsample_negatives
@@ -61,18 +69,28 @@ def make_optimizer(
 
 
 def train_step(
-    model: CTRModel,
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     inputs: dict[str, torch.Tensor],
     labels: torch.Tensor,
     device: str,
+    weights: torch.Tensor | None = None,
+    scale: float = 1.0,
 ) -> float:
-    """One optimisation step; returns the batch's BCE loss."""
+    """One optimisation step; returns the batch's BCE loss. ``model`` may be the DDP wrapper;
+    with ``weights`` the loss is ``sum(weights * BCE) * scale`` (a rank's share of a global
+    batch: padding rows weigh 0)."""
     model.train()
     with autocast(device):
         logits = model(**inputs)
-    loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    if weights is None:
+        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    else:
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), labels.float(), reduction="none"
+        )
+        loss = (bce * weights).sum() * scale
     optimizer.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -102,6 +120,36 @@ def length_bucketed(
             yield [encoded[j] for j in groups[g]], [idx[j] for j in groups[g]]
 
 
+def rank_share(n: int, world: int, rank: int) -> tuple[list[int], list[float]]:
+    """The positions of a global batch of ``n`` this rank trains on (a contiguous part) and
+    their weights: every rank gets ``ceil(n / world)`` rows, the missing ones repeats of row 0
+    weighing 0 (DDP needs every rank in every step)."""
+    per = -(-n // world)
+    own = list(range(rank * per, min(n, (rank + 1) * per)))
+    return own + [0] * (per - len(own)), [1.0] * len(own) + [0.0] * (per - len(own))
+
+
+def predict_gathered(
+    model: CTRModel, encoder: InputEncoder, encoded: Sequence[Encoded], opts: FitOptions
+) -> list[float]:
+    """``predict_probs`` of ``encoded``, each rank predicting one contiguous part."""
+    world, rank = distributed.world_size(), distributed.rank()
+    per = -(-len(encoded) // world)
+    part = list(encoded[rank * per : (rank + 1) * per])
+    probs = predict_probs(model, encoder, part, batch_size=opts.eval_batch_size, device=opts.device)
+    return [p for got in distributed.all_gather(probs) for p in got]
+
+
+def _wrap(model: CTRModel, device: str) -> nn.Module:
+    """DistributedDataParallel around ``model`` under torchrun (rank 0's weights to all)."""
+    if distributed.world_size() <= 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.cuda.current_device()] if device.startswith("cuda") else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
 def steps_per_epoch(n_train: int, rate: float, batch_size: int, positives: int) -> int:
     expected = positives + (n_train - positives) * rate
     return max(1, math.ceil(expected / batch_size))
@@ -121,15 +169,19 @@ def fit(
     """Train until ``opts.epochs`` or early stopping; the best weights end up in the model.
     Also returns the held-out predictions of the best epoch when this run computed them."""
     items, labels = train_items
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    global_batch = opts.batch_size * world
     rate = model.config.negative_sampling_rate
-    per_epoch = steps_per_epoch(len(items), rate, opts.batch_size, sum(labels))
+    per_epoch = steps_per_epoch(len(items), rate, global_batch, sum(labels))
     optimizer, scheduler = make_optimizer(model, opts, per_epoch * opts.epochs)
     progress = checkpoint.Progress()
     best_probs: list[float] | None = None
     if resume and checkpoint.exists(ckpt_dir):
         progress = checkpoint.load(ckpt_dir, model, optimizer, scheduler)
-        log.info("resumed from %s at epoch %d", ckpt_dir, progress.epoch)
-        print(f"resuming at epoch {progress.epoch}", flush=True)
+        if main:
+            log.info("resumed from %s at epoch %d", ckpt_dir, progress.epoch)
+            print(f"resuming at epoch {progress.epoch}", flush=True)
+    net = _wrap(model, opts.device)
     from tqdm import tqdm
 
     while progress.epoch < opts.epochs and progress.bad_epochs < opts.patience:
@@ -138,27 +190,34 @@ def fit(
         kept, kept_labels = downsample_negatives(items, labels, rate, seed=opts.seed * 7919 + epoch)
         gen = torch.Generator().manual_seed(opts.seed * 1_000_003 + epoch)
         order = torch.randperm(len(kept), generator=gen).tolist()
+        if world > 1:  # each rank its own dropout draws, replayed on a resume
+            torch.manual_seed((opts.seed * 1_000_003 + epoch) * world + rank)
         losses: list[float] = []
         bar = tqdm(
-            total=math.ceil(len(order) / opts.batch_size),
+            total=math.ceil(len(order) / global_batch),
             desc=f"epoch {epoch + 1}",
             unit="batch",
-            disable=not opts.progress,
+            disable=not (opts.progress and main),
             mininterval=5.0,
         )
-        for batch, idx in length_bucketed(encoder, train, kept, order, opts.batch_size, gen):
+        for batch, idx in length_bucketed(encoder, train, kept, order, global_batch, gen):
+            weights: torch.Tensor | None = None
+            scale = world / len(idx)
+            if world > 1:
+                own, w = rank_share(len(idx), world, rank)
+                batch, idx = [batch[j] for j in own], [idx[j] for j in own]
+                weights = torch.tensor(w, device=opts.device)
             y = torch.tensor([kept_labels[i] for i in idx], device=opts.device)
-            loss = train_step(
-                model, optimizer, scheduler, encoder.tensors(batch, opts.device), y, opts.device
-            )
+            inputs = encoder.tensors(batch, opts.device)
+            loss = train_step(net, optimizer, scheduler, inputs, y, opts.device, weights, scale)
             losses.append(loss)
             bar.update(1)
             if len(losses) % 50 == 0:
                 bar.set_postfix(loss=f"{sum(losses[-50:]) / 50:.4f}")
         bar.close()
-        probs = predict_probs(
-            model, encoder, test_encoded, batch_size=opts.eval_batch_size, device=opts.device
-        )
+        if world > 1:  # a batch's loss is the sum of the ranks' shares
+            losses = [sum(x) / world for x in zip(*distributed.all_gather(losses), strict=True)]
+        probs = predict_gathered(model, encoder, test_encoded, opts)
         metrics = {
             "epoch": float(epoch + 1),
             "train_loss": sum(losses) / max(1, len(losses)),
@@ -172,9 +231,12 @@ def fit(
             progress.best_epoch = epoch + 1
             progress.bad_epochs = 0
             best_probs = probs
-            model.save(ckpt_dir / checkpoint.BEST_DIR)
+            if main:
+                model.save(ckpt_dir / checkpoint.BEST_DIR)
         else:
             progress.bad_epochs += 1
+        if not main:
+            continue
         checkpoint.save(ckpt_dir, model, optimizer, scheduler, progress)
         log.info("epoch %d: %s", epoch + 1, metrics)
         print(
@@ -182,6 +244,6 @@ def fit(
             flush=True,
         )
     best = ckpt_dir / checkpoint.BEST_DIR
-    if (best / "model.safetensors").is_file():
+    if main and (best / "model.safetensors").is_file():
         model.load_state_dict(CTRModel.load(best).state_dict())
     return progress, best_probs

@@ -88,8 +88,10 @@ def tiny_backbone_config(
     intermediate: int = 512,
     max_length: int = 64,
     embedding_size: int = 64,
+    dropout: float = 0.1,
 ) -> dict[str, Any]:
-    """A small random-init encoder config of the given family (for tests, the sim, CPUs)."""
+    """A small random-init encoder config of the given family (for tests, the sim, CPUs);
+    ``dropout`` applies to hidden states, attention probabilities and the head."""
     config_cls, _ = _classes(backbone)
     kwargs: dict[str, Any] = dict(
         vocab_size=vocab_size,
@@ -99,8 +101,8 @@ def tiny_backbone_config(
         intermediate_size=intermediate,
         type_vocab_size=2,
         pad_token_id=pad_token_id,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
         max_position_embeddings=max_length,
     )
     if backbone == "albert":

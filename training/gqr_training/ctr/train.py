@@ -10,6 +10,10 @@ of the window. The artifact is built in a local work folder and published whole 
 ``<out>/<version>`` (gqr_training.output; any URI form). ``--resume`` continues from the
 checkpoint: ``<out>/.checkpoints/<version>`` for a store on a disk, ``<work>/checkpoints``
 otherwise.
+
+Under ``torchrun --nproc-per-node N`` the N processes train one model with DDP
+(``gqr_training.ctr.loop``; ``--batch-size`` is per process): rank 0 builds the tokenizer, writes
+checkpoints and the artifact and prints the JobResult; the others wait for it at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gqr_serving.storage import ArtifactStore
+from gqr_training import distributed
 from gqr_training.cliconfig import ConfigParser, as_flags
 from gqr_training.ctr.train_config import CTRTrainConfig
 from gqr_training.output import input_dir, published_path, work_folder
@@ -125,11 +130,29 @@ def fit_user_propensity(
     return fit(keys, labels, probs, prior=prior)
 
 
-def run(cfg: CTRTrainConfig, data: WindowData | None = None) -> TrainOutcome:
-    """Train and write the artifact; ``data`` lets a caller read the logs once for many runs."""
+def shared_model(
+    cfg: CTRTrainConfig, data: WindowData, ckpt: Path, resume: bool
+) -> tuple[Any, bool]:
+    """``build_model`` on every rank, ``resuming`` decided by rank 0: it builds first (a
+    tokenizer trained on the window, saved to the checkpoint), the others then load that
+    tokenizer and config (their weights come from rank 0 when DDP wraps the model)."""
+    from gqr_training.ctr import checkpoint
+
+    resuming = distributed.broadcast(resume and checkpoint.exists(ckpt))
+    if distributed.is_main():
+        built = build_model(cfg, data, ckpt, resuming)
+    distributed.barrier()
+    if not distributed.is_main():
+        built = build_model(cfg, data, ckpt, True)
+    return built, resuming
+
+
+def run(cfg: CTRTrainConfig, data: WindowData | None = None) -> TrainOutcome | None:
+    """Train and write the artifact; ``data`` lets a caller read the logs once for many runs.
+    Under torchrun, ranks other than 0 train and return None (rank 0 writes)."""
     import torch
 
-    from gqr_training.ctr import artifact, checkpoint
+    from gqr_training.ctr import artifact
     from gqr_training.ctr.batches import InputEncoder, predict_probs
     from gqr_training.ctr.data import all_texts, instances
     from gqr_training.ctr.evaluate import evaluate, time_slices
@@ -138,15 +161,17 @@ def run(cfg: CTRTrainConfig, data: WindowData | None = None) -> TrainOutcome:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    version = cfg.version or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    version = distributed.broadcast(cfg.version or datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     store = ArtifactStore.at(str(cfg.out))
-    work = work_folder(store, version, cfg.work_dir)
+    # rank 0's folders: the others read the tokenizer it writes to the checkpoint
+    work = distributed.broadcast(
+        work_folder(store, version, cfg.work_dir) if distributed.is_main() else None
+    )
     ckpt = cfg.checkpoint_dir or (
         Path(store.base) / ".checkpoints" / version if store.local else work / "checkpoints"
     )
     data = data or read_data(cfg)
-    resuming = cfg.resume and checkpoint.exists(ckpt)
-    tokenizer, config, model = build_model(cfg, data, ckpt, resuming)
+    (tokenizer, config, model), resuming = shared_model(cfg, data, ckpt, cfg.resume)
     model.to(cfg.device)
     encoder = InputEncoder(tokenizer, config)
     encoder.tokens.warm(all_texts(data.train))
@@ -165,6 +190,8 @@ def run(cfg: CTRTrainConfig, data: WindowData | None = None) -> TrainOutcome:
         ckpt,
         resume=resuming,
     )
+    if not distributed.is_main():
+        return None
     if probs is None:  # the best epoch was before a resume
         probs = predict_probs(model, encoder, test_encoded, device=cfg.device)
     groups = time_slices(len(test_labels), 4)
@@ -222,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_parser().parse_config(argv)
 
     def body() -> dict[str, Any]:
-        outcome = run(cfg)
+        outcome = distributed.joined(cfg.device, lambda: run(cfg))
+        if outcome is None:  # a rank other than 0: rank 0 reports
+            return {}
         return {
             "version": outcome.version,
             "artifact_uri": outcome.uri,

@@ -74,6 +74,14 @@ class CTRTrainConfig:
         default=4000,
         metadata={"help": "WordPiece vocabulary trained on the logs.", "rule": WHOLE},
     )
+    dropout: float = field(
+        default=0.1,
+        metadata={
+            "help": "Dropout of a new encoder and its head (0.1; a --pretrained one keeps its "
+            "own).",
+            "rule": Rule(lambda v: 0 <= v < 1, "expected a share in [0, 1)"),
+        },
+    )
     max_positions: int = field(
         default=8,
         metadata={"help": "List positions embedded (8).", "rule": within(1, 64, "a whole number")},
@@ -194,6 +202,7 @@ class CTRTrainConfig:
             intermediate=self.intermediate,
             max_length=self.max_length,
             embedding_size=self.embedding_size,
+            dropout=self.dropout,
         )
 
     def fit_options(self) -> FitOptions:

@@ -171,6 +171,7 @@ def train_rows(cfg: CTRTableConfig, data: Any, groups: Any) -> tuple[list[dict[s
         for variant in cfg.variants.split(","):
             t1 = time.perf_counter()
             outcome = train.run(cfg.ctr_train(backbone, variant), data)
+            assert outcome is not None  # one process: rank 0's outcome
             m = ev.evaluate(outcome.test_labels, outcome.test_probs, groups)
             row = {
                 "backbone": backbone,
