@@ -87,37 +87,51 @@ def build_binaries() -> Path:
 # ---------------------------------------------------------------- certificates
 
 
-def _write_pki(pki: Path) -> None:
-    """CA, apiserver serving cert, client certs per identity, service-account key pair."""
+def _key_pem(key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _x509_name(cn: str, org: str | None = None) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+@dataclass
+class _CA:
+    """The test CA: its key and certificate, and the validity window of what it issues."""
+
+    key: Any
+    cert: Any
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+
+def _write_ca(pki: Path) -> _CA:
+    """A self-signed CA valid for a week (from five minutes ago), written as ca.key/ca.crt."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    pki.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     later = now + dt.timedelta(days=7)
-
-    def key_pem(key: Any) -> bytes:
-        return bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-
-    def name(cn: str, org: str | None = None) -> x509.Name:
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-        if org:
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-        return x509.Name(attrs)
-
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(name("gqr-testenv-ca"))
-        .issuer_name(name("gqr-testenv-ca"))
+        .subject_name(_x509_name("gqr-testenv-ca"))
+        .issuer_name(_x509_name("gqr-testenv-ca"))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
@@ -129,58 +143,84 @@ def _write_pki(pki: Path) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    (pki / "ca.key").write_bytes(key_pem(ca_key))
+    (pki / "ca.key").write_bytes(_key_pem(ca_key))
     (pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return _CA(ca_key, ca_cert, now, later)
 
-    def issue(stem: str, cn: str, org: str | None, server: bool) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn, org))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(later)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+
+def _server_extensions(builder: Any) -> Any:
+    """The apiserver's serving extensions: its in-cluster DNS names and IPs, server auth."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    sans: list[x509.GeneralName] = [
+        x509.DNSName(d)
+        for d in (
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
         )
-        if server:
-            sans: list[x509.GeneralName] = [
-                x509.DNSName(d)
-                for d in (
-                    "localhost",
-                    "kubernetes",
-                    "kubernetes.default",
-                    "kubernetes.default.svc",
-                    "kubernetes.default.svc.cluster.local",
-                )
-            ]
-            sans += [x509.IPAddress(IPv4Address(ip)) for ip in ("127.0.0.1", SERVICE_IP)]
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(sans), critical=False
-            ).add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-            )
-        else:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-            )
-        cert = builder.sign(ca_key, hashes.SHA256())
-        (pki / f"{stem}.key").write_bytes(key_pem(key))
-        (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ]
+    sans += [x509.IPAddress(IPv4Address(ip)) for ip in ("127.0.0.1", SERVICE_IP)]
+    return builder.add_extension(x509.SubjectAlternativeName(sans), critical=False).add_extension(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+    )
 
-    issue("apiserver", "kube-apiserver", None, server=True)
-    issue("admin", "gqr-testenv-admin", "system:masters", server=False)
-    issue("controller-manager", "system:kube-controller-manager", None, server=False)
-    issue("scheduler", "system:kube-scheduler", None, server=False)
+
+def _issue(pki: Path, ca: _CA, stem: str, cn: str, org: str | None, server: bool) -> None:
+    """A leaf certificate signed by the CA, written as <stem>.key/<stem>.crt."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_x509_name(cn, org))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(ca.not_before)
+        .not_valid_after(ca.not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    if server:
+        builder = _server_extensions(builder)
+    else:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    cert = builder.sign(ca.key, hashes.SHA256())
+    (pki / f"{stem}.key").write_bytes(_key_pem(key))
+    (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_sa_keys(pki: Path) -> None:
+    """The service-account token signing key pair (sa.key, sa.pub)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (pki / "sa.key").write_bytes(key_pem(sa_key))
+    (pki / "sa.key").write_bytes(_key_pem(sa_key))
     (pki / "sa.pub").write_bytes(
         sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+
+
+def _write_pki(pki: Path) -> None:
+    """CA, apiserver serving cert, client certs per identity, service-account key pair."""
+    pki.mkdir(parents=True, exist_ok=True)
+    ca = _write_ca(pki)
+    _issue(pki, ca, "apiserver", "kube-apiserver", None, server=True)
+    _issue(pki, ca, "admin", "gqr-testenv-admin", "system:masters", server=False)
+    _issue(pki, ca, "controller-manager", "system:kube-controller-manager", None, server=False)
+    _issue(pki, ca, "scheduler", "system:kube-scheduler", None, server=False)
+    _write_sa_keys(pki)
 
 
 def _kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
@@ -354,14 +394,30 @@ def up(state_dir: str | None = None, timeout: float = 180.0) -> State:
 def _launch(
     state: State, bin_dir: Path, pki: Path, root: Path, ports: dict[str, int], timeout: float
 ) -> None:
-    b = lambda n: str(bin_dir / n)  # noqa: E731
-    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    """Starts every process in dependency order and waits until the cluster takes Pods."""
+    _start_etcd(state, bin_dir, root, ports)
+    _start_apiserver(state, bin_dir, pki, root, ports, timeout)
+    _start_controllers(state, bin_dir, pki, root, ports)
+    _start_kwok(state, bin_dir, ports)
+    _wait_components_healthy(state, pki, ports, timeout)
+    _api(state, "POST", "/api/v1/nodes", fake_node())
+    # Stands in for a CSI provisioner: binds every PVC to a new hostPath PV.
+    _start(state, "provisioner", [sys.executable, str(HERE / "provisioner.py"), str(root)])
+    _wait_cluster_ready(state, timeout)
+
+
+def _etcd_url(ports: dict[str, int]) -> str:
+    return f"http://127.0.0.1:{ports['etcd']}"
+
+
+def _start_etcd(state: State, bin_dir: Path, root: Path, ports: dict[str, int]) -> None:
+    etcd_url = _etcd_url(ports)
     peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
     _start(
         state,
         "etcd",
         [
-            b("etcd"),
+            str(bin_dir / "etcd"),
             "--name=testenv",
             f"--data-dir={root / 'etcd'}",
             f"--listen-client-urls={etcd_url}",
@@ -376,12 +432,17 @@ def _launch(
         ],
     )
     _wait(state, "etcd health", lambda: (_get(etcd_url + "/health", None)[0] == 200, None), 60)
+
+
+def _start_apiserver(
+    state: State, bin_dir: Path, pki: Path, root: Path, ports: dict[str, int], timeout: float
+) -> None:
     _start(
         state,
         "kube-apiserver",
         [
-            b("kube-apiserver"),
-            f"--etcd-servers={etcd_url}",
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={_etcd_url(ports)}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--secure-port={ports['apiserver']}",
@@ -413,16 +474,32 @@ def _launch(
         return code == 200, body[-300:]
 
     _wait(state, "kube-apiserver /readyz", api_ready, timeout)
-    common = ["--leader-elect=false", "--bind-address=127.0.0.1", "--v=1"]
+
+
+def _component_auth(root: Path, ports: dict[str, int], comp: str) -> list[str]:
+    """The flags kube-controller-manager and kube-scheduler share: their kubeconfig for the
+    API, authentication and authorization, their own secure port, no leader election."""
+    kubeconfig = root / f"{comp}.kubeconfig"
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--secure-port={ports[comp]}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        "--v=1",
+    ]
+
+
+def _start_controllers(
+    state: State, bin_dir: Path, pki: Path, root: Path, ports: dict[str, int]
+) -> None:
     _start(
         state,
         "kube-controller-manager",
         [
-            b("kube-controller-manager"),
-            f"--kubeconfig={root / 'controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={root / 'controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={root / 'controller-manager.kubeconfig'}",
-            f"--secure-port={ports['controller-manager']}",
+            str(bin_dir / "kube-controller-manager"),
+            *_component_auth(root, ports, "controller-manager"),
             "--use-service-account-credentials",
             f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'ca.crt'}",
@@ -430,26 +507,21 @@ def _launch(
             f"--cluster-signing-key-file={pki / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--concurrent-gc-syncs=5",
-            *common,
         ],
     )
     _start(
         state,
         "kube-scheduler",
-        [
-            b("kube-scheduler"),
-            f"--kubeconfig={root / 'scheduler.kubeconfig'}",
-            f"--authentication-kubeconfig={root / 'scheduler.kubeconfig'}",
-            f"--authorization-kubeconfig={root / 'scheduler.kubeconfig'}",
-            f"--secure-port={ports['scheduler']}",
-            *common,
-        ],
+        [str(bin_dir / "kube-scheduler"), *_component_auth(root, ports, "scheduler")],
     )
+
+
+def _start_kwok(state: State, bin_dir: Path, ports: dict[str, int]) -> None:
     _start(
         state,
         "kwok",
         [
-            b("kwok"),
+            str(bin_dir / "kwok"),
             f"--kubeconfig={state.kubeconfig}",
             f"--config={HERE / 'kwok-stages.yaml'}",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
@@ -459,6 +531,12 @@ def _launch(
             "--node-lease-duration-seconds=40",
         ],
     )
+
+
+def _wait_components_healthy(
+    state: State, pki: Path, ports: dict[str, int], timeout: float
+) -> None:
+    """Waits for /healthz of kube-controller-manager, kube-scheduler and kwok."""
     noverify = _ssl_context(pki, client=False)
     for comp in ("controller-manager", "scheduler"):
         url = f"https://127.0.0.1:{ports[comp]}/healthz"
@@ -474,9 +552,10 @@ def _launch(
         lambda: (_get(f"http://127.0.0.1:{ports['kwok']}/healthz", None)[0] == 200, None),
         timeout,
     )
-    _api(state, "POST", "/api/v1/nodes", fake_node())
-    # Stands in for a CSI provisioner: binds every PVC to a new hostPath PV.
-    _start(state, "provisioner", [sys.executable, str(HERE / "provisioner.py"), str(root)])
+
+
+def _wait_cluster_ready(state: State, timeout: float) -> None:
+    """Waits for the fake node to be Ready and the default ServiceAccount to exist."""
 
     def node_ready() -> tuple[bool, Any]:
         node = _api(state, "GET", f"/api/v1/nodes/{NODE_NAME}")

@@ -11,11 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 PY = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -92,6 +94,33 @@ def stop_process_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> N
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
+
+
+def testenv_binary(name: str) -> Path:
+    """A binary testenv/build.sh builds from pinned Go modules and caches (prometheus, minio,
+    ...; built on first use: a few minutes)."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "testenv" / "build.sh")], stdout=subprocess.PIPE, text=True, check=True
+    )
+    return Path(out.stdout.strip().splitlines()[-1]) / name
+
+
+@contextlib.contextmanager
+def serving(
+    args: list[str],
+    log: Path,
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    grace_s: float = 5.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``args`` started (see :func:`start`) and ready once ``ready_url`` answers (60 s at the
+    most); its process group stopped when the block ends."""
+    proc = start(args, log, env)
+    try:
+        wait_http(ready_url, proc, timeout=60)
+        yield proc
+    finally:
+        stop_process_group(proc, grace_s)
 
 
 def start_ctr_server(

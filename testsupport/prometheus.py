@@ -4,7 +4,6 @@ plane; started on a free loopback port scraping the targets given, every second.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,17 +12,12 @@ from typing import Any
 
 import httpx
 
-from testsupport.procs import free_port, start, stop_process_group, wait_http
-
-ROOT = Path(__file__).resolve().parents[1]
+from testsupport.procs import free_port, serving, testenv_binary
 
 
 def prometheus_binary() -> Path:
     """The cached Prometheus binary (built on first use: a few minutes)."""
-    out = subprocess.run(
-        ["bash", str(ROOT / "testenv" / "build.sh")], stdout=subprocess.PIPE, text=True, check=True
-    )
-    return Path(out.stdout.strip().splitlines()[-1]) / "prometheus"
+    return testenv_binary("prometheus")
 
 
 @dataclass
@@ -59,9 +53,5 @@ def prometheus(workdir: Path, jobs: dict[str, str]) -> Iterator[Prometheus]:
         f"--storage.tsdb.path={workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
-    proc = start(args, workdir / "prometheus.log")
-    try:
-        wait_http(f"http://127.0.0.1:{port}/-/ready", proc, timeout=60)
+    with serving(args, workdir / "prometheus.log", f"http://127.0.0.1:{port}/-/ready", grace_s=10):
         yield Prometheus(f"http://127.0.0.1:{port}")
-    finally:
-        stop_process_group(proc, 10)

@@ -16,13 +16,14 @@ def impression(
     session_id: str,
     user_key: str,
     model_version: str = "v1",
+    deployment: str = "local",
 ) -> ImpressionRecord:
     """``queries`` shown for ``query`` by the stable arm of the local deployment (the
     suggestion task), as the gateway logs it."""
     return ImpressionRecord(
         impression_id=impression_id,
         ts=ts,
-        deployment="local",
+        deployment=deployment,
         task="suggestion",
         arm="stable",
         model_version=model_version,

@@ -4,7 +4,6 @@ folder and its own root credentials."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,18 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from testsupport.procs import free_port, start, stop_process_group, wait_http
+from testsupport.procs import free_port, serving, testenv_binary
 
-ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 
 
 def minio_binary() -> Path:
     """The cached MinIO binary (built on first use: a few minutes)."""
-    out = subprocess.run(
-        ["bash", str(ROOT / "testenv" / "build.sh")], stdout=subprocess.PIPE, text=True, check=True
-    )
-    return Path(out.stdout.strip().splitlines()[-1]) / "minio"
+    return testenv_binary("minio")
 
 
 @dataclass
@@ -84,9 +79,5 @@ def s3_server(workdir: Path) -> Iterator[S3Server]:
         "MINIO_BROWSER": "off",
         "MINIO_UPDATE": "off",
     }
-    proc = start(args, log, env)
-    try:
-        wait_http(f"{server.endpoint}/minio/health/live", proc, timeout=60)
+    with serving(args, log, f"{server.endpoint}/minio/health/live", env):
         yield server
-    finally:
-        stop_process_group(proc)

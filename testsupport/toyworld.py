@@ -45,6 +45,37 @@ def probs(user: str, queries: Sequence[str]) -> list[float]:
     return out
 
 
+class PoolEngine:
+    """A stand-in generation engine: samples next queries uniformly from the text's topic x
+    ``aspects`` (default: the good and bad ones); whole responses of 3 of them."""
+
+    def __init__(self, seed: int = 0, aspects: Sequence[str] = ()) -> None:
+        self.rng = random.Random(seed)
+        self.aspects = list(aspects) or GOOD + BAD
+
+    def complete(
+        self,
+        texts: Sequence[str],
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        stop_at_sep: bool,
+    ) -> list[list[str]]:
+        out = []
+        for text in texts:
+            topic = text.split("<query>\n", 1)[1].split("\n", 1)[0]
+            qs = [f"{topic} {a}" for a in self.aspects]
+            if stop_at_sep:
+                out.append([self.rng.choice(qs) + " <SEP>" for _ in range(n)])
+            else:
+                out.append([self.response(qs) for _ in range(n)])
+        return out
+
+    def response(self, qs: list[str]) -> str:
+        """A whole response: 3 of the queries."""
+        return " <SEP> ".join(self.rng.sample(qs, 3))
+
+
 known_scorer: ListScorer = from_prob_fn(probs)
 """The list reward of :func:`probs` (0 for an empty list): what beam search should maximise."""
 

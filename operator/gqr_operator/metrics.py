@@ -26,40 +26,37 @@ CHILD_WRITES = Counter(
 CANARY_WEIGHT = Gauge(
     "gqr_operator_canary_weight", "Current canary weight (percent).", ["namespace", "name"]
 )
-PHASE = Gauge(
+
+
+def _deployment_gauge(name: str, doc: str, *labels: str) -> Gauge:
+    """A per-GQRDeployment gauge: labelled by its namespace and name, then ``labels``."""
+    return Gauge(name, doc, ["namespace", "name", *labels])
+
+
+_LAST_ANALYSIS = "of each arm in the current canary step's last analysis (from /v1/stats)."
+PHASE = _deployment_gauge(
     "gqr_deployment_phase",
     "1 for the GQRDeployment's current .status.phase (Ready, Canary, Training, ...).",
-    ["namespace", "name", "phase"],
+    "phase",
 )
-PIPELINE_STEP = Gauge(
+PIPELINE_STEP = _deployment_gauge(
     "gqr_deployment_pipeline_step",
     "1 for the step of the running pipeline run (absent when no run is running).",
-    ["namespace", "name", "step"],
+    "step",
 )
-PIPELINE_FAILURES = Gauge(
+PIPELINE_FAILURES = _deployment_gauge(
     "gqr_deployment_pipeline_consecutive_failures",
     "Pipeline runs failed in a row (scheduled runs back off, then suspend).",
-    ["namespace", "name"],
 )
-ARM_IMPRESSIONS = Gauge(
-    "gqr_deployment_arm_impressions",
-    "Impressions of each arm in the current canary step's last analysis (from /v1/stats).",
-    ["namespace", "name", "arm"],
+ARM_IMPRESSIONS = _deployment_gauge(
+    "gqr_deployment_arm_impressions", f"Impressions {_LAST_ANALYSIS}", "arm"
 )
-ARM_CLICKS = Gauge(
-    "gqr_deployment_arm_clicks",
-    "Clicks of each arm in the current canary step's last analysis (from /v1/stats).",
-    ["namespace", "name", "arm"],
-)
-ARM_CTR = Gauge(
-    "gqr_deployment_arm_ctr",
-    "CTR of each arm in the current canary step's last analysis (from /v1/stats).",
-    ["namespace", "name", "arm"],
-)
-LAST_DECISION = Gauge(
+ARM_CLICKS = _deployment_gauge("gqr_deployment_arm_clicks", f"Clicks {_LAST_ANALYSIS}", "arm")
+ARM_CTR = _deployment_gauge("gqr_deployment_arm_ctr", f"CTR {_LAST_ANALYSIS}", "arm")
+LAST_DECISION = _deployment_gauge(
     "gqr_deployment_last_decision",
     "1 for the last canary analysis decision (pass, fail, wait, inconclusive).",
-    ["namespace", "name", "decision"],
+    "decision",
 )
 _SERIES: dict[tuple[str, str], list[tuple[Gauge, tuple[str, ...]]]] = {}
 

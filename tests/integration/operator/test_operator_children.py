@@ -95,16 +95,22 @@ def _children(kube_client: Any, namespace: str, name: str) -> dict[str, Any]:
     return out
 
 
-def test_every_sample_gets_available_children_owned_by_it(
-    operator: KopfRunner, kube_client: Any, namespace: str
-) -> None:
-    api = client.CustomObjectsApi(kube_client)
+def _create_samples(api: Any, kube_client: Any, namespace: str) -> list[str]:
+    """The claims, then every sample GQRDeployment in ``namespace``: their names."""
     _claims(kube_client, namespace)
     names = []
     for path in SAMPLES:
         doc = load_yaml(path)[0]
         _create(api, namespace, doc)
         names.append(doc["metadata"]["name"])
+    return names
+
+
+def test_every_sample_gets_available_children_owned_by_it(
+    operator: KopfRunner, kube_client: Any, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(kube_client)
+    names = _create_samples(api, kube_client, namespace)
     for name in names:
         obj = wait_for(lambda n=name: _ready(api, namespace, n), f"{name} Ready", timeout=90)
         uid = obj["metadata"]["uid"]
@@ -273,12 +279,7 @@ def test_every_child_is_admitted_under_the_restricted_pod_security_standard(
         core.create_namespaced_pod(namespace, root)
     assert refused_pod.value.status == 403 and "violates PodSecurity" in refused_pod.value.body
     api = client.CustomObjectsApi(kube_client)
-    _claims(kube_client, namespace)
-    names = []
-    for path in SAMPLES:
-        doc = load_yaml(path)[0]
-        _create(api, namespace, doc)
-        names.append(doc["metadata"]["name"])
+    names = _create_samples(api, kube_client, namespace)
     for name in names:
         wait_for(lambda n=name: _ready(api, namespace, n), f"{name} Ready", timeout=90)
     refused = [

@@ -4,48 +4,31 @@ no LLM runs here). The server answers in the template's format, with some noise 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from testsupport.http_function import FunctionServer, Reply, json_reply
 from testsupport.toyworld import requests
 
 from gqr_training.align.data import read_jsonl, request_row, write_jsonl
 from gqr_training.cli import main as gqr
 
 
-class Teacher(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # the OpenAI chat completions shape
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        user = body["messages"][-1]["content"]
-        query = user.split("<query>\n", 1)[1].split("\n", 1)[0]
-        if query == "gre test":
-            self.send_response(500)
-            self.end_headers()
-            return
-        text = f"Here are some queries:\n1. {query} prices <SEP> 2. {query} reviews <SEP> {query}"
-        reply = {"choices": [{"message": {"role": "assistant", "content": text}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _teacher(method: str, path: str, body: bytes) -> Reply:
+    """The OpenAI chat completions shape; a 500 for the query "gre test"."""
+    user = json.loads(body)["messages"][-1]["content"]
+    query = user.split("<query>\n", 1)[1].split("\n", 1)[0]
+    if query == "gre test":
+        return Reply(500)
+    text = f"Here are some queries:\n1. {query} prices <SEP> 2. {query} reviews <SEP> {query}"
+    return json_reply({"choices": [{"message": {"role": "assistant", "content": text}}]})
 
 
 @pytest.fixture
 def teacher_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Teacher)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with FunctionServer(_teacher) as server:
+        yield server.url
 
 
 def test_annotate_writes_clean_sft_rows(teacher_url: str, tmp_path: Path) -> None:

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from typing import Any
 
-from testsupport.toyworld import BAD, GOOD, PRESET, known_scorer, requests
+from testsupport.toyworld import BAD, GOOD, PRESET, PoolEngine, known_scorer, requests
 
 from gqr_training.align.beam import BeamConfig, beam_search
 from gqr_training.align.data import make_task
 from gqr_training.align.overlap import OverlapFilter
 from gqr_training.align.pairs import PairConfig, build_pairs
-
-
-class PoolEngine:
-    """Samples next queries uniformly from topic x aspect; whole responses of 3 of them."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = random.Random(seed)
-
-    def complete(
-        self,
-        texts: Sequence[str],
-        n: int,
-        temperature: float,
-        max_new_tokens: int,
-        stop_at_sep: bool,
-    ) -> list[list[str]]:
-        out = []
-        for text in texts:
-            topic = text.split("<query>\n", 1)[1].split("\n", 1)[0]
-            qs = [f"{topic} {a}" for a in GOOD + BAD]
-            if stop_at_sep:
-                out.append([self.rng.choice(qs) + " <SEP>" for _ in range(n)])
-            else:
-                out.append([self.response(qs) for _ in range(n)])
-        return out
-
-    def response(self, qs: list[str]) -> str:
-        """A whole response: 3 of the queries."""
-        return " <SEP> ".join(self.rng.sample(qs, 3))
 
 
 def test_beam_search_returns_b_lists_of_n_better_than_random() -> None:

@@ -4,7 +4,6 @@ the rejected one), for CTR pairs and click pairs alike; dpo-iterate takes the ga
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 from testsupport.records import impression
-from testsupport.toyworld import BAD, GOOD, PRESET, requests
+from testsupport.toyworld import BAD, GOOD, PRESET, PoolEngine, requests
 
 from gqr_serving.logstore import LogWriter
 from gqr_serving.records import ClickRecord, ImpressionRecord
@@ -24,31 +23,6 @@ from gqr_training.align.scoring import from_prob_fn
 
 UNSAFE = ["at www.spam.com", "mail deals@spam.org", "call 415-555-0100", "for idiots"]
 BLOCKLIST = parse_blocklist("terms: [idiots]\n", "blocklist.yaml")
-
-
-class SpamEngine:
-    """Samples next queries from the topic's good, bad and unsafe aspects."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = random.Random(seed)
-
-    def complete(
-        self,
-        texts: Sequence[str],
-        n: int,
-        temperature: float,
-        max_new_tokens: int,
-        stop_at_sep: bool,
-    ) -> list[list[str]]:
-        out = []
-        for text in texts:
-            topic = text.split("<query>\n", 1)[1].split("\n", 1)[0]
-            qs = [f"{topic} {a}" for a in GOOD + BAD + UNSAFE]
-            if stop_at_sep:
-                out.append([self.rng.choice(qs) + " <SEP>" for _ in range(n)])
-            else:
-                out.append([" <SEP> ".join(self.rng.sample(qs, 3)) for _ in range(n)])
-        return out
 
 
 def _unsafe(text: str) -> bool:
@@ -72,7 +46,7 @@ def _scorer(unsafe_prob: float) -> Any:
 def _pairs(unsafe_prob: float, safety: OutputFilter | None) -> tuple[list[Any], Any]:
     tasks = [make_task(PRESET, r) for r in requests(16)]
     cfg = PairConfig(max_length_gap=None, safety=safety)
-    engine: Any = SpamEngine(4)
+    engine: Any = PoolEngine(4, GOOD + BAD + UNSAFE)
     return build_pairs(engine, PRESET, tasks, _scorer(unsafe_prob), cfg)
 
 

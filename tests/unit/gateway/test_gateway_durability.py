@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from gateway_fakes import ScriptedBackend, client
+from testsupport.records import impression
 
 from gqr_serving.gateway.service import GatewayParts
 from gqr_serving.gateway.sink import GroupCommit
@@ -261,17 +262,8 @@ def test_a_torn_spool_line_is_skipped_on_replay(tmp_path: Path) -> None:
 def _record(iid: str) -> ImpressionRecord:
     from gqr_contracts.base import utcnow
 
-    return ImpressionRecord(
-        impression_id=iid,
-        ts=utcnow(),
-        deployment="local",
-        task="suggestion",
-        arm="stable",
-        model_version="v1",
-        session_id="",
-        user_key="",
-        query="what is green tea",
-        queries=["a", "b", "c"],
+    return impression(
+        iid, utcnow(), "what is green tea", ["a", "b", "c"], session_id="", user_key=""
     )
 
 

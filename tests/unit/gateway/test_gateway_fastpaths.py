@@ -36,6 +36,18 @@ from gqr_serving.prompt import (
 pytestmark = pytest.mark.unit
 
 
+SAMPLED_PARAMETERS = {
+    "max_new_tokens": 64,
+    "do_sample": True,
+    "details": False,
+    "stop": ["x"],
+    "temperature": 0.5,
+    "top_p": 0.9,
+    "seed": 7,
+}
+"""What TGI is sent for GenerationParams(temperature=0.5, top_p=0.9, seed=7, stop=("x",))."""
+
+
 def _old_words(text: str) -> list[str]:
     kept = "".join(ch if not unicodedata.category(ch).startswith("P") else " " for ch in text)
     return kept.casefold().split()
@@ -166,16 +178,7 @@ async def test_tgi_http_posts_generate_and_maps_failures(
     assert await backend.generate(prompt, params) == "a <SEP> b"
     assert seen[0] == {
         "inputs": prompt.text,
-        "parameters": {
-            "max_new_tokens": 64,
-            "do_sample": True,
-            "details": False,
-            "stop": ["x"],
-            "temperature": 0.5,
-            "top_p": 0.9,
-            "seed": 7,
-            "adapter_id": "v2",
-        },
+        "parameters": {**SAMPLED_PARAMETERS, "adapter_id": "v2"},
     }
     assert await backend.generate(prompt, params) == "c"  # TGI's list form, same connection
     reasons = []
@@ -250,18 +253,7 @@ async def test_tgi_client_posts_tgi_parameters_and_maps_failures(
     finally:
         await backend.aclose()
         await server.stop()
-    assert server.seen[0] == {
-        "inputs": prompt.text,
-        "parameters": {
-            "max_new_tokens": 64,
-            "do_sample": True,
-            "details": False,
-            "stop": ["x"],
-            "temperature": 0.5,
-            "top_p": 0.9,
-            "seed": 7,
-        },
-    }
+    assert server.seen[0] == {"inputs": prompt.text, "parameters": SAMPLED_PARAMETERS}
     assert server.seen[1]["parameters"] == {
         "max_new_tokens": 8,
         "do_sample": False,

@@ -123,9 +123,8 @@ async def test_each_row_keeps_its_own_max_new_tokens(llama_lm: Path) -> None:
     assert max(words[0::2]) > 3, words  # the long rows were not cut at the short rows' limit
 
 
-async def test_a_short_call_is_answered_before_its_batch_ends(
-    tiny_lm: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _slow_forward(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every forward pass of the tiny GPT-2 takes ``seconds`` longer."""
     from transformers import GPT2LMHeadModel
 
     real = GPT2LMHeadModel.forward
@@ -134,10 +133,16 @@ async def test_a_short_call_is_answered_before_its_batch_ends(
     def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
         import time
 
-        time.sleep(0.01)  # the long call needs 40 steps: >= 0.4 s
+        time.sleep(seconds)
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(GPT2LMHeadModel, "forward", slow)
+
+
+async def test_a_short_call_is_answered_before_its_batch_ends(
+    tiny_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_forward(monkeypatch, 0.01)  # the long call needs 40 steps: >= 0.4 s
     backend = LocalBackend(tiny_lm, batch_wait_ms=200)  # both calls surely share the batch
     try:
         long = asyncio.ensure_future(
@@ -201,18 +206,7 @@ async def test_model_error_fails_its_batch_and_the_worker_goes_on(
 async def test_aclose_fails_pending_calls_and_never_hangs(
     tiny_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from transformers import GPT2LMHeadModel
-
-    real = GPT2LMHeadModel.forward
-
-    @functools.wraps(real)  # the same signature: the decoder asks it for the KV cache's name
-    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
-        import time
-
-        time.sleep(0.02)  # ~1 s per call of 50 tokens: the calls are still queued at aclose
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(GPT2LMHeadModel, "forward", slow)
+    _slow_forward(monkeypatch, 0.02)  # ~1 s per call of 50 tokens: still queued at aclose
     backend = LocalBackend(tiny_lm, max_batch=1)
     long = GenerationParams(max_new_tokens=50, temperature=0.0)
     tasks = [asyncio.ensure_future(backend.generate(PromptInput(p), long)) for p in PROMPTS[:5]]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from testsupport.records import impression
 
 from gqr_serving.logstore import LogReader, LogWriter
 from gqr_serving.logstore.retention import cutoff_day, main, prune
@@ -18,18 +19,7 @@ NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 
 
 def imp(iid: str, ts: datetime) -> ImpressionRecord:
-    return ImpressionRecord(
-        impression_id=iid,
-        ts=ts,
-        deployment="d",
-        task="suggestion",
-        arm="stable",
-        model_version="v1",
-        session_id="",
-        user_key="",
-        query="q",
-        queries=["a", "b"],
-    )
+    return impression(iid, ts, "q", ["a", "b"], session_id="", user_key="", deployment="d")
 
 
 def age_files(root: Path, seconds: float = 3 * 86400) -> None:

@@ -36,6 +36,17 @@ def _component(manifest: Manifest) -> str:
     return str(manifest["metadata"]["labels"]["app.kubernetes.io/component"])
 
 
+def _deployment_pod_labels(manifests: list[Manifest], component: str) -> list[dict[str, str]]:
+    """The pod labels of every Deployment's pods of ``component``."""
+    return [
+        lab
+        for m in manifests
+        if m["kind"] == "Deployment"
+        for _, lab in pod_specs(m)
+        if lab["app.kubernetes.io/component"] == component
+    ]
+
+
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return [*pod.get("initContainers", []), *pod["containers"]]
 
@@ -154,13 +165,7 @@ def test_network_policies_admit_only_gateway_and_pipeline(
     protected = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies}
     managed = spec.cooccurrence.milvus.mode == "managed"
     assert protected == {"gateway", "llm", "ctr-predictor", *(["milvus"] if managed else [])}
-    gateway_pods = [
-        lab
-        for m in manifests
-        if m["kind"] == "Deployment"
-        for _, lab in pod_specs(m)
-        if lab["app.kubernetes.io/component"] == "gateway"
-    ]
+    gateway_pods = _deployment_pod_labels(manifests, "gateway")
     gw_policy = next(p for p in policies if _component(p) == "gateway")
     selects = gw_policy["spec"]["podSelector"]["matchLabels"].items()
     assert gateway_pods and all(selects <= p.items() for p in gateway_pods)
@@ -170,13 +175,7 @@ def test_network_policies_admit_only_gateway_and_pipeline(
     operator, monitoring = internal["from"]
     assert operator["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gqr-operator"}
     assert monitoring["namespaceSelector"]["matchExpressions"][0]["values"] == ["monitoring"]
-    llm_pods = [
-        lab
-        for m in manifests
-        if m["kind"] == "Deployment"
-        for _, lab in pod_specs(m)
-        if lab["app.kubernetes.io/component"] == "llm"
-    ]
+    llm_pods = _deployment_pod_labels(manifests, "llm")
     llm_policy = next(p for p in policies if _component(p) == "llm")
     assert all(
         llm_policy["spec"]["podSelector"]["matchLabels"].items() <= p.items() for p in llm_pods

@@ -298,6 +298,15 @@ def test_parse_result_keeps_the_last_json_line_of_a_log_tail() -> None:
         parse_result(result("ctr-train"), "cor-build")
 
 
+def _hourly(failure_backoff_s: float, max_consecutive_failures: int) -> Cluster:
+    """A cluster whose pipeline runs every hour on the hour."""
+    cfg = PipelineConfig(
+        "followup", "s3://m", schedule="0 * * * *", failure_backoff_s=failure_backoff_s,
+        max_consecutive_failures=max_consecutive_failures,
+    )  # fmt: skip
+    return Cluster(cfg)
+
+
 def _fail_run(c: Cluster, advance: float) -> None:
     """Let the schedule start a run (``advance`` seconds on) and fail its first step."""
     before = c.status.get("runNumber", 0)
@@ -309,11 +318,7 @@ def _fail_run(c: Cluster, advance: float) -> None:
 
 
 def test_failed_runs_back_off_then_suspend_the_schedule_until_a_run_succeeds() -> None:
-    cfg = PipelineConfig(
-        "followup", "s3://m", schedule="0 * * * *", failure_backoff_s=3600.0,
-        max_consecutive_failures=3,
-    )  # fmt: skip
-    c = Cluster(cfg)
+    c = _hourly(failure_backoff_s=3600.0, max_consecutive_failures=3)
     c.tick()  # 02:01
     _fail_run(c, 3600)  # the 03:00 fire: failure 1, back off 1 h
     c.tick(advance=3600)  # the 04:00 fire lies within the hour: skipped, said so
@@ -343,11 +348,7 @@ def test_failed_runs_back_off_then_suspend_the_schedule_until_a_run_succeeds() -
 
 
 def test_never_suspended_with_max_consecutive_failures_zero() -> None:
-    cfg = PipelineConfig(
-        "followup", "s3://m", schedule="0 * * * *", failure_backoff_s=0.0,
-        max_consecutive_failures=0,
-    )  # fmt: skip
-    c = Cluster(cfg)
+    c = _hourly(failure_backoff_s=0.0, max_consecutive_failures=0)
     c.tick()
     for _ in range(5):
         _fail_run(c, 3600)

@@ -8,7 +8,7 @@ fetch; so diversity comes from sampling the C candidates at several temperatures
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from gqr_training.align.tinylm import SEP_TOKEN
@@ -126,13 +126,10 @@ class HFEngine:
         self._calls += 1
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self.seed * 1_000_003 + self._calls)
-        order = self._length_order(texts)
         out: list[list[str]] = [[] for _ in texts]
         try:
             with torch.no_grad():
-                for lo in range(0, len(order), per):
-                    idx = order[lo : lo + per]
-                    chunk = [texts[i] for i in idx]
+                for idx, chunk in self._batches(texts, per):
                     rows = self._sample(chunk, temperatures, max_new_tokens, stops, gen)
                     for j, i in enumerate(idx):
                         out[i] = rows[j * n : (j + 1) * n]
@@ -140,6 +137,13 @@ class HFEngine:
             if was_training:
                 model.train()
         return out
+
+    def _batches(self, texts: Sequence[str], per: int) -> Iterator[tuple[list[int], list[str]]]:
+        """Batches of at most ``per`` texts in :meth:`_length_order`: (indices, texts)."""
+        order = self._length_order(texts)
+        for lo in range(0, len(order), per):
+            idx = order[lo : lo + per]
+            yield idx, [texts[i] for i in idx]
 
     def _length_order(self, texts: Sequence[str]) -> list[int]:
         """Text indices by token length, so each batch pads (and caches) little: a batch's KV
@@ -209,11 +213,8 @@ class HFEngine:
             else:
                 extra.update(do_sample=False)
             per = max(1, self.batch_size // n)
-            order = self._length_order(texts)
             with torch.no_grad():
-                for lo in range(0, len(order), per):
-                    idx = order[lo : lo + per]
-                    chunk = [texts[i] for i in idx]
+                for idx, chunk in self._batches(texts, per):
                     enc = tok(
                         chunk, return_tensors="pt", padding=True, return_token_type_ids=False
                     ).to(self.device)
