@@ -46,11 +46,11 @@ PODMAN = shlex.split(
 UID = "1000:1000"  # the images' user (images/Dockerfile)
 SAMPLE = ROOT / "crds" / "samples" / "gqr.dev_v1alpha1_gqrdeployment_suggestion.yaml"
 # A tiny CTR model (the shapes of tests/unit/ctr/synth.TINY), one epoch.
-CTR_TINY = (
+CTR_TINY = shlex.split(
     "--layers 1 --hidden 32 --heads 2 --intermediate 64 --embedding-size 16 --vocab-size 200"
     " --max-positions 4 --max-length 48 --batch-size 64 --lr 3e-3 --threads 1 --epochs 1"
     " --no-progress"
-).split()
+)
 LOG_DAYS, LOG_END = 2, "2025-01-03T00:00:00+00:00"  # gqr sim's default start: 2025-01-01
 
 
@@ -60,9 +60,10 @@ class SmokeError(Exception):
 
 def image_name(target: str) -> str:
     registry = os.environ.get("REGISTRY", "ghcr.io/gqr-dev")
-    version = os.environ.get("VERSION") or tomllib.loads(
-        (ROOT / "pyproject.toml").read_text()
-    )["project"]["version"]
+    version = (
+        os.environ.get("VERSION")
+        or tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    )
     return f"{registry}/gqr-{target}:{version}"
 
 
@@ -271,8 +272,9 @@ def _operator_against(image: str, work: Path, state: Any, health_port: int) -> s
     mounts = {kubeconfig: "/home/gqr/.kube/config:ro"}
     env = {"KUBECONFIG": "/home/gqr/.kube/config"}
     with Container("operator", image, args, mounts, env) as op:
-        wait_until("operator liveness", lambda: _ok(f"http://127.0.0.1:{health_port}/healthz"),
-                   180, op)  # fmt: skip
+        wait_until(
+            "operator liveness", lambda: _ok(f"http://127.0.0.1:{health_port}/healthz"), 180, op
+        )
         kubectl("apply", "-n", ns, "-f", str(SAMPLE))
         name = "followup-suggestions"
 
@@ -283,14 +285,15 @@ def _operator_against(image: str, work: Path, state: Any, health_port: int) -> s
 
         obj = wait_until(f"GQRDeployment {name} Ready", ready, 240, op)
         if obj["status"].get("phase") != "Ready":
-            conds = [f"{c['type']}={c['status']} {c.get('reason')}: {c.get('message', '')}"
-                     for c in obj["status"].get("conditions", [])]  # fmt: skip
+            conds = [
+                f"{c['type']}={c['status']} {c.get('reason')}: {c.get('message', '')}"
+                for c in obj["status"].get("conditions", [])
+            ]
             raise SmokeError(f"{name} phase {obj['status'].get('phase')}: {conds}")
         selector = f"gqr.dev/deployment={name},app.kubernetes.io/managed-by=gqr-operator"
-        children = json.loads(
-            kubectl("get", "-n", ns, "deployments,statefulsets,services,inferenceservices", "-l", selector,
-                    "-o", "json")  # fmt: skip
-        )["items"]
+        kinds_arg = "deployments,statefulsets,services,inferenceservices"
+        listed = kubectl("get", "-n", ns, kinds_arg, "-l", selector, "-o", "json")
+        children = json.loads(listed)["items"]
         kinds: dict[str, list[str]] = {}
         for child in children:
             owners = [r["uid"] for r in child["metadata"].get("ownerReferences", [])]
@@ -356,15 +359,22 @@ def smoke_gateway(image: str, work: Path) -> str:
             if not shown.get("queries"):
                 raise SmokeError(f"/v1/recommend answered no queries: {shown}")
             click = {"impression_id": shown["impression_id"], "user_key": "smoke-user"}
-            f = _http("POST", f"http://127.0.0.1:{port}/v1/feedback",
-                      json={**click, "positions": [0]})  # fmt: skip
+            f = _http(
+                "POST", f"http://127.0.0.1:{port}/v1/feedback", json={**click, "positions": [0]}
+            )
             if f is None or f.status_code != 200:
                 raise SmokeError(f"/v1/feedback answered {f and f.status_code}: {f and f.text}")
-            stats = _http("GET", f"http://127.0.0.1:{internal}/v1/stats",
-                          params={"fresh": "true"}).json()  # fmt: skip
+            stats = _http(
+                "GET", f"http://127.0.0.1:{internal}/v1/stats", params={"fresh": "true"}
+            ).json()
             counted = [(a["impressions"], a["clicks"]) for a in stats["arms"]]
             if counted != [(1, 1)]:
                 raise SmokeError(f"/v1/stats counts {counted}, expected one impression and click")
+            metrics = _http("GET", f"http://127.0.0.1:{internal}/metrics").text
+            llm_calls = _metric(metrics, 'gqr_gateway_stage_seconds_count{stage="llm"}')
+            fallbacks = _metric(metrics, "gqr_gateway_fallbacks_total")
+            if llm_calls != 1 or fallbacks:
+                raise SmokeError(f"the LLM answered {llm_calls} time(s), {fallbacks} fallback(s)")
             gw.stop()
             if "Traceback" in gw.log:
                 raise SmokeError(f"the gateway logged a traceback:\n{_tail(gw)}")
@@ -375,9 +385,16 @@ def smoke_gateway(image: str, work: Path) -> str:
     if [i.impression_id for i in impressions] != [shown["impression_id"]]:
         raise SmokeError(f"log store on the mounted folder holds {impressions} ({files})")
     return (
-        f"/v1/recommend -> {len(shown['queries'])} queries {shown['queries']}; click counted; "
+        f"/v1/recommend -> {len(shown['queries'])} queries {shown['queries']} (the LLM stand-in "
+        "answered, no fallback); click counted; "
         f"log files: {', '.join(map(str, files))}"
     )
+
+
+def _metric(text: str, prefix: str) -> float:
+    """The sum of the Prometheus samples whose name (and labels) start with ``prefix``."""
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
 
 # -------------------------------------------------------------------------------- trainer
@@ -396,21 +413,14 @@ def _job_result(out: str, job: str) -> dict[str, Any]:
 def smoke_trainer(image: str, work: Path) -> str:
     data = _writable(work / "data")
     mounts = {data: "/data"}
-    window = ["--end", LOG_END, "--window-days", str(LOG_DAYS)]
-    run_once(image, ["sim", "--policy", "cqr", "--days", str(LOG_DAYS),
-                     "--impressions-per-day", "200", "--eval-requests", "10", "--no-progress",
-                     "--out", "/data/logs"], mounts, 600)  # fmt: skip
-    ctr = _job_result(
-        run_once(image, ["ctr-train", "--logs", "/data/logs", "--out", "/data/ctr", *window,
-                         "--version", "v1", *CTR_TINY], mounts, 900),  # fmt: skip
-        "ctr-train",
-    )
-    cor = _job_result(
-        run_once(image, ["cor-build", "--source", "logstore", "--input", "/data/logs", *window,
-                         "--artifact-root", "/data/artifacts", "--version", "v1",
-                         "--no-progress"], mounts, 600),  # fmt: skip
-        "cor-build",
-    )
+    window = f"--end {LOG_END} --window-days {LOG_DAYS}"
+    sim = f"sim --policy cqr --days {LOG_DAYS} --impressions-per-day 200 --eval-requests 10"
+    run_once(image, shlex.split(f"{sim} --no-progress --out /data/logs"), mounts, 600)
+    train = f"ctr-train --logs /data/logs --out /data/ctr {window} --version v1"
+    ctr = _job_result(run_once(image, [*shlex.split(train), *CTR_TINY], mounts, 900), "ctr-train")
+    build = f"cor-build --source logstore --input /data/logs {window}"
+    build += " --artifact-root /data/artifacts --version v1 --no-progress"
+    cor = _job_result(run_once(image, shlex.split(build), mounts, 600), "cor-build")
     if not (data / "ctr" / "v1").is_dir():
         raise SmokeError(f"ctr-train reported {ctr['artifact_uri']} but /data/ctr/v1 is missing")
     current = (data / "artifacts" / "cor" / "CURRENT").read_text().strip()
@@ -441,10 +451,12 @@ def smoke_ctr_predictor(image: str, work: Path) -> str:
     base = f"http://127.0.0.1:{port}"
     with Container("ctr-predictor", image, args, {_readable(artifact): "/mnt/models:ro"}) as srv:
         wait_until("/v1/models/ctr", lambda: _ok(f"{base}/v1/models/ctr"), 300, srv)
-        pairs = [("paris price", ["paris tips", "paris history", "tokyo price"]),
-                 ("what is green tea", ["green tea benefits", "matcha", "rome hotels"])]  # fmt: skip
-        v1 = _http("POST", f"{base}/v1/models/ctr:predict",
-                   json={"instances": [{"query": q, "queries": qs} for q, qs in pairs]})  # fmt: skip
+        pairs = [
+            ("paris price", ["paris tips", "paris history", "tokyo price"]),
+            ("what is green tea", ["green tea benefits", "matcha", "rome hotels"]),
+        ]
+        instances = [{"query": q, "queries": qs} for q, qs in pairs]
+        v1 = _http("POST", f"{base}/v1/models/ctr:predict", json={"instances": instances})
         if v1 is None or v1.status_code != 200:
             raise SmokeError(f"V1 :predict answered {v1 and v1.status_code}: {v1 and v1.text}")
         preds = v1.json()["predictions"]
@@ -453,9 +465,13 @@ def smoke_ctr_predictor(image: str, work: Path) -> str:
             raise SmokeError(f"V1 predictions: {preds}")
         inputs = [
             {"name": "query", "shape": [2], "datatype": "BYTES", "data": [q for q, _ in pairs]},
-            {"name": "queries", "shape": [2, 3], "datatype": "BYTES",
-             "data": [x for _, qs in pairs for x in qs]},
-        ]  # fmt: skip
+            {
+                "name": "queries",
+                "shape": [2, 3],
+                "datatype": "BYTES",
+                "data": [x for _, qs in pairs for x in qs],
+            },
+        ]
         v2 = _http("POST", f"{base}/v2/models/ctr/infer", json={"inputs": inputs})
         if v2 is None or v2.status_code != 200:
             raise SmokeError(f"V2 /infer answered {v2 and v2.status_code}: {v2 and v2.text}")
@@ -515,11 +531,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok, detail = False, traceback.format_exc()
         seconds = time.monotonic() - t0
         results.append((target, ok, detail, size))
-        print(f"{'PASS' if ok else 'FAIL'} {target} ({size / 1e6:.0f} MB, {seconds:.0f}s): {detail}",
-              flush=True)  # fmt: skip
+        verdict = "PASS" if ok else "FAIL"
+        print(f"{verdict} {target} ({size / 1e6:.0f} MB, {seconds:.0f}s): {detail}", flush=True)
     print("--- summary")
     for target, ok, _, size in results:
-        print(f"  {'PASS' if ok else 'FAIL'}  {target:14} {size / 1e6:8.0f} MB  {image_name(target)}")
+        verdict = "PASS" if ok else "FAIL"
+        print(f"  {verdict}  {target:14} {size / 1e6:8.0f} MB  {image_name(target)}")
     if args.keep:
         print(f"work folder kept: {root}")
     else:
