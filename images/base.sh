@@ -47,7 +47,7 @@ if [[ ! -s $tarball ]]; then
 fi
 
 if ! podman image exists "$image"; then
-  podman import \
+  podman import --quiet \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
