@@ -118,12 +118,17 @@ schemas: dev ## Export the record JSON Schemas to schemas/.
 ##@ Packaging
 REGISTRY ?= ghcr.io/gqr-dev
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-IMAGES := $(shell source images/targets.sh && image_targets)
-DOCKER ?= docker
+# Every target of images/Dockerfile; `make images IMAGES="operator gateway"` builds a few.
+IMAGES ?= $(shell source images/targets.sh && image_targets)
+DOCKER ?= podman
 
 .PHONY: images
-images: ## Build every image (needs a container engine): $(REGISTRY)/gqr-<name>:$(VERSION).
-	@for i in $(IMAGES); do $(DOCKER) build -f images/Dockerfile --target $$i -t $(REGISTRY)/gqr-$$i:$(VERSION) . || exit 1; done
+images: ## Build the images with buildah (sets up podman/buildah, a local base image, a cached wheelhouse): $(REGISTRY)/gqr-<name>:$(VERSION).
+	REGISTRY=$(REGISTRY) VERSION=$(VERSION) bash images/build.sh $(IMAGES)
+
+.PHONY: images-smoke
+images-smoke: dev testenv ## Run each built image for real with podman (operator on testenv, gateway, trainer, predictor).
+	REGISTRY=$(REGISTRY) VERSION=$(VERSION) $(PY) images/smoke.py $(IMAGES)
 
 .PHONY: push-images
 push-images: images ## Push the images to $(REGISTRY).

@@ -14,12 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "images" / "Dockerfile"
-# target -> (extras installed, entrypoint): the commands gqr_operator.resources give these pods.
+# target -> (the venv stage it copies, the locked requirements that venv installs, entrypoint):
+# the commands gqr_operator.resources give these pods. The gateway's set has no torch.
 EXPECTED = {
-    "operator": ("operator", ["gqr-operator"]),
-    "gateway": ("serve", ["gqr-gateway"]),
-    "trainer": ("train,serve", ["gqr"]),
-    "ctr-predictor": ("serve", ["python", "-m", "gqr_training.ctr.server"]),
+    "operator": ("venv-operator", "operator", ["gqr-operator"]),
+    "gateway": ("venv-gateway", "gateway", ["gqr-gateway"]),
+    "trainer": ("venv-train-serve", "train-serve", ["gqr"]),
+    "ctr-predictor": ("venv-serve", "serve", ["python", "-m", "gqr_training.ctr.server"]),
 }
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|build-essential|make|cmake|apt-get install)\b")
 
@@ -87,21 +88,22 @@ def test_what_ships_is_non_root_without_build_tools(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_extras_and_entrypoint(name: str) -> None:
-    extras, entrypoint = EXPECTED[name]
+def test_venv_and_entrypoint(name: str) -> None:
+    venv, lock, entrypoint = EXPECTED[name]
     target = _stages()[name][1]
-    venv = extras.replace(",", "-")
-    assert f"COPY --from=venv-{venv} /opt/venv /opt/venv" in target
+    assert f"COPY --from={venv} /opt/venv /opt/venv" in target
     (line,) = [x for x in target if x.startswith("ENTRYPOINT ")]
     assert line == "ENTRYPOINT [" + ", ".join(f'"{a}"' for a in entrypoint) + "]"
+    script = f"source {ROOT}/images/targets.sh && image_lock {name}"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"requirements/{lock}.txt"
 
 
-@pytest.mark.parametrize("extras", sorted({e for e, _ in EXPECTED.values()}))
-def test_installs_come_from_the_lock(extras: str) -> None:
+@pytest.mark.parametrize(("venv", "lock"), sorted({(v, r) for v, r, _ in EXPECTED.values()}))
+def test_installs_come_from_the_lock(venv: str, lock: str) -> None:
     """Every dependency of an image is a hash-checked pin from uv.lock's export for its extras;
     the project itself adds nothing unpinned (--no-deps, the locked setuptools)."""
-    lock = extras.replace(",", "-")
-    base, lines = _stages()[f"venv-{lock}"]
+    base, lines = _stages()[venv]
     assert base == "build-base"
     installs = [line.removeprefix("RUN pip install ") for line in lines if line.startswith("RUN ")]
     assert installs == [
