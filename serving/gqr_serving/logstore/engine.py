@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +32,17 @@ from gqr_serving.logstore.layout import Kind, Record, parse_day
 from gqr_serving.logstore.reader import LogReader
 from gqr_serving.logstore.window import check_window
 
+Ref = tuple[int, int, str, str]
+"""What an impression id says: (Unix minute, queries shown, arm, model version)."""
+_REFS = pa.schema(
+    [
+        ("iid", pa.string()),
+        ("minute", pa.int64()),
+        ("n", pa.int64()),
+        ("arm", pa.string()),
+        ("mv", pa.string()),
+    ]
+)
 LATE = 1 << 31
 """``_ord`` offset of a JSONL segment's rows within its day: after the compacted rows."""
 
@@ -105,6 +116,57 @@ class ColumnarLogs:
             s.invalid_by_reason[reason] = s.invalid_by_reason.get(reason, 0) + n
         s.invalid_users += _one(con, "SELECT count(*) FROM flagged")[0]
 
+    # -- /v1/stats --------------------------------------------------------------------------
+
+    def arm_stats(
+        self,
+        first_minute: int,
+        last_minute: int,
+        peek: Callable[[str], Ref | None],
+        policy: InvalidTrafficPolicy | None = None,
+    ) -> list[dict[str, Any]]:
+        """``gateway.stats.LogStats.query`` over the impressions of minutes
+        ``[first_minute, last_minute]`` (Unix minutes): one dict of ArmCounter fields per
+        (arm, model_version), sorted. Impressions count once per (minute, id); a click counts
+        for the impression its id names (``peek``: the id's minute, n, arm and model version;
+        None: not counted), once per (impression, position); an impression with invalid
+        traffic moves to the invalid counts. Clicks are read from the first minute's day on."""
+        policy = policy or InvalidTrafficPolicy()
+        start = datetime.fromtimestamp(first_minute * 60, UTC)
+        end = datetime.fromtimestamp((last_minute + 1) * 60, UTC)
+        day = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        con = self._connect()
+        try:
+            self._register(con, "imps", "impression", start, end)
+            self._register(con, "clicks", "click", day, None)
+            refs: dict[str, list[Any]] = {"iid": [], "minute": [], "n": [], "arm": [], "mv": []}
+            for (iid,) in con.execute("SELECT DISTINCT impression_id FROM clicks").fetchall():
+                ref = peek(iid)
+                if ref is None:
+                    continue
+                minute, n, arm, mv = ref
+                if first_minute <= minute <= last_minute:
+                    for key, value in zip(refs, (iid, minute, n, arm, mv), strict=True):
+                        refs[key].append(value)
+            con.register("refs", pa.table(refs, schema=_REFS))
+            rows = con.execute(
+                _ARM_STATS,
+                [policy.all_positions_n],
+            ).fetchall()
+            names = (
+                "arm",
+                "model_version",
+                "impressions",
+                "clicks",
+                "clicked_impressions",
+                "fallbacks",
+                "invalid_clicks",
+                "invalid_impressions",
+            )
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        finally:
+            con.close()
+
     # -- COR -------------------------------------------------------------------------------
 
     def transition_counts(
@@ -151,6 +213,7 @@ class ColumnarLogs:
             config["threads"] = c.threads
         con = duckdb.connect(":memory:", config=config)
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET TimeZone = 'UTC'")  # timestamps come back in UTC, as records have them
         return con
 
     def _register(
@@ -258,6 +321,50 @@ FROM kept k LEFT JOIN ci ON ci.iid = k.impression_id
 LEFT JOIN flagged f ON f.user_key = k.user_key
 WHERE ({_REASON}) IS NULL
 ORDER BY k._ord
+"""
+# /v1/stats. im: impressions once per (minute, id), the first record's arm. cl: per clicked
+# impression (minute, arm and version from its id), its positions shown, the first verdict
+# of each, and whether the impression record was read.
+_ARM_STATS = """
+WITH im AS (
+  SELECT minute, impression_id, first(arm ORDER BY _ord) AS arm,
+         first(model_version ORDER BY _ord) AS mv, first(fallback ORDER BY _ord) AS fb
+  FROM (SELECT *, epoch_ms(ts) // 60000 AS minute FROM imps) GROUP BY 1, 2
+),
+cp AS (
+  SELECT r.iid, any_value(r.minute) AS minute, any_value(r.n) AS n,
+         any_value(r.arm) AS arm, any_value(r.mv) AS mv, c.position AS pos,
+         first(c.invalid ORDER BY c._ord) AS invalid, min(c._ord) AS o
+  FROM clicks c JOIN refs r ON r.iid = c.impression_id
+  WHERE c.position >= 0 AND c.position < r.n
+  GROUP BY r.iid, c.position
+),
+cl AS (
+  SELECT iid, any_value(minute) AS minute, any_value(arm) AS arm, any_value(mv) AS mv,
+         count(*) AS clicks,
+         first(invalid ORDER BY o) FILTER (WHERE invalid IS NOT NULL) IS NOT NULL
+           OR ($1 > 0 AND any_value(n) >= $1 AND count(*) = any_value(n)) AS bad
+  FROM cp GROUP BY iid
+),
+cl_seen AS (
+  SELECT cl.*, EXISTS (SELECT 1 FROM im WHERE im.minute = cl.minute
+                       AND im.impression_id = cl.iid) AS seen
+  FROM cl
+),
+rows AS (
+  SELECT arm, mv, count(*) AS impressions, 0 AS clicks, 0 AS clicked, count(*) FILTER (WHERE fb)
+         AS fallbacks, 0 AS invalid_clicks, 0 AS invalid_impressions
+  FROM im GROUP BY 1, 2
+  UNION ALL
+  SELECT arm, mv, -count(*) FILTER (WHERE bad AND seen), sum(clicks) FILTER (WHERE NOT bad),
+         count(*) FILTER (WHERE NOT bad), 0, sum(clicks) FILTER (WHERE bad),
+         count(*) FILTER (WHERE bad AND seen)
+  FROM cl_seen GROUP BY 1, 2
+)
+SELECT arm, mv, sum(impressions)::BIGINT, coalesce(sum(clicks), 0)::BIGINT,
+       sum(clicked)::BIGINT, sum(fallbacks)::BIGINT, coalesce(sum(invalid_clicks), 0)::BIGINT,
+       sum(invalid_impressions)::BIGINT
+FROM rows GROUP BY 1, 2 ORDER BY 1, 2
 """
 # COR: sessions ordered by ts (ties: storage order); a gap over max_gap_s starts a segment;
 # empty normalised queries are dropped after the gap test; within a segment, consecutive
