@@ -206,6 +206,14 @@ class GatewayMetrics:
         self.retention_errors = Counter(
             "gqr_gateway_log_retention_errors", "Retention runs that failed", registry=r
         )
+        self.compacted_days = Counter(
+            "gqr_gateway_log_compacted_days",
+            "Log store day folders compacted into Parquet (--log-compact-interval-s)",
+            registry=r,
+        )
+        self.compact_errors = Counter(
+            "gqr_gateway_log_compact_errors", "Compaction runs that failed", registry=r
+        )
 
     def count_impression(self, arm: str, model: str) -> None:
         self.impressions.labels(arm, model).inc()
