@@ -187,8 +187,9 @@ def measure(root: str, path: str, op: str, days: int, today: datetime, memory: s
         result = [len(counts), sum(counts.values()), stats.sessions, stats.segments]
         scanned = stats.events
     else:
-        ls = LogStats(root, max_window_s=(days + 1) * 86400, columnar=path == "columnar")
-        _, arms = ls.query(days * 86400 - 3600, fresh=True)  # whole days: today is empty
+        window_s = (datetime.now(UTC) - start).total_seconds()  # the days, and empty today
+        ls = LogStats(root, max_window_s=window_s + 3600, columnar=path == "columnar")
+        _, arms = ls.query(window_s, fresh=True)
         result = [[r.arm, r.impressions, r.clicks, r.invalid_impressions] for r in arms]
         scanned = sum(r.impressions + r.invalid_impressions for r in arms)
     wall = time.perf_counter() - t0

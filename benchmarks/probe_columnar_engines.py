@@ -63,7 +63,8 @@ def make_data(folder: Path, rows: int) -> None:
 def run_duckdb(folder: Path) -> int:
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2, "enable_progress_bar": False})
+    con = duckdb.connect(config={"memory_limit": "1GB", "threads": 2})
+    con.execute("SET enable_progress_bar = false")
     imp = f"read_parquet('{folder}/imp-*.parquet')"
     clk = f"read_parquet('{folder}/click-*.parquet')"
     sql = f"""

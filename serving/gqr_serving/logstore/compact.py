@@ -137,7 +137,7 @@ def _write_day(reader: LogReader, kind: Kind, d: DayFolder, names: list[str]) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m gqr_serving.logstore.compact",
+        prog="gqr logs-compact",
         description="Compact the closed day folders of a log store into Parquet (idempotent).",
     )
     p.add_argument("--root", required=True, help="Log store root: a folder or an fsspec URL.")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from logstore_factories import impression, random_store
+from tests.unit.logstore.logstore_factories import impression, random_store
 
 from gqr_serving.gateway.stats import LogStats
 from gqr_serving.invalid import InvalidTrafficPolicy
