@@ -152,7 +152,9 @@ def make_store(root: Path, impressions: int, days: int, today: datetime) -> None
 # -- one measured read, in a subprocess --------------------------------------------------------
 
 
-def measure(root: str, path: str, op: str, days: int, today: datetime, memory: str) -> dict:
+def measure(
+    root: str, path: str, op: str, days: int, today: datetime, memory: str
+) -> dict[str, Any]:
     # Imports first: the clock times the reads, not loading the libraries.
     from gqr_serving.gateway.stats import LogStats
     from gqr_serving.logstore import LogReader
@@ -197,16 +199,17 @@ def measure(root: str, path: str, op: str, days: int, today: datetime, memory: s
     return {"s": wall, "rows": scanned, "peak_mb": peak_mb, "result": result}
 
 
-def run_child(args: argparse.Namespace, path: str, op: str, days: int) -> dict:
+def run_child(args: argparse.Namespace, path: str, op: str, days: int) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", path, op, str(days), "--dir", args.root]
     cmd += ["--today", args.today, "--memory-limit", args.memory_limit]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{path} {op} {days}d failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    got: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return got
 
 
-def compact_child(root: str) -> dict:
+def compact_child(root: str) -> dict[str, Any]:
     from gqr_serving.logstore.compact import compact
 
     t0 = time.perf_counter()

@@ -78,7 +78,7 @@ def run_duckdb(folder: Path) -> int:
     SELECT k.*, coalesce(ci.pos, []) clicked FROM kept k LEFT JOIN ci ON ci.iid = k.impression_id
     """
     n = 0
-    reader = con.execute(sql).to_arrow_reader(100_000)
+    reader = con.sql(sql).to_arrow_reader(100_000)
     for batch in reader:
         n += batch.num_rows
     users = con.execute(
