@@ -94,8 +94,12 @@ class ColumnarLogs:
                 [policy.user_min_impressions, policy.user_max_ctr if flag else 2.0],
             )
             self._join_stats(con, policy)
-            reader = con.sql(_JOINED, params=[policy.all_positions_n]).to_arrow_reader(batch_rows)
-            yield from reader
+            # One day at a time: the storage-order sort holds a day's rows, not the window's.
+            days = con.execute("SELECT DISTINCT _ord >> 32 AS d FROM imps ORDER BY d").fetchall()
+            for (day,) in days:
+                lo, hi = day << 32, (day + 1) << 32
+                params = [policy.all_positions_n, lo, hi]
+                yield from con.sql(_JOINED, params=params).to_arrow_reader(batch_rows)
         finally:
             con.close()
 
@@ -319,7 +323,7 @@ _JOINED = f"""
 SELECT k.* EXCLUDE (_ord), coalesce(ci.valid, []::INTEGER[]) AS clicked
 FROM kept k LEFT JOIN ci ON ci.iid = k.impression_id
 LEFT JOIN flagged f ON f.user_key = k.user_key
-WHERE ({_REASON}) IS NULL
+WHERE ({_REASON}) IS NULL AND k._ord >= $2 AND k._ord < $3
 ORDER BY k._ord
 """
 # /v1/stats. im: impressions once per (minute, id), the first record's arm. cl: per clicked
