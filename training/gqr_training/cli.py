@@ -106,7 +106,7 @@ TOOLS: dict[str, tuple[str, str]] = {
         "Run the whole loop on the simulated world: logs, COR, CTR, SFT, iterative DPO, A/B.",
     ),
     "logs-compact": (
-        "gqr_serving.logstore.compact",
+        "gqr_training.logs_compact",
         "Compact a log store's closed day folders into Parquet for the columnar readers.",
     ),
     "align-table": (

@@ -13,7 +13,8 @@ aside and renamed, an object is one upload. Several compactors may run at once.
 Readers (``LogReader`` and ``logstore.engine``) use the Parquet file for the segments it
 lists and JSONL for everything else, so compaction never changes what a read returns.
 
-    python -m gqr_serving.logstore.compact --root s3://bucket/logs     (or: gqr logs-compact)
+    gqr logs-compact --root s3://bucket/logs   (where gqr_serving alone is installed, as in the
+    gateway image: python -m gqr_serving.logstore.compact --root ...)
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from gqr_serving.logstore.columnar import (
     to_batch,
 )
 from gqr_serving.logstore.layout import Kind, Record
-from gqr_serving.logstore.problems import log
 from gqr_serving.logstore.reader import DayFolder, LogReader
 from gqr_serving.logstore.retention import OPEN_GUARD_S, is_closed
 from gqr_serving.logstore.segment import fsync_dir
@@ -137,19 +137,22 @@ def _write_day(reader: LogReader, kind: Kind, d: DayFolder, names: list[str]) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="gqr logs-compact",
+        prog="python -m gqr_serving.logstore.compact",
         description="Compact the closed day folders of a log store into Parquet (idempotent).",
     )
     p.add_argument("--root", required=True, help="Log store root: a folder or an fsspec URL.")
     args = p.parse_args(argv)
     result = compact(args.root, progress=lambda line: print(line, flush=True))
-    print(
-        f"compacted {len(result.compacted)} day folder(s) ({result.rows} records); "
-        f"{len(result.up_to_date)} up to date; {len(result.open)} still open"
-    )
-    if result.open:
-        log.info("still open (next run): %s", ", ".join(result.open))
+    print(summary(result))
     return 0
+
+
+def summary(result: CompactResult) -> str:
+    """One line on what a run did (the CLIs print it)."""
+    return (
+        f"compacted {len(result.compacted)} day folder(s) ({result.rows} records); "
+        f"{len(result.up_to_date)} up to date; {len(result.open)} still open (next run)"
+    )
 
 
 if __name__ == "__main__":
