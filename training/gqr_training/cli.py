@@ -105,6 +105,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "gqr_training.demo",
         "Run the whole loop on the simulated world: logs, COR, CTR, SFT, iterative DPO, A/B.",
     ),
+    "logs-compact": (
+        "gqr_training.logs_compact",
+        "Compact a log store's closed day folders into Parquet for the columnar readers.",
+    ),
     "align-table": (
         "gqr_training.eval.align_table",
         "Table 3 (reduced): alignment variants, AEC and true CTR, from a finished demo.",

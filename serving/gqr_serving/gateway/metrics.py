@@ -167,6 +167,14 @@ class GatewayMetrics:
         self.retention_errors = self._counter(
             "gqr_gateway_log_retention_errors", "Retention runs that failed"
         )
+        self.compacted_days = Counter(
+            "gqr_gateway_log_compacted_days",
+            "Log store day folders compacted into Parquet (--log-compact-interval-s)",
+            registry=r,
+        )
+        self.compact_errors = Counter(
+            "gqr_gateway_log_compact_errors", "Compaction runs that failed", registry=r
+        )
 
     def _counter(self, name: str, doc: str, *labels: str) -> Counter:
         return Counter(name, doc, labels, registry=self.registry)

@@ -33,6 +33,7 @@ from gqr_serving.gateway.sink import (
     log_writer_factory,
 )
 from gqr_serving.gateway.stats import LogStats
+from gqr_serving.logstore.compact import compact
 from gqr_serving.logstore.retention import prune
 from gqr_serving.prompt import TaskPreset, list_presets, load_preset
 from gqr_serving.records import ImpressionRecord
@@ -140,6 +141,8 @@ class Gateway:
             self.acked.start()
         if self.settings.log_retention_days:
             self._tasks.append(asyncio.create_task(self._retention_loop()))
+        if self.settings.log_compact_interval_s:
+            self._tasks.append(asyncio.create_task(self._compact_loop()))
         if self._cor_service is not None:
             await self._refresh_cor()
             self._tasks.append(asyncio.create_task(self._cor_loop()))
@@ -233,6 +236,18 @@ class Gateway:
                 m.retention_errors.inc()
                 log.error("log retention failed: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(s.log_retention_interval_s)
+
+    async def _compact_loop(self) -> None:
+        """Compact the closed day folders now, then every --log-compact-interval-s."""
+        s, m = self.settings, self.metrics
+        while True:
+            try:
+                result = await asyncio.to_thread(compact, s.log_root)
+                m.compacted_days.inc(len(result.compacted))
+            except Exception as exc:  # the store may be down: try again next time
+                m.compact_errors.inc()
+                log.error("log compaction failed: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(s.log_compact_interval_s)
 
     async def _cor_loop(self) -> None:
         while True:

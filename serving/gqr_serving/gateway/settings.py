@@ -244,6 +244,14 @@ class GatewaySettings(BaseModel):
     log_retention_interval_s: float = Field(
         3600.0, ge=1, le=7 * 86400, description="How often the log store is pruned."
     )
+    log_compact_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="How often the log store's closed day folders are compacted into Parquet "
+        "for the columnar readers (gqr_serving.logstore.compact); 0 = never. Every replica "
+        "compacts (idempotent).",
+    )
     stats_refresh_s: float = Field(1.0, ge=0, le=300, description="Stats cache lifetime.")
     stats_max_window_s: float = Field(
         14 * 86400, gt=0, description="Longest /v1/stats window (and what stays indexed)."

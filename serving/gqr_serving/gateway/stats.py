@@ -13,11 +13,14 @@ included), or from ``since`` on, rounded up to the next whole minute so that no 
 shown before ``since`` is counted (a canary step asks from its start: traffic at the
 previous split must not enter its analysis).
 
-Local roots only; for an object-store root this re-reads the window (cached) via LogReader.
+An object-store root (or ``columnar=True``) is not read incrementally: each refresh runs the
+count over the window in the columnar engine (``logstore.engine``), compacted days from
+Parquet, the rest from JSONL, in bounded memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -98,8 +101,13 @@ class LogStats:
         refresh_s: float = 1.0,
         max_window_s: float = 14 * 86400,
         policy: InvalidTrafficPolicy | None = None,
+        columnar: bool | None = None,
     ):
         self.root, self.refresh_s, self.max_window_s = root, refresh_s, max_window_s
+        # Object stores: every refresh scans the window in the columnar engine (bounded
+        # memory); a local root is read incrementally unless ``columnar`` says otherwise.
+        self.columnar = "://" in root if columnar is None else columnar
+        self._cached: tuple[tuple[int, int], list[ArmCounter]] | None = None
         self.policy = policy or InvalidTrafficPolicy()
         self._offsets: dict[Path, int] = {}
         self._imps: dict[int, dict[Key, list[int]]] = defaultdict(dict)  # minute -> [imps, fb]
@@ -119,13 +127,16 @@ class LogStats:
         (Unix time), not before it; and their clicks. Returns the Unix time of the first
         minute counted (the later of the two bounds and of what is kept) and the rows."""
         with self._lock:
-            if fresh or time.monotonic() - self._last >= self.refresh_s:
+            stale = fresh or time.monotonic() - self._last >= self.refresh_s
+            if stale and not self.columnar:
                 self._refresh()
             now = time.time()
             now_min = int(now // 60)
             first = max(int((now - window_s) // 60), now_min - int(self.max_window_s // 60))
             if since is not None:
                 first = max(first, math.ceil(since / 60))
+            if self.columnar:
+                return first * 60.0, self._query_columnar(first, now_min + 1, stale)
             out: dict[Key, ArmCounter] = {}
             for minute in range(first, now_min + 2):
                 for key, (n, fb) in self._imps.get(minute, {}).items():
@@ -134,6 +145,19 @@ class LogStats:
                     s.fallbacks += fb
                 self._count_clicks(minute, out)
             return first * 60.0, sorted(out.values(), key=lambda s: (s.arm, s.model_version))
+
+    def _query_columnar(self, first: int, last: int, stale: bool) -> list[ArmCounter]:
+        """The rows from the columnar engine over the whole window, cached per first minute
+        until the next refresh."""
+        if stale or self._cached is None or self._cached[0] != (first, last):
+            from gqr_serving.logstore import LogReader
+            from gqr_serving.logstore.engine import ColumnarLogs
+
+            self._last = time.monotonic()
+            self.refreshed_at = time.time()
+            rows = ColumnarLogs(LogReader(self.root)).arm_stats(first, last, _ref, self.policy)
+            self._cached = ((first, last), [ArmCounter(**row) for row in rows])
+        return [dataclasses.replace(row) for row in self._cached[1]]
 
     def _count_clicks(self, minute: int, out: dict[Key, ArmCounter]) -> None:
         """Adds the clicks on the impressions of ``minute``; an impression with invalid
@@ -159,9 +183,6 @@ class LogStats:
     def _refresh(self) -> None:
         self._last = time.monotonic()
         self.refreshed_at = time.time()
-        if "://" in self.root:
-            self._refresh_url()
-            return
         now = datetime.now(UTC)
         first_day = (now - timedelta(seconds=self.max_window_s)).date()
         for kind, handle in (("impression", self._on_impression), ("click", self._on_click)):
@@ -243,24 +264,11 @@ class LogStats:
             if minute < settled:
                 ids.pack()
 
-    def _refresh_url(self) -> None:
-        from gqr_serving.logstore import LogReader
 
-        self._imps.clear()
-        self._seen.clear()
-        self._clicked.clear()
-        reader = LogReader(self.root)
-        start = datetime.now(UTC) - timedelta(seconds=self.max_window_s)
-        for imp in reader.read("impression", start, None):
-            self._on_impression(json.loads(imp.model_dump_json()))
-        for click in reader.read("click", start, None):
-            self._on_click(
-                {
-                    "impression_id": click.impression_id,
-                    "position": click.position,
-                    "invalid": click.invalid,
-                }
-            )
+def _ref(iid: str) -> tuple[int, int, str, str] | None:
+    """What the columnar engine needs of an impression id (``peek_impression_id``)."""
+    ref = peek_impression_id(iid)
+    return None if ref is None else (ref.ts_ms // 60000, ref.n, ref.arm, ref.model_version)
 
 
 def parse_window(text: str) -> float:

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal, overload
 
 import fsspec
+import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from gqr_contracts.job import JobResult
 from gqr_serving.invalid import InvalidTrafficPolicy
 from gqr_serving.logstore import joins
+from gqr_serving.logstore.columnar import (
+    BATCH_ROWS,
+    COMPACTABLE,
+    COMPACTED_NAME,
+    Manifest,
+    in_window,
+    to_records,
+)
 from gqr_serving.logstore.layout import (
     SEGMENT_SUFFIX,
     Kind,
@@ -31,6 +41,16 @@ from gqr_serving.logstore.problems import MAX_PROBLEMS_LOGGED, Problem, ProblemL
 from gqr_serving.logstore.staging import is_url
 from gqr_serving.logstore.window import check_window
 from gqr_serving.records import ClickRecord, ImpressionRecord, QueryLogRecord
+
+
+@dataclass(frozen=True)
+class DayFolder:
+    """One ``<kind>/<day>`` folder: its JSONL segments (sorted) and its compacted file."""
+
+    day: date
+    path: str
+    segments: list[str]
+    compacted: str | None
 
 
 class LogReader:
@@ -128,7 +148,14 @@ class LogReader:
     def segment_files(
         self, kind: Kind, start: datetime | None = None, end: datetime | None = None
     ) -> list[str]:
-        """The segment files a read of this window opens, in read order."""
+        """The JSONL segment files of the window's day folders, in storage order (compacted
+        days keep theirs: they stay the source of truth)."""
+        return [p for d in self.day_folders(kind, start, end) for p in d.segments]
+
+    def day_folders(
+        self, kind: Kind, start: datetime | None = None, end: datetime | None = None
+    ) -> list[DayFolder]:
+        """The day folders a read of this window opens, in read order."""
         kind = check_kind(kind)
         start, end = check_window(start, end)
         days = []
@@ -136,17 +163,42 @@ class LogReader:
             day = parse_day(entry.rsplit("/", 1)[-1])
             if day is not None and day_in_window(day, start, end):
                 days.append((day, entry))
-        files = []
-        for _, folder in sorted(days):
-            names = [
-                p
-                for p in self._ls(folder)
-                if p.endswith(SEGMENT_SUFFIX) and not p.rsplit("/", 1)[-1].startswith(".")
-            ]
-            files.extend(sorted(names))
-        return files
+        out = []
+        for day, folder in sorted(days):
+            names = [p for p in self._ls(folder) if not p.rsplit("/", 1)[-1].startswith(".")]
+            compacted = f"{folder}/{COMPACTED_NAME}"
+            out.append(
+                DayFolder(
+                    day,
+                    folder,
+                    sorted(p for p in names if p.endswith(SEGMENT_SUFFIX)),
+                    compacted if kind in COMPACTABLE and compacted in names else None,
+                )
+            )
+        return out
 
-    # -- internals --------------------------------------------------------------------------
+    def sources(
+        self, kind: Kind, start: datetime | None, end: datetime | None, log: ProblemLog
+    ) -> tuple[list[str], list[str]]:
+        """(compacted files, JSONL segments not in one) of the window; the manifests of the
+        compacted files are replayed into ``log`` (what reading their segments skipped)."""
+        compacted: list[str] = []
+        segments: list[str] = []
+        for d in self.day_folders(kind, start, end):
+            covered: set[str] = set()
+            if d.compacted is not None:
+                manifest = self.manifest(d.compacted)
+                manifest.replay(log)
+                covered = set(manifest.segments)
+                compacted.append(d.compacted)
+            segments.extend(p for p in d.segments if p.rsplit("/", 1)[-1] not in covered)
+        return compacted, segments
+
+    def manifest(self, path: str) -> Manifest:
+        with self.fs.open(path, "rb") as f:
+            return Manifest.decode(pq.ParquetFile(f).metadata.metadata, path)
+
+        # -- internals --------------------------------------------------------------------------
 
     def _ls(self, path: str) -> list[str]:
         try:
@@ -162,15 +214,32 @@ class LogReader:
         end: datetime | None,
         log: ProblemLog | None = None,
     ) -> Iterator[Record]:
-        for path in self.segment_files(kind, start, end):
-            records = self._read_file(kind, path, log or self._log)
-            if start is None and end is None:
-                yield from records
-                continue
-            for record in records:
-                ts = event_time(record)
-                if ts is None or ((start is None or ts >= start) and (end is None or ts < end)):
-                    yield record
+        log = log or self._log
+        for d in self.day_folders(kind, start, end):
+            covered: set[str] = set()
+            if d.compacted is not None:
+                manifest = self.manifest(d.compacted)
+                manifest.replay(log)
+                covered = set(manifest.segments)
+                yield from self._read_compacted(kind, d.compacted, start, end)
+            for path in d.segments:
+                if path.rsplit("/", 1)[-1] in covered:
+                    continue
+                records = self._read_file(kind, path, log)
+                if start is None and end is None:
+                    yield from records
+                    continue
+                for record in records:
+                    ts = event_time(record)
+                    if ts is None or ((start is None or ts >= start) and (end is None or ts < end)):
+                        yield record
+
+    def _read_compacted(
+        self, kind: Kind, path: str, start: datetime | None, end: datetime | None
+    ) -> Iterator[Record]:
+        with self.fs.open(path, "rb") as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
+                yield from to_records(kind, in_window(batch, start, end))
 
     def _read_file(self, kind: Kind, path: str, log: ProblemLog) -> Iterator[Record]:
         stats = log.stats

@@ -33,6 +33,7 @@ from typing import Any
 
 import fsspec
 
+from gqr_serving.logstore.columnar import COMPACTED_NAME
 from gqr_serving.logstore.layout import KINDS, SEGMENT_SUFFIX, parse_day
 from gqr_serving.logstore.problems import log
 from gqr_serving.logstore.segment import fsync_dir
@@ -112,6 +113,10 @@ def _prune_local(
             names = sorted(os.listdir(folder))
         except FileNotFoundError:
             continue
+        if COMPACTED_NAME in names and not dry_run:
+            # First: a reader must never take the columnar copy of segments already gone.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, COMPACTED_NAME))
         for name in names:
             if name.startswith(".") or not name.endswith(SEGMENT_SUFFIX):
                 continue  # not a segment (an upload in progress, foreign files): kept
@@ -139,12 +144,8 @@ def _delete_if_closed(path: str, open_guard_s: float, dry_run: bool) -> bool:
     except FileNotFoundError:
         return False
     try:
-        if time.time() - os.fstat(fd).st_mtime < open_guard_s:
+        if not _closed(fd, open_guard_s):
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # its writer has it open
         if not dry_run:
             try:
                 os.unlink(path)
@@ -153,6 +154,30 @@ def _delete_if_closed(path: str, open_guard_s: float, dry_run: bool) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def is_closed(path: str, open_guard_s: float = OPEN_GUARD_S) -> bool:
+    """Whether no writer may still append to the local segment ``path`` (gone: True)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        return _closed(fd, open_guard_s)
+    finally:
+        os.close(fd)
+
+
+def _closed(fd: int, open_guard_s: float) -> bool:
+    """Not written within ``open_guard_s`` and not flock'ed by its writer; the lock taken to
+    find out is held until ``fd`` is closed."""
+    if time.time() - os.fstat(fd).st_mtime < open_guard_s:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # its writer has it open
+    return True
 
 
 def fsync_dir_quietly(path: str) -> None:
@@ -172,12 +197,15 @@ def _prune_remote(fs: Any, base: str, kind: str, result: PruneResult, dry_run: b
             files = [str(f) for f in fs.find(folder)]
         except FileNotFoundError:
             continue
+        compacted = [f for f in files if f.rsplit("/", 1)[-1] == COMPACTED_NAME]
+        if compacted and not dry_run:
+            fs.rm(compacted)  # first: never a columnar copy of segments already gone
         segments = [f for f in files if f.endswith(SEGMENT_SUFFIX)]
         if segments and not dry_run:
             fs.rm(segments)  # one batched DELETE on S3; missing objects are not an error
         if segments:
             result.deleted_files[kind] = result.deleted_files.get(kind, 0) + len(segments)
-        if not dry_run and len(segments) == len(files):
+        if not dry_run and len(segments) + len(compacted) == len(files):
             with contextlib.suppress(FileNotFoundError, OSError):
                 fs.rmdir(folder)  # object stores have no folders; a local one does
             result.deleted_days.append(f"{kind}/{day}")

@@ -78,8 +78,9 @@ def run(cfg: CORBuildConfig) -> dict[str, Any]:
     """Do the build; return JobResult fields (raises on failure)."""
     from tqdm import tqdm
 
+    from gqr_training.cor import sources
     from gqr_training.cor.artifact_writer import new_version, publish, write_artifact
-    from gqr_training.cor.extract import extract
+    from gqr_training.cor.extract import ExtractStats, extract, prune
 
     start, end = window(cfg)
     if cfg.index and not cfg.milvus_uri:
@@ -87,14 +88,19 @@ def run(cfg: CORBuildConfig) -> dict[str, Any]:
     gap = cfg.max_gap_minutes * 60.0 if cfg.max_gap_minutes > 0 else None
     config = ExtractConfig(max_gap_s=gap, top_m=cfg.top_m, min_count=cfg.min_count)
     t0 = time.perf_counter()
-    sessions = tqdm(
-        read_sessions(cfg, start, end),
-        desc="sessions",
-        unit="session",
-        file=sys.stderr,
-        disable=cfg.no_progress,
-    )
-    rows, stats = extract(sessions, config)
+    if cfg.source == "logstore":
+        # Counted in the columnar engine: same counts, bounded memory (logstore.engine).
+        stats = ExtractStats()
+        rows = prune(sources.logstore_transitions(cfg.input, start, end, config, stats), config)
+    else:
+        sessions = tqdm(
+            read_sessions(cfg, start, end),
+            desc="sessions",
+            unit="session",
+            file=sys.stderr,
+            disable=cfg.no_progress,
+        )
+        rows, stats = extract(sessions, config)
     extract_s = time.perf_counter() - t0
     version = cfg.version or new_version(cfg.artifact_root)
     manifest: dict[str, Any] = {

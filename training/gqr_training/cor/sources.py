@@ -7,12 +7,13 @@ import gzip
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, cast
 
-from gqr_training.cor.extract import Event, Session
+from gqr_training.cor.extract import Event, ExtractConfig, ExtractStats, Session
 
 TSV_COLUMNS = ("session_id", "time", "query")
 
@@ -25,6 +26,26 @@ def logstore_sessions(
 
     for sid, records in LogReader(root).sessions(start, end):
         yield sid, [(r.ts.timestamp(), r.query) for r in records]
+
+
+def logstore_transitions(
+    root: str | os.PathLike[str],
+    start: datetime | None,
+    end: datetime | None,
+    config: ExtractConfig,
+    stats: ExtractStats,
+) -> Counter[tuple[str, str]]:
+    """``extract.count_transitions`` over the log store's query log in [start, end), counted
+    in the columnar engine (``gqr_serving.logstore.engine``); fills ``stats`` the same way."""
+    from gqr_serving.logstore import LogReader
+    from gqr_serving.logstore.engine import ColumnarLogs
+
+    engine = ColumnarLogs(LogReader(root))
+    counts, found = engine.transition_counts(start, end, config.max_gap_s)
+    for name, value in found.items():
+        setattr(stats, name, value)
+    stats.empty_queries = stats.events - sum(stats.query_counts.values())
+    return counts
 
 
 def parse_time(text: str) -> float | None:

@@ -4,10 +4,11 @@ into training days and the held-out last day, flattened to one instance per show
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,32 +43,34 @@ class WindowData:
 
 
 def read_window(
-    root: str | Path, start: datetime, end: datetime, max_positions: int
+    root: str | Path,
+    start: datetime,
+    end: datetime,
+    max_positions: int,
+    *,
+    columnar: bool = True,
 ) -> tuple[list[LoggedImpression], dict[str, int]]:
-    """Every impression in [start, end) with its clicks; lists are cut to ``max_positions``."""
+    """Every impression in [start, end) with its clicks; lists are cut to ``max_positions``.
+
+    The join runs in the columnar engine (``gqr_serving.logstore.engine``); ``columnar=False``
+    runs the record-at-a-time join (``LogReader.impressions_with_clicks``), same result."""
     from gqr_serving.logstore import LogReader
 
     reader = LogReader(root)
     out: list[LoggedImpression] = []
     cut = 0
-    for imp, clicked in reader.impressions_with_clicks(start, end):
-        queries = tuple(imp.queries)
+    for imp in _joined(reader, start, end, columnar):
+        queries = imp.queries
         if not queries:
             continue
         if len(queries) > max_positions:
             cut += 1
             queries = queries[:max_positions]
         out.append(
-            LoggedImpression(
-                query=imp.query,
+            dataclasses.replace(
+                imp,
                 queries=queries,
-                clicked=frozenset(p for p in clicked if p < len(queries)),
-                ts=imp.ts,
-                task=imp.task,
-                user_key=imp.user_key,
-                session_id=imp.session_id,
-                history=tuple(imp.side_info.history),
-                impression_id=imp.impression_id,
+                clicked=frozenset(p for p in imp.clicked if p < len(queries)),
             )
         )
     counters = dataclasses.asdict(reader.stats)
@@ -84,6 +87,43 @@ def read_window(
         "duplicate_impressions": counters.get("duplicate_impressions", 0),
     }
     return out, stats
+
+
+def _joined(
+    reader: Any, start: datetime, end: datetime, columnar: bool
+) -> Iterator[LoggedImpression]:
+    if not columnar:
+        for imp, clicked in reader.impressions_with_clicks(start, end):
+            yield LoggedImpression(
+                query=imp.query,
+                queries=tuple(imp.queries),
+                clicked=clicked,
+                ts=imp.ts,
+                task=imp.task,
+                user_key=imp.user_key,
+                session_id=imp.session_id,
+                history=tuple(imp.side_info.history),
+                impression_id=imp.impression_id,
+            )
+        return
+    from gqr_serving.logstore.engine import ColumnarLogs
+
+    columns = ["query", "queries", "clicked", "ts", "task", "user_key", "session_id"]
+    for batch in ColumnarLogs(reader).impressions_with_clicks(start, end):
+        history = batch.column("side_info").field("history").to_pylist()
+        ids = batch.column("impression_id").to_pylist()
+        for i, row in enumerate(batch.select(columns).to_pylist()):
+            yield LoggedImpression(
+                query=row["query"],
+                queries=tuple(row["queries"]),
+                clicked=frozenset(row["clicked"]),
+                ts=row["ts"],
+                task=row["task"],
+                user_key=row["user_key"],
+                session_id=row["session_id"],
+                history=tuple(history[i] or ()),
+                impression_id=ids[i],
+            )
 
 
 def split_held_out(
