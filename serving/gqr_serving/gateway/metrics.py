@@ -167,13 +167,12 @@ class GatewayMetrics:
         self.retention_errors = self._counter(
             "gqr_gateway_log_retention_errors", "Retention runs that failed"
         )
-        self.compacted_days = Counter(
+        self.compacted_days = self._counter(
             "gqr_gateway_log_compacted_days",
             "Log store day folders compacted into Parquet (--log-compact-interval-s)",
-            registry=r,
         )
-        self.compact_errors = Counter(
-            "gqr_gateway_log_compact_errors", "Compaction runs that failed", registry=r
+        self.compact_errors = self._counter(
+            "gqr_gateway_log_compact_errors", "Compaction runs that failed"
         )
 
     def _counter(self, name: str, doc: str, *labels: str) -> Counter:
