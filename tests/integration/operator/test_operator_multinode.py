@@ -2,14 +2,25 @@
 real process: spec.training.ctr.nodes=2 makes ctr-train a JobSet; the harness's JobSet stand-in
 makes its child Job, the real Job controller its two Indexed pods, and LocalKubelet runs each as
 a local `torchrun` with the environment the operator and the engine give it (PET_NNODES,
-PET_NODE_RANK from the completion index, PET_MASTER_ADDR/PORT). The two workers rendezvous and
-all-reduce over gloo; rank 0's result is the step's result, the run goes on to dpo-iterate,
-survives an operator restart while the JobSet runs, and a run whose rank 1 fails is reported
-like a failed Job, naming the node and what it said.
+PET_NODE_RANK from the completion index, PET_MASTER_ADDR/PORT).
 
-The workers run `multinode_stage.py` as `gqr` (the real steps learn torchrun on another
-branch); the single-pod steps (cor-build, dpo-iterate) are completed by the test with their
-result, as in the other operator tests.
+Run 1 runs the real `gqr ctr-train` on both nodes: the default (2 x 64) encoder for one epoch
+on two days of a tiny click log (150 impressions a day, `tests/unit/ctr/synth.py`) that the test
+writes to a claim (the test provisioner's hostPath PV) given as spec.logs and spec.artifacts.
+The two ranks rendezvous and train one DDP model over gloo; rank 0 publishes one complete
+artifact version and reports the step's result, and the run goes on to dpo-iterate. It survives
+an operator restart while the JobSet runs. ctr-train records no world size (not in its metrics,
+nor in the artifact), so "2 ranks" is shown by the two nodes' torchrun processes: both exit 0,
+and rank 0 cannot pass its first collective without rank 1.
+
+Run 2, a run whose rank 1 fails, is reported like a failed Job, naming the node and what it
+said. Its workers run the stand-in `multinode_stage.py` as `gqr` (first on their PATH), which
+fails on the rank GQR_STUB_FAIL_RANK names: every pod of a JobSet gets the same spec (same logs,
+same flags), so nothing makes the real ctr-train fail on one rank only.
+
+cor-build and dpo-iterate (single pods) are completed by the test with their result, as in the
+other operator tests: a real dpo-iterate needs a base LLM and cor-build's real COR index (the
+e2e test, tests/e2e/test_e2e_loop.py, runs them), minutes more for what this test checks.
 """
 
 from __future__ import annotations
@@ -17,8 +28,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,42 +41,83 @@ from tests.e2e.harness.jobset import GROUP as JS_GROUP
 from tests.e2e.harness.jobset import PLURAL as JS_PLURAL
 from tests.e2e.harness.jobset import VERSION as JS_VERSION
 from tests.e2e.harness.kubelet import VENV_BIN
+from tests.e2e.harness.volumes import pvc_host_path
 from tests.integration.operator.test_operator_rollout import (
     Cluster,
     _result,
     operator_process,  # noqa: F401  (fixture)
 )
 from tests.integration.operator.test_operator_rollout import _doc as rollout_doc
-from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, wait_for
+from tests.kube_helpers import GROUP, PLURAL, VERSION, OperatorProcess, create_claim, wait_for
+from tests.unit.ctr import synth
+
+from gqr_serving.storage.store import ArtifactStore
 
 NAME = "followup"  # Cluster (test_operator_rollout) reads this GQRDeployment
 STAGE = Path(__file__).with_name("multinode_stage.py")
 WORKERS = "testenv.gqr.dev/complete=manual,jobset.sigs.k8s.io/jobset-name"
+PER_DAY = 150  # impressions a day, 2 days: one to train on, the held-out one
+# Kept between runs, outside the source trees: the workers' compiled modules (torch & co.) when
+# this process writes none (else each torchrun process compiles its imports again), and
+# matplotlib's font cache (the pods get no HOME).
+CACHE = Path(tempfile.gettempdir()) / f"gqr-multinode-cache-{os.getuid()}"
 
 
 def _doc() -> dict[str, Any]:
-    """The rollout test's GQRDeployment with ctr-train on 2 CPU nodes; its gate is out of
-    reach, so a run ends at the gate and no rollout starts (its stats URL is never read)."""
+    """The rollout test's GQRDeployment with ctr-train on 2 CPU nodes for one epoch on 2 days of
+    logs, logs and artifacts on the claim `store`; its gate is out of reach, so a run ends at
+    the gate and no rollout starts (its stats URL is never read)."""
     doc = rollout_doc("http://127.0.0.1:9/v1/stats")
+    doc["spec"]["logs"] = {"uri": "pvc://store/logs"}
+    doc["spec"]["artifacts"] = {"uri": "pvc://store/artifacts"}
     doc["spec"]["training"].update(
         resources={"limits": {"nvidia.com/gpu": 0}},  # CPU workers, gloo
         backoffLimit=0,
-        ctr={"nodes": 2},
+        ctr={"nodes": 2, "windowDays": 2, "epochs": 1},
         gate={"minAecGain": 0.5},
     )
     return doc
 
 
 @pytest.fixture
-def workers(kube_client: Any, namespace: str, tmp_path: Path) -> Iterator[LocalKubelet]:
-    """JobSet's stand-in and a LocalKubelet for the JobSet's pods, with `gqr` the stage stub."""
+def store(kube_client: Any, namespace: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The claim `store` (a hostPath PV) with two days of click logs ending 9.5 hours ago:
+    ctr-train's window (its --end is now) trains on the first day and holds out the second."""
+    create_claim(kube_client, namespace, "store", "1Gi", "ReadWriteMany")
+    root: Path = wait_for(
+        lambda: pvc_host_path(kube_client, namespace, "store"), "store claim bound", timeout=60
+    )
+    monkeypatch.setattr(synth, "START", datetime.now(UTC) - timedelta(hours=36))
+    synth.write_logs(root / "logs", days=2, per_day=PER_DAY)
+    return root
+
+
+@pytest.fixture
+def stage_bin(tmp_path: Path) -> Path:
+    """A folder whose `gqr` is the stand-in stage (`multinode_stage.py`)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "gqr"
     shim.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(STAGE)!r}, "
                     "run_name='__main__')\n")  # fmt: skip
     shim.chmod(0o755)
-    path = os.pathsep.join([str(bin_dir), str(VENV_BIN), os.environ.get("PATH", os.defpath)])
+    return bin_dir
+
+
+def _cache_env() -> dict[str, str]:
+    env = {"MPLCONFIGDIR": str(CACHE / "matplotlib")}
+    if sys.pycache_prefix or sys.flags.dont_write_bytecode:
+        env["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix or str(CACHE / "pycache")
+    return env
+
+
+def _path(*first: Path) -> str:
+    return os.pathsep.join([*map(str, first), str(VENV_BIN), os.environ.get("PATH", os.defpath)])
+
+
+@pytest.fixture
+def workers(kube_client: Any, namespace: str, tmp_path: Path) -> Iterator[LocalKubelet]:
+    """JobSet's stand-in and a LocalKubelet for the JobSet's pods, with `gqr` the project's."""
     controller = LocalJobSetController(kube_client, namespace, poll_s=0.3)
     kubelet = LocalKubelet(
         kube_client,
@@ -72,7 +126,13 @@ def workers(kube_client: Any, namespace: str, tmp_path: Path) -> Iterator[LocalK
         label_selector=WORKERS,
         max_parallel=2,  # both ranks at once: each waits for the other
         poll_s=0.3,
-        extra_env={"PATH": path, "OMP_NUM_THREADS": "1"},
+        extra_env={
+            "PATH": _path(),
+            "OMP_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+            **_cache_env(),
+        },
         env_for=controller.env_for,
     )
     with controller, kubelet:
@@ -121,6 +181,8 @@ def _single_pod_step(cluster: Cluster, step: str, run: str) -> None:
 
 def test_a_two_node_ctr_train_runs_as_a_jobset_and_the_run_goes_on(
     operator_process: OperatorProcess,  # noqa: F811
+    store: Path,
+    stage_bin: Path,
     workers: LocalKubelet,
     kube_client: Any,
     namespace: str,
@@ -129,7 +191,7 @@ def test_a_two_node_ctr_train_runs_as_a_jobset_and_the_run_goes_on(
     cluster.api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _doc())
     _until(cluster, "the first reconcile", lambda s: bool(s.get("conditions")))
 
-    # Run 1: cor-build (one pod), ctr-train on two nodes, dpo-iterate (one pod).
+    # Run 1: cor-build (one pod), the real ctr-train on two nodes, dpo-iterate (one pod).
     cluster.annotate("gqr.dev/retrain", "run-1")
     _single_pod_step(cluster, "cor-build", "1")
     wait_for(lambda: _jobsets(cluster), "the ctr-train JobSet", timeout=60)
@@ -147,20 +209,33 @@ def test_a_two_node_ctr_train_runs_as_a_jobset_and_the_run_goes_on(
         timeout=300,
     )
     result = _step(done, "ctr-train")["result"]
-    assert result["version"] == "ctr-train-1"
-    assert result["metrics"] == {"world_size": 2.0, "rank_sum": 3.0}  # both ranks all-reduced
+    print(json.dumps(result, indent=1))
+    assert result["version"] == "1"
+    metrics = result["metrics"]
+    assert metrics["epochs_run"] == 1.0
+    assert metrics["train_impressions"] == metrics["test_impressions"] == PER_DAY
+    assert 0.0 <= metrics["auc"] <= 1.0
+    # one artifact version, published whole; CURRENT is not ctr-train's to set (dpo-iterate and
+    # the predictor get the version's URI, the rollout's promotion moves CURRENT)
+    ctr = ArtifactStore(str(store / "artifacts"), "ctr")
+    assert ctr.versions() == ["1"]
+    assert ctr.current() is None
+    assert (store / "artifacts" / "ctr" / "1" / "model.safetensors").is_file()
+    assert result["artifactUri"].endswith("/ctr/1")
+    # both nodes ran torchrun with the real `gqr ctr-train` and ended well
     ranks = [r for r in workers.runs.values() if r.job == f"{NAME}-ctr-train-1-node-0"]
     assert sorted(r.env["PET_NODE_RANK"] for r in ranks) == ["0", "1"]
     assert {(r.env["PET_NNODES"], r.exit_code) for r in ranks} == {("2", 0)}
-    assert ranks[0].argv[1:5] == ["--no-python", "--", "gqr", "ctr-train"]
+    assert {tuple(r.argv[1:5]) for r in ranks} == {("--no-python", "--", "gqr", "ctr-train")}
 
     _single_pod_step(cluster, "dpo-iterate", "1")
     end = _until(cluster, "run 1 at the gate", lambda s: s["pipeline"]["phase"] == "NotPromoted")
     assert [s["state"] for s in end["pipeline"]["steps"]] == ["Succeeded"] * 3
     assert len(_jobsets(cluster)) == 1
 
-    # Run 2: rank 1 fails -> the JobSet fails -> the step fails like a failed Job.
-    workers.extra_env["GQR_STUB_FAIL_RANK"] = "1"
+    # Run 2: rank 1 of the stand-in stage fails -> the JobSet fails -> the step fails like a
+    # failed Job.
+    workers.extra_env.update(PATH=_path(stage_bin), GQR_STUB_FAIL_RANK="1")
     cluster.annotate("gqr.dev/retrain", "run-2")
     _single_pod_step(cluster, "cor-build", "2")
     failed = _until(
