@@ -1,6 +1,7 @@
-"""A tiny stand-in for the `gqr <step>` console script under torchrun, for the multi-node
-apiserver test (`test_operator_multinode.py`), which puts it first on the workers' PATH as
-`gqr`: the real steps learn to run under torchrun on another branch (issue 27, item 1).
+"""A tiny stand-in for the `gqr <step>` console script under torchrun, for the failure case of
+the multi-node apiserver test (`test_operator_multinode.py`), which puts it first on the workers'
+PATH as `gqr`: every pod of a JobSet gets the same spec, so the real steps cannot be made to fail
+on one rank only (the test's success case runs the real `gqr ctr-train`).
 
 `gqr <step> [flags]`: with WORLD_SIZE > 1 it joins torchrun's process group (gloo, the
 rendezvous torchrun took from the engine's PET_* variables) and all-reduces its rank + 1, so a
