@@ -4,7 +4,8 @@ makes its child Job, the real Job controller its two Indexed pods, and LocalKube
 a local `torchrun` with the environment the operator and the engine give it (PET_NNODES,
 PET_NODE_RANK from the completion index, PET_MASTER_ADDR/PORT).
 
-Run 1 runs the real `gqr ctr-train` on both nodes: the default (2 x 64) encoder for one epoch
+Run 1 runs the real `gqr ctr-train` on both nodes: the CRD's default predictor (ALBERT, 2
+layers x 64: the CRD sets no encoder size, and ctr-train's own defaults are tiny) for one epoch
 on two days of a tiny click log (150 impressions a day, `tests/unit/ctr/synth.py`) that the test
 writes to a claim (the test provisioner's hostPath PV) given as spec.logs and spec.artifacts.
 The two ranks rendezvous and train one DDP model over gloo; rank 0 publishes one complete
