@@ -52,6 +52,7 @@ class ArtifactStore:
 
     def __init__(self, root: str, kind: str, *, marker: str = COMPLETE) -> None:
         self.marker = marker
+        root = root or "."  # a bare name (`--out ctr`) is a folder of the working directory
         self.fs, self.base = resolve(join(root, kind))
         # A plain path is reported absolute (other pods and processes read it); URIs as given.
         self.uri = self.base if scheme(root) == "" else join(root, kind)

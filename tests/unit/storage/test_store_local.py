@@ -92,3 +92,13 @@ def test_uri_forms_resolve_to_the_same_folder(
         model_dir("pvc://store/nothing")
     with pytest.raises(ValueError, match="scheme 'ftp' is not one of pvc, s3, gs, hf, file"):
         resolve("ftp://x/y")
+
+
+def test_a_bare_name_is_a_folder_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ctr-train --out ctr` writes ./ctr/<version>, not /ctr/<version>."""
+    monkeypatch.chdir(tmp_path)
+    store = ArtifactStore.at("ctr")
+    assert Path(store.uri) == tmp_path / "ctr"
+    assert Path(store.version_uri("1")) == tmp_path / "ctr" / "1"
