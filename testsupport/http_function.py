@@ -31,9 +31,12 @@ Answer = Callable[[str, str, bytes], Reply]
 
 class FunctionServer:
     """Serves ``answer`` on ``host`` (a free port) from a daemon thread until ``close()``;
-    a context manager."""
+    a context manager. With ``authorization``, a request without exactly that
+    ``Authorization`` header gets a 401 and never reaches ``answer``."""
 
-    def __init__(self, answer: Answer, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, answer: Answer, host: str = "127.0.0.1", *, authorization: str | None = None
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 self._answer()
@@ -43,7 +46,10 @@ class FunctionServer:
 
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                reply = answer(self.command, self.path, body)
+                if authorization is not None and self.headers.get("Authorization") != authorization:
+                    reply = Reply(401)
+                else:
+                    reply = answer(self.command, self.path, body)
                 self.send_response(reply.status)
                 if reply.content_type is not None:
                     self.send_header("Content-Type", reply.content_type)

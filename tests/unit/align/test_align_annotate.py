@@ -15,7 +15,7 @@ from gqr_training.align.data import read_jsonl, request_row, write_jsonl
 from gqr_training.cli import main as gqr
 
 
-def _teacher(method: str, path: str, body: bytes) -> Reply:
+def teacher(method: str, path: str, body: bytes) -> Reply:
     """The OpenAI chat completions shape; a 500 for the query "gre test"."""
     user = json.loads(body)["messages"][-1]["content"]
     query = user.split("<query>\n", 1)[1].split("\n", 1)[0]
@@ -27,7 +27,7 @@ def _teacher(method: str, path: str, body: bytes) -> Reply:
 
 @pytest.fixture
 def teacher_url() -> Iterator[str]:
-    with FunctionServer(_teacher) as server:
+    with FunctionServer(teacher) as server:
         yield server.url
 
 

@@ -2,20 +2,19 @@
 gate's test tenth left out), rows published as ``<store>/<version>/sft.jsonl``, a JobResult;
 and failing fast, naming the teacher's URL and the key's Secret, when the teacher is
 unreachable, refuses the key, or the key is missing. The teacher is a local OpenAI-style
-stand-in (``Teacher`` of test_align_annotate); no LLM runs here."""
+stand-in (``teacher`` of test_align_annotate); no LLM runs here."""
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.unit.align.test_align_annotate import Teacher
+from tests.unit.align.test_align_annotate import teacher
+from testsupport.http_function import FunctionServer
 from testsupport.records import impression
 
 from gqr_serving.logstore import LogWriter
@@ -27,23 +26,10 @@ SECRET = "Secret teacher-key key apiKey"
 KEY = "sk-test-0123456789"
 
 
-class KeyedTeacher(Teacher):
-    def do_POST(self) -> None:
-        if self.headers.get("Authorization") != f"Bearer {KEY}":
-            self.send_response(401)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_POST()
-
-
 @pytest.fixture
 def keyed_teacher() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeyedTeacher)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with FunctionServer(teacher, authorization=f"Bearer {KEY}") as server:
+        yield f"{server.url}/v1"
 
 
 @pytest.fixture
