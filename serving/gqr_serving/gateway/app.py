@@ -204,11 +204,18 @@ def _add_traffic_routes(app: FastAPI, gw: Gateway) -> None:
     _add_feedback_route(app, gw)
 
 
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "The body is over --max-body-bytes (body_too_large)"}
+}
+"""Every route that reads a body answers 413 before parsing one over the limit (limits.py)."""
+
+
 def _add_recommend_route(app: FastAPI, gw: Gateway) -> None:
     @app.post(
         "/v1/recommend",
         response_model=RecommendResponse,
         responses={
+            **TOO_LARGE,
             429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
             503: {
                 "model": ErrorBody,
@@ -254,6 +261,7 @@ def _add_feedback_route(app: FastAPI, gw: Gateway) -> None:
             },
             404: {"model": ErrorBody, "description": "Not an impression this deployment made"},
             410: {"model": ErrorBody, "description": "The impression is older than its TTL"},
+            **TOO_LARGE,
             429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
             503: {"model": ErrorBody, "description": "Clicks not durable in time; retry"},
         },
