@@ -185,20 +185,26 @@ class LogReader:
         compacted: list[str] = []
         segments: list[str] = []
         for d in self.day_folders(kind, start, end):
-            covered: set[str] = set()
             if d.compacted is not None:
-                manifest = self.manifest(d.compacted)
-                manifest.replay(log)
-                covered = set(manifest.segments)
                 compacted.append(d.compacted)
-            segments.extend(p for p in d.segments if p.rsplit("/", 1)[-1] not in covered)
+            segments.extend(self._uncovered(d, log))
         return compacted, segments
+
+    def _uncovered(self, d: DayFolder, log: ProblemLog) -> list[str]:
+        """The day's JSONL segments its compacted file (if any) does not hold; that file's
+        manifest is replayed into ``log`` (what reading its segments skipped)."""
+        if d.compacted is None:
+            return list(d.segments)
+        manifest = self.manifest(d.compacted)
+        manifest.replay(log)
+        covered = set(manifest.segments)
+        return [p for p in d.segments if p.rsplit("/", 1)[-1] not in covered]
 
     def manifest(self, path: str) -> Manifest:
         with self.fs.open(path, "rb") as f:
             return Manifest.decode(pq.ParquetFile(f).metadata.metadata, path)
 
-        # -- internals --------------------------------------------------------------------------
+    # -- internals --------------------------------------------------------------------------
 
     def _ls(self, path: str) -> list[str]:
         try:
@@ -216,15 +222,10 @@ class LogReader:
     ) -> Iterator[Record]:
         log = log or self._log
         for d in self.day_folders(kind, start, end):
-            covered: set[str] = set()
+            segments = self._uncovered(d, log)
             if d.compacted is not None:
-                manifest = self.manifest(d.compacted)
-                manifest.replay(log)
-                covered = set(manifest.segments)
                 yield from self._read_compacted(kind, d.compacted, start, end)
-            for path in d.segments:
-                if path.rsplit("/", 1)[-1] in covered:
-                    continue
+            for path in segments:
                 records = self._read_file(kind, path, log)
                 if start is None and end is None:
                     yield from records
